@@ -1,0 +1,5 @@
+import sys
+
+from badminima.cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""Stored results -> verdicts on the papers' claims, each with its numbers and the test used. No verdict is
+written by hand: every one comes from a comparison below."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+HOLDS, FAILS, UNCLEAR = "holds", "does not hold", "inconclusive"
+
+
+@dataclass
+class Verdict:
+    claim: str
+    paper: str      # what the paper reports
+    ours: str       # what our runs gave
+    verdict: str    # holds / does not hold / inconclusive
+    test: str       # how the verdict was reached
+
+
+def _fmt(values: Sequence[float]) -> str:
+    s = pd.Series(list(values), dtype=float)
+    return f"{s.mean():.3g} ± {s.std():.2g}" if len(s) > 1 else f"{s.mean():.3g}"
+
+
+def greater(claim: str, paper: str, a: Sequence[float], b: Sequence[float], names: tuple[str, str],
+            min_gap: float = 0.0) -> Verdict:
+    """Claim that a > b (by more than `min_gap`), tested on the paired differences over seeds: it holds when the
+    mean difference exceeds min_gap by two standard errors, fails when the mean difference is at most min_gap,
+    and is inconclusive in between. With one seed there is no spread: the sign alone decides."""
+    diffs = pd.Series([x - y for x, y in zip(a, b)], dtype=float)
+    k, mean = len(diffs), diffs.mean()
+    se = diffs.std() / math.sqrt(k) if k > 1 else 0.0
+    if mean <= min_gap:
+        verdict = FAILS
+    elif k == 1 or mean - min_gap > 2 * se:
+        verdict = HOLDS
+    else:
+        verdict = UNCLEAR
+    ours = f"{names[0]} {_fmt(a)} vs {names[1]} {_fmt(b)} (gap {mean:.3g}" + (f", s.e. {se:.2g})" if k > 1 else ")")
+    test = (f"paired over {k} seeds: mean gap > {min_gap:g} + 2 s.e." if k > 1
+            else f"one seed: gap > {min_gap:g}, no spread to test against")
+    return Verdict(claim, paper, ours, verdict, test)
+
+
+def all_reach(claim: str, paper: str, accuracies: Sequence[float], what: str, target: float = 100.0) -> Verdict:
+    """Claim that every run reached `target` (e.g. 100% training accuracy)."""
+    reached = sum(a >= target for a in accuracies)
+    verdict = HOLDS if reached == len(accuracies) else FAILS
+    ours = f"{what}: {reached} of {len(accuracies)} runs reached {target:g}% (lowest {min(accuracies):.2f}%)"
+    return Verdict(claim, paper, ours, verdict, f"every run at or above {target:g}%")
+
+
+def sketch_verdicts(table: pd.DataFrame) -> list[Verdict]:
+    """Paper A's Figure 1 claims from the per-seed table of badminima.sketch."""
+    col = lambda setting, name: table[table.setting == setting].sort_values("seed")[name].tolist()
+    return [
+        all_reach("SGD fits the true labels from a random init (setting 1)", "100% training accuracy",
+                  col(1, "train acc %"), "setting 1"),
+        all_reach("SGD fits random labels from a random init (setting 2)", "100% training accuracy",
+                  col(2, "train acc %"), "setting 2"),
+        greater("Fitting random labels leaves a minuscule margin (setting 1 margin > setting 2)",
+                "near max margin (a) vs minuscule (b), shown as pictures", col(1, "margin"), col(2, "margin"),
+                ("margin 1", "margin 2")),
+        all_reach("From the setting-2 model SGD still fits the true labels (setting 3)", "100% training accuracy",
+                  col(3, "train acc %"), "setting 3"),
+        greater("Started at the setting-2 model, SGD ends at a small-margin model (setting 1 margin > setting 3)",
+                "unnatural boundary with small margin (c)", col(1, "margin"), col(3, "margin"),
+                ("margin 1", "margin 3")),
+        greater("The small-margin model generalizes worse (setting 1 test acc > setting 3)",
+                "not measured in the paper (implied)", col(1, "test acc %"), col(3, "test acc %"),
+                ("test 1", "test 3")),
+        greater("Augmentation, l2 and momentum escape the bad start (setting 4 margin > setting 3)",
+                "max-margin boundary again (d)", col(4, "margin"), col(3, "margin"), ("margin 4", "margin 3")),
+    ]
+
+
+def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame([v.__dict__ for v in verdicts])[["claim", "paper", "ours", "verdict", "test"]]

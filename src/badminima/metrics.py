@@ -1,0 +1,61 @@
+"""Metrics on models and weights. Models follow models.py's convention: (members, batch, ...) -> logits."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+def predict(logits: Tensor) -> Tensor:
+    """Class predictions: one logit means a binary model (positive -> class 1), several mean argmax."""
+    return (logits[..., 0] > 0).long() if logits.shape[-1] == 1 else logits.argmax(-1)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 2048) -> Tensor:
+    """Fraction of correctly classified points, one value per member. x: (1 or M, n, ...), y: (1 or M, n)."""
+    members = getattr(model, "members", 1)
+    x, y = x.expand(members, *x.shape[1:]), y.expand(members, *y.shape[1:])
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, x.shape[1], chunk):
+        logits = model(x[:, i:i + chunk])
+        correct = correct + (predict(logits) == y[:, i:i + chunk]).sum(1)
+    model.train(was_training)
+    return correct.float().cpu() / x.shape[1]
+
+
+def distance(w1: Tensor, w2: Tensor) -> Tensor:
+    """Paper A's d(W1, W2) = ||W1 - W2||_F / ||W2||_F, row by row for (members, P) parameter matrices."""
+    return (w1 - w2).norm(dim=-1) / w2.norm(dim=-1)
+
+
+def margin(logit_fn: Callable[[Tensor], Tensor], points: Tensor, directions: int = 64, radius: float = 6.0,
+           steps: int = 60, refine: int = 20) -> Tensor:
+    """Distance from each 2-D point to the nearest point where the binary decision changes, found by walking
+    `directions` rays out to `radius` and bisecting the first sign change. Points farther than `radius` from
+    the boundary get `radius`. `logit_fn` maps (k, 2) inputs to (k,) logits of one model."""
+    angles = torch.arange(directions) * (2 * math.pi / directions)
+    rays = torch.stack([angles.cos(), angles.sin()], dim=1)                       # (D, 2)
+    radii = torch.linspace(0, radius, steps + 1)[1:]                               # (S,)
+    with torch.no_grad():
+        side = logit_fn(points) > 0                                                # (n,)
+        grid = points[:, None, None] + radii[None, None, :, None] * rays[None, :, None]  # (n, D, S, 2)
+        flipped = (logit_fn(grid.reshape(-1, 2)).reshape(grid.shape[:3]) > 0) != side[:, None, None]
+        first = torch.where(flipped.any(2), flipped.float().argmax(2), steps)      # (n, D) index of first flip
+        hi = torch.where(first < steps, radii[first.clamp(max=steps - 1)], torch.tensor(radius))
+        lo = torch.where(first > 0, radii[(first - 1).clamp(min=0)], torch.tensor(0.0))
+        lo = torch.where(first == 0, torch.zeros_like(lo), lo)
+        crossed = first < steps
+        for _ in range(refine):
+            mid = (lo + hi) / 2
+            at = points[:, None] + mid[..., None] * rays[None]
+            flip = (logit_fn(at.reshape(-1, 2)).reshape(mid.shape) > 0) != side[:, None]
+            hi = torch.where(flip & crossed, mid, hi)
+            lo = torch.where(flip | ~crossed, lo, mid)
+        return torch.where(crossed, hi, torch.tensor(radius)).min(1).values

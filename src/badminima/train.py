@@ -1,0 +1,191 @@
+"""THE training loop. Every experiment in the book is a configuration of `train`: plain or momentum SGD with l2,
+minibatches or full batch, a step schedule, optional batch-wise augmentation, stopping at a perfect fit or a cap,
+per-member stopping for batched ensembles, and resumable checkpoints."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from badminima.config import check_range
+from badminima.metrics import accuracy
+
+Tensor = torch.Tensor
+DataSet = tuple[Tensor, Tensor]  # x: (1 or members, n, ...), y: (1 or members, n)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 0.01
+    batch_size: int | None = None      # None: full-batch gradient descent
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    max_epochs: int = 1000
+    until_fit: bool = True             # stop (member by member) at 100% accuracy on the fit set
+    lr_drops: tuple[int, ...] = ()     # after each of these epochs the learning rate is divided by 10
+    eval_every: int = 1                # test accuracy is recorded every this many epochs, and at the end
+
+    def __post_init__(self) -> None:
+        check_range("lr", self.lr, 0)
+        check_range("momentum", self.momentum, 0, 1)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("max_epochs", self.max_epochs, 1, integer=True)
+        check_range("eval_every", self.eval_every, 1, integer=True)
+        if self.batch_size is not None:
+            check_range("batch_size", self.batch_size, 1, integer=True)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.lr * 0.1 ** sum(epoch > d for d in self.lr_drops)
+
+
+@dataclass
+class Run:
+    """What a training run did. Lists indexed by member hold one value per ensemble member."""
+    history: dict[str, list] = field(default_factory=lambda: {
+        "epoch": [], "step": [], "lr": [], "loss": [], "train_acc": [], "test_acc": []})
+    fit_epoch: list[int | None] = field(default_factory=list)
+    fit_step: list[int | None] = field(default_factory=list)
+    epochs: int = 0
+    steps: int = 0
+
+    @property
+    def fitted(self) -> list[bool]:
+        return [e is not None for e in self.fit_epoch]
+
+    @property
+    def cap_hit(self) -> bool:
+        """True when some member stopped at max_epochs without fitting its training set."""
+        return not all(self.fitted)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Run":
+        return cls(**d)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def loss_per_member(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean loss of each member over its batch: logistic loss for one logit, cross-entropy otherwise."""
+    if logits.shape[-1] == 1:
+        return F.binary_cross_entropy_with_logits(logits[..., 0], y.float(), reduction="none").mean(1)
+    return F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+
+
+def _expand(data: DataSet, members: int, device: torch.device) -> DataSet:
+    x, y = data
+    if x.shape[0] not in (1, members) or y.shape[:2] != x.shape[:2]:
+        raise ValueError(f"data of shape {tuple(x.shape)}, {tuple(y.shape)} does not fit {members} members")
+    x, y = x.to(device), y.to(device)
+    return x.expand(members, *x.shape[1:]), y.expand(members, *y.shape[1:])
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[int], *,
+          fit_set: DataSet | None = None, test_set: DataSet | None = None,
+          params: Sequence[nn.Parameter] | None = None,
+          augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+          checkpoint: str | Path | None = None, checkpoint_every: int = 1,
+          device: torch.device | None = None, progress: bool = False) -> Run:
+    """Train `model` (members, batch, ...) -> logits in place and return what happened.
+
+    `seeds` (one per member) fix each member's batch order and augmentation, so member m follows the same
+    trajectory whether trained alone or in a batch. `fit_set` (default: the training set) is the set on which
+    100% accuracy ends training. `params` restricts training to some parameters (the rest stay frozen).
+    A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present."""
+    device = device or default_device()
+    members = len(seeds)
+    if getattr(model, "members", 1) != members:
+        raise ValueError(f"{members} seeds given for a model of {model.members} members")
+    model.to(device).train()
+    x, y = _expand(train_set, members, device)
+    fit_x, fit_y = _expand(fit_set, members, device) if fit_set is not None else (x, y)
+    test = _expand(test_set, members, device) if test_set is not None else None
+    params = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    n = x.shape[1]
+    batch = cfg.batch_size or n
+    rows = torch.arange(members, device=device)[:, None]
+    run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
+    done = torch.zeros(members, dtype=torch.bool, device=device)
+    frozen = [p.detach().clone() for p in params] if members > 1 else []
+
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        for g, s in zip(gens, state["gens"]):
+            g.set_state(s)
+        run = Run.from_dict(state["run"])
+        done = state["done"].to(device)
+        frozen = [f.to(device) for f in state["frozen"]]
+
+    bar = tqdm(range(run.epochs + 1, cfg.max_epochs + 1), disable=not progress, desc="train", leave=False)
+    for epoch in bar:
+        if cfg.until_fit and bool(done.all()):
+            break
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(epoch)
+        if batch >= n:
+            order = torch.arange(n, device=device).expand(members, n)
+        else:
+            order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        total = torch.zeros(members, device=device)
+        for start in range(0, n, batch):
+            idx = order[:, start:start + batch]
+            xb, yb = x[rows, idx], y[rows, idx]
+            if augment is not None:  # image models are ensembles of one: member 0's generator drives it
+                xb = augment(xb, gens[0])
+            losses = loss_per_member(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            opt.step()
+            if cfg.until_fit and members > 1 and bool(done.any()):
+                with torch.no_grad():
+                    for p, f in zip(params, frozen):
+                        p.copy_(torch.where(done.view(-1, *[1] * (p.dim() - 1)), f, p))
+            total += losses.detach() * idx.shape[1]
+            run.steps += 1
+        run.epochs = epoch
+        train_acc = accuracy(model, fit_x, fit_y)
+        newly = (train_acc.to(device) >= 1.0) & ~done
+        for m in newly.nonzero().flatten().tolist():
+            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
+        if cfg.until_fit and members > 1 and bool(newly.any()):
+            with torch.no_grad():
+                for p, f in zip(params, frozen):
+                    f[newly] = p[newly]
+        done |= newly
+        last = epoch == cfg.max_epochs or (cfg.until_fit and bool(done.all()))
+        h = run.history
+        h["epoch"].append(epoch)
+        h["step"].append(run.steps)
+        h["lr"].append(cfg.lr_at(epoch))
+        h["loss"].append((total / n).cpu().tolist())
+        h["train_acc"].append(train_acc.tolist())
+        h["test_acc"].append(accuracy(model, *test).tolist()
+                             if test is not None and (epoch % cfg.eval_every == 0 or last) else None)
+        bar.set_postfix(loss=f"{float(total.mean()) / n:.3g}", train=f"{float(train_acc.mean()):.3f}")
+        if checkpoint and (epoch % checkpoint_every == 0 or last):
+            _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
+                          "gens": [g.get_state() for g in gens], "run": run.as_dict(),
+                          "done": done.cpu(), "frozen": [f.cpu() for f in frozen]}, checkpoint)
+    return run

@@ -1,0 +1,51 @@
+"""The chapters execute with papermill at smoke scale and the book builds from what they produced."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from badminima import chapters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("book")
+    for item in ("_config.yml", "_toc.yml", "book", "notebooks"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / item,
+                                                         **({"ignore": shutil.ignore_patterns("chapters")} if src.is_dir() else {}))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BADMINIMA_RESULTS", str(root / "results"))
+    chapters.execute_all(root, "smoke")
+    yield root
+    mp.undo()
+
+
+def test_every_chapter_executes_and_is_in_the_toc(smoke_book):
+    toc = (ROOT / "_toc.yml").read_text()
+    for name in chapters.CHAPTERS:
+        assert (smoke_book / "book" / "chapters" / f"{name}.ipynb").exists()
+        assert f"book/chapters/{name}" in toc
+    text = (smoke_book / "book" / "chapters" / "paper_a_sketch.ipynb").read_text()
+    assert '"scale": "smoke"' in text or "scale = \\\"smoke\\\"" in text
+    assert "image/png" in text, "the chapter drew its figures"
+
+
+def test_book_builds_with_the_figure(smoke_book):
+    index = chapters.build(smoke_book)
+    assert index.exists()
+    page = (smoke_book / "_build" / "html" / "book" / "chapters" / "paper_a_sketch.html").read_text()
+    assert re.search(r'<img[^>]+src="[^"]+\.png"', page), "the figure is in the HTML"
+    assert "Does it reproduce?" in page and "holds" in page
+
+
+def test_a_bad_parameter_fails_without_replacing_the_good_notebook(smoke_book):
+    good = smoke_book / "book" / "chapters" / "paper_a_sketch.ipynb"
+    before = good.read_text()
+    with pytest.raises(Exception, match="scale='tiny' is not allowed"):
+        chapters.execute("paper_a_sketch", smoke_book, {"scale": "tiny"})
+    assert good.read_text() == before
+    assert (good.parent / "paper_a_sketch.failed.ipynb").exists()

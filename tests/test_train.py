@@ -1,0 +1,86 @@
+import dataclasses
+
+import pytest
+import torch
+
+from badminima.config import ParameterError
+from badminima.data.toy import draw
+from badminima.models import MLP, member_params
+from badminima.train import TrainConfig, train
+
+CPU = torch.device("cpu")
+
+
+def gaussians(seed=0, n=40):
+    (x, y), (xt, yt) = draw("gaussians", n, 100, seed)
+    return (x[None], y[None]), (xt[None], yt[None])
+
+
+def test_reaches_100_percent_on_separable_data():
+    data, test = gaussians()
+    model = MLP([2, 16, 1], seeds=[0])
+    run = train(model, data, TrainConfig(lr=0.1, batch_size=10, max_epochs=200), [0], test_set=test, device=CPU)
+    assert run.fitted == [True] and not run.cap_hit
+    assert run.history["train_acc"][-1] == [1.0]
+    assert run.epochs == run.fit_epoch[0] < 200
+    assert run.steps == 4 * run.epochs and run.fit_step[0] == run.steps
+    assert run.history["test_acc"][-1][0] > 0.9
+
+
+def test_reports_the_cap_on_an_unlearnable_set():
+    x = torch.zeros(1, 10, 2)                       # identical points, both labels: no model fits them
+    y = torch.tensor([[0, 1] * 5])
+    run = train(MLP([2, 8, 1], seeds=[0]), (x, y), TrainConfig(max_epochs=15), [0], device=CPU)
+    assert run.cap_hit and run.fit_epoch == [None] and run.epochs == 15
+    assert len(run.history["epoch"]) == 15
+
+
+def test_batched_members_follow_their_own_trajectories():
+    """An ensemble of 3 trained together = the 3 trained one by one (minibatches, momentum, l2, early stops)."""
+    seeds = [0, 1, 2]
+    draws = [draw("circles", 40, 2, s)[0] for s in seeds]
+    x = torch.stack([d[0] for d in draws])
+    y = torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=0.05, batch_size=8, momentum=0.9, weight_decay=1e-3, max_epochs=30)
+    batched = MLP([2, 32, 32, 1], seeds)
+    run = train(batched, (x, y), cfg, seeds, device=CPU)
+    assert len(set(run.fit_epoch)) > 1, "members stop at different epochs, so per-member stopping is exercised"
+    for m, s in enumerate(seeds):
+        alone = MLP([2, 32, 32, 1], [s])
+        run1 = train(alone, (x[m:m + 1], y[m:m + 1]), cfg, [s], device=CPU)
+        assert run1.fit_epoch[0] == run.fit_epoch[m]
+        assert torch.allclose(member_params(alone)[0], member_params(batched)[m], atol=1e-5)
+        assert [h[m] for h in run.history["loss"][:run1.epochs]] == pytest.approx(
+            [h[0] for h in run1.history["loss"]], rel=1e-4)
+
+
+def test_only_the_given_parameters_move():
+    data, _ = gaussians()
+    model = MLP([2, 16, 1], seeds=[0])
+    first = model.weights[0].detach().clone()
+    train(model, data, TrainConfig(lr=0.1, max_epochs=5, until_fit=False), [0], params=model.readout(), device=CPU)
+    assert torch.equal(model.weights[0], first)
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    data, test = gaussians()
+    cfg = TrainConfig(lr=0.02, batch_size=10, momentum=0.5, max_epochs=12, until_fit=False)
+    whole = MLP([2, 16, 1], seeds=[0])
+    run_whole = train(whole, data, cfg, [0], test_set=test, device=CPU)
+    ckpt = tmp_path / "run.ckpt"
+    part = MLP([2, 16, 1], seeds=[0])
+    train(part, data, dataclasses.replace(cfg, max_epochs=5), [0], test_set=test, checkpoint=ckpt, device=CPU)
+    resumed = MLP([2, 16, 1], seeds=[0])                 # a fresh process would start from a fresh model
+    run_resumed = train(resumed, data, cfg, [0], test_set=test, checkpoint=ckpt, device=CPU)
+    assert torch.equal(member_params(resumed), member_params(whole))
+    assert run_resumed.history == run_whole.history
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(lr=0.1, lr_drops=(150, 250))
+    assert [cfg.lr_at(e) for e in (1, 150, 151, 250, 251)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+
+
+def test_bad_config_is_a_one_line_error():
+    with pytest.raises(ParameterError, match="momentum=1.5 is out of range"):
+        TrainConfig(momentum=1.5)
