@@ -1,10 +1,12 @@
 """Metrics on models and weights. Models follow models.py's convention: (members, batch, ...) -> logits."""
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 Tensor = torch.Tensor
@@ -59,3 +61,51 @@ def margin(logit_fn: Callable[[Tensor], Tensor], points: Tensor, directions: int
             hi = torch.where(flip & crossed, mid, hi)
             lo = torch.where(flip | ~crossed, lo, mid)
         return torch.where(crossed, hi, torch.tensor(radius)).min(1).values
+
+
+def frobenius_norm(model: nn.Module) -> float:
+    """||W||_F over every trainable parameter (weights, biases, batch-norm scales and shifts)."""
+    return float(torch.sqrt(sum((p.detach().double() ** 2).sum() for p in model.parameters())))
+
+
+@torch.no_grad()
+def path_norm(model: nn.Module, input_shape: tuple[int, ...], p: int) -> float:
+    """The l_p path norm: (sum over input-output paths of the product of |w|^p along the path)^(1/p), computed
+    as one forward pass of an all-ones input through a copy whose weights are |w|^p and whose biases are 0
+    (ReLUs then pass everything, residual sums add the paths). Batch norm in eval mode is the diagonal map
+    x * gamma / sqrt(running_var + eps): its factor enters as |gamma / sqrt(var + eps)|^p and its shift is
+    dropped like a bias. Max-pooling keeps a single path per output, the largest."""
+    net = copy.deepcopy(model).eval().double()
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            scale = module.weight / torch.sqrt(module.running_var + module.eps)
+            module.weight.copy_(scale.abs() ** p)
+            module.bias.zero_()
+            module.running_mean.zero_()
+            module.running_var.fill_(1 - module.eps)
+        elif isinstance(module, (nn.Conv2d, nn.Linear)):
+            module.weight.copy_(module.weight.abs() ** p)
+            if module.bias is not None:
+                module.bias.zero_()
+    total = float(net(torch.ones(1, *input_shape, dtype=torch.float64)).sum())
+    return total ** (1 / p)
+
+
+def fgsm_accuracy(model: nn.Module, x: Tensor, y: Tensor, epsilons: list[float], mean: Tensor, std: Tensor,
+                  chunk: int = 1000) -> list[float]:
+    """Test accuracy under the fast gradient sign attack, one value per epsilon. x holds normalised images
+    (n, C, H, W); epsilon is measured in pixel units on [0, 1], so the step in normalised units is eps / std,
+    and the attacked image is clamped back to the valid pixel range."""
+    model.eval()
+    mean, std = mean.view(1, -1, 1, 1).to(x), std.view(1, -1, 1, 1).to(x)
+    low, high = (0 - mean) / std, (1 - mean) / std
+    correct = [0] * len(epsilons)
+    for i in range(0, len(x), chunk):
+        xb, yb = x[i:i + chunk].clone().requires_grad_(True), y[i:i + chunk]
+        grad, = torch.autograd.grad(F.cross_entropy(model(xb), yb), xb)
+        step = grad.sign() / std
+        with torch.no_grad():
+            for j, eps in enumerate(epsilons):
+                attacked = torch.max(torch.min(xb + eps * step, high), low)
+                correct[j] += int((model(attacked).argmax(1) == yb).sum())
+    return [c / len(x) for c in correct]

@@ -28,7 +28,9 @@ class TrainConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     max_epochs: int = 1000
-    until_fit: bool = True             # stop (member by member) at 100% accuracy on the fit set
+    until_fit: bool = True             # stop (member by member) once the fit set is classified correctly
+    fit_target: float = 1.0            # the accuracy that counts as fitted (the authors' code uses 0.9999)
+    patience: int | None = None        # also stop when the best fit accuracy has not improved for this many epochs
     lr_drops: tuple[int, ...] = ()     # after each of these epochs the learning rate is divided by 10
     eval_every: int = 1                # test accuracy is recorded every this many epochs, and at the end
 
@@ -38,6 +40,9 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0)
         check_range("max_epochs", self.max_epochs, 1, integer=True)
         check_range("eval_every", self.eval_every, 1, integer=True)
+        check_range("fit_target", self.fit_target, 0, 1)
+        if self.patience is not None:
+            check_range("patience", self.patience, 1, integer=True)
         if self.batch_size is not None:
             check_range("batch_size", self.batch_size, 1, integer=True)
 
@@ -58,6 +63,19 @@ class Run:
     @property
     def fitted(self) -> list[bool]:
         return [e is not None for e in self.fit_epoch]
+
+    @property
+    def best_train_acc(self) -> list[float]:
+        """Each member's highest fit-set accuracy over the run (Algorithm 1 reports it when 100% is not reached)."""
+        return [max(col) for col in zip(*self.history["train_acc"])] if self.history["train_acc"] else []
+
+    def stalled(self, patience: int) -> bool:
+        """No member improved its best fit accuracy during the last `patience` epochs."""
+        accs = self.history["train_acc"]
+        if len(accs) <= patience:
+            return False
+        before = [max(col) for col in zip(*accs[:-patience])]
+        return all(max(col) <= b for col, b in zip(zip(*accs[-patience:]), before))
 
     @property
     def cap_hit(self) -> bool:
@@ -166,7 +184,7 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
             run.steps += 1
         run.epochs = epoch
         train_acc = accuracy(model, fit_x, fit_y)
-        newly = (train_acc.to(device) >= 1.0) & ~done
+        newly = (train_acc.to(device) >= cfg.fit_target) & ~done
         for m in newly.nonzero().flatten().tolist():
             run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
         if cfg.until_fit and members > 1 and bool(newly.any()):
@@ -174,7 +192,8 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
                 for p, f in zip(params, frozen):
                     f[newly] = p[newly]
         done |= newly
-        last = epoch == cfg.max_epochs or (cfg.until_fit and bool(done.all()))
+        stalled = cfg.patience is not None and run.stalled(cfg.patience)
+        last = epoch == cfg.max_epochs or (cfg.until_fit and bool(done.all())) or stalled
         h = run.history
         h["epoch"].append(epoch)
         h["step"].append(run.steps)
@@ -188,4 +207,6 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
             _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
                           "gens": [g.get_state() for g in gens], "run": run.as_dict(),
                           "done": done.cpu(), "frozen": [f.cpu() for f in frozen]}, checkpoint)
+        if stalled:
+            break
     return run

@@ -1,0 +1,181 @@
+"""Paper A's image runs: a configuration per training run, Algorithm 1's adversarial initialization (phase 1)
+and the training from a random or adversarial init (phase 2), each trained once through the one training loop
+and stored with its weights."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from badminima import convnets
+from badminima.adversarial import algorithm1_set
+from badminima.config import check_range
+from badminima.data import images
+from badminima.models import Single
+from badminima.store import Store, Stored
+from badminima.train import Run, TrainConfig, default_device, train
+
+# Paper A's CIFAR schedule: lr 0.1, divided by 10 after epochs 150 and 250, 350 epochs in all.
+PAPER_EPOCHS, PAPER_DROPS = 350, (150, 250)
+
+
+def schedule(epochs: int, paper_epochs: int = PAPER_EPOCHS, drops: tuple[int, ...] = PAPER_DROPS
+             ) -> tuple[int, ...]:
+    """The paper's learning-rate drops, scaled to a run of `epochs` epochs."""
+    return tuple(max(1, round(d * epochs / paper_epochs)) for d in drops)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = "fashion_mnist"
+    per_class: int | None = None      # training images per class; None: the whole training set
+    test_size: int | None = None      # the first test images; None: the whole test set
+    subset_seed: int = 0              # which images a subset holds (fixed across seeds, as in the paper)
+
+    def __post_init__(self) -> None:
+        if self.per_class is not None:
+            check_range("per_class", self.per_class, 1, integer=True)
+        if self.test_size is not None:
+            check_range("test_size", self.test_size, 1, integer=True)
+
+
+@dataclass(frozen=True)
+class Adversarial:
+    """Algorithm 1: R noisy randomly labelled copies of every training image, fitted by vanilla SGD."""
+    replication: int = 1               # R
+    noise_percent: float = 10.0        # N: % of each copy's values zeroed
+    whole_pixels: bool = False         # zero whole pixels instead of single colour values
+    train: TrainConfig = TrainConfig(lr=0.1, batch_size=128, max_epochs=PAPER_EPOCHS, lr_drops=PAPER_DROPS,
+                                     fit_target=0.9999, patience=25, eval_every=25)
+
+    def __post_init__(self) -> None:
+        check_range("R", self.replication, 1, integer=True)
+        check_range("N", self.noise_percent, 0, 100)
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    data: DataSpec = DataSpec()
+    model: str = "resnet18"
+    width: float = 1.0
+    seed: int = 0
+    adversarial: Adversarial | None = None   # None: the framework's random init
+    augment: bool = False                    # random crop (padding 4) and horizontal flip
+    train: TrainConfig = TrainConfig(lr=0.1, batch_size=128, max_epochs=PAPER_EPOCHS, lr_drops=PAPER_DROPS,
+                                     until_fit=False)
+
+    def __post_init__(self) -> None:
+        check_range("width", self.width, 0.01)
+        check_range("seed", self.seed, 0, integer=True)
+
+
+def heuristics(augment: bool, l2: float, momentum: float, base: ImageRun) -> ImageRun:
+    """`base` with Table 2's three switches set."""
+    return dataclasses.replace(base, augment=augment,
+                               train=dataclasses.replace(base.train, weight_decay=l2, momentum=momentum))
+
+
+@dataclass
+class Prepared:
+    """A data set held as normalised float tensors on the training device, with a leading members dim of 1."""
+    raw: images.ImageData
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    uint8_train: torch.Tensor = field(repr=False)
+
+
+@functools.lru_cache(maxsize=4)
+def prepare(spec: DataSpec, device: torch.device) -> Prepared:
+    data = images.load(spec.dataset)
+    x, y = data.x_train, data.y_train
+    if spec.per_class is not None:
+        x, y = images.subset(x, y, spec.per_class, spec.subset_seed)
+    xt, yt = data.x_test, data.y_test
+    if spec.test_size is not None:
+        xt, yt = xt[:spec.test_size], yt[:spec.test_size]
+    to = lambda u: images.to_float(u, data.mean, data.std, device)[None]
+    return Prepared(data, to(x), y[None].to(device), to(xt), yt[None].to(device), x)
+
+
+def build_model(run: ImageRun, data: images.ImageData) -> nn.Module:
+    """The run's architecture at its random init (fixed by the seed)."""
+    return convnets.build(run.model, data.classes, in_channels=data.x_train.shape[1], width=run.width,
+                          seed=run.seed)
+
+
+def _with_prefix(state: dict, prefix: str) -> dict:
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def _without_prefix(state: dict, prefix: str) -> dict:
+    return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+
+
+def _augment(enabled: bool):
+    return (lambda xb, gen: images.crop_flip(xb, gen, padding=4)) if enabled else None
+
+
+def phase1_key(run: ImageRun) -> dict:
+    return {"data": run.data, "model": run.model, "width": run.width, "seed": run.seed,
+            "adversarial": run.adversarial}
+
+
+def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = None,
+                     progress: bool = True) -> Stored:
+    """Phase 1 (Algorithm 1) for the run's data, model, width and seed. Weights: 'init.*' is the random init it
+    started from (W0R), 'final.*' the adversarial init (W0A). The set C is drawn once from the seed."""
+    device = device or default_device()
+    adv = run.adversarial
+
+    def fit_random_labels(workdir):
+        data = prepare(run.data, device)
+        x_c, y_c = algorithm1_set(data.uint8_train, data.raw.classes, adv.replication, adv.noise_percent,
+                                  seed=run.seed, whole_pixels=adv.whole_pixels)
+        c_set = (images.to_float(x_c, data.raw.mean, data.raw.std, device)[None], y_c[None].to(device))
+        model = build_model(run, data.raw)
+        init = {k: v.clone() for k, v in model.state_dict().items()}
+        result = train(Single(model), c_set, adv.train, [run.seed], test_set=(data.x_test, data.y_test),
+                       checkpoint=workdir / "phase1.ckpt", device=device, progress=progress)
+        metrics = {**result.as_dict(), "best_train_acc": result.best_train_acc[0]}
+        return metrics, {**_with_prefix(init, "init"), **_with_prefix(model.state_dict(), "final")}
+
+    return store.load_or_run("adversarial", phase1_key(run), fit_random_labels)
+
+
+def run_image(run: ImageRun, store: Store | None = None, device: torch.device | None = None,
+              progress: bool = True) -> Stored:
+    """Train (or load) one run: from the random init, or from the adversarial init of the same seed."""
+    store = store or Store()
+    device = device or default_device()
+    start = (_without_prefix(adversarial_init(run, store, device, progress).weights, "final")
+             if run.adversarial is not None else None)
+
+    def fit_true_labels(workdir):
+        data = prepare(run.data, device)
+        model = build_model(run, data.raw)
+        if start is not None:
+            model.load_state_dict(start)
+        result = train(Single(model), (data.x_train, data.y_train), run.train, [run.seed],
+                       test_set=(data.x_test, data.y_test), augment=_augment(run.augment),
+                       checkpoint=workdir / "train.ckpt", device=device, progress=progress)
+        h = result.history
+        metrics = {**result.as_dict(), "train_acc": h["train_acc"][-1][0], "test_acc": h["test_acc"][-1][0]}
+        return metrics, model.state_dict()
+
+    return store.load_or_run("image", run, fit_true_labels)
+
+
+def load_model(run: ImageRun, weights: dict) -> nn.Module:
+    """A stored run's network (eval mode, CPU)."""
+    model = build_model(run, images.load(run.data.dataset))
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def history(stored: Stored) -> Run:
+    return Run.from_dict({k: stored.metrics[k] for k in ("history", "fit_epoch", "fit_step", "epochs", "steps")})
