@@ -9,6 +9,7 @@ from pathlib import Path
 
 from badminima import chapters
 from badminima.config import SCALES, ParameterError
+from badminima.data.images import MalformedDataError
 
 PRESETS = {"vanilla": (False, 0.0, 0.0), "sota": (True, 5e-4, 0.9)}
 
@@ -41,6 +42,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=350,
                    help="epochs (default 350); the lr is divided by 10 at 150/350 and 250/350 of them")
     p.add_argument("--until-fit", action="store_true", help="stop at 100%% training accuracy")
+    p.add_argument("--compile", action="store_true", help="on CUDA, torch.compile the network")
 
 
 def _image_run(args):
@@ -69,7 +71,7 @@ def _train(args) -> None:
     if args.data_dir:
         os.environ["BADMINIMA_DATA"] = args.data_dir
     run = _image_run(args)
-    stored = run_image(run, Store(args.results))
+    stored = run_image(run, Store(args.results), compile_=args.compile)
     m = stored.metrics
     print(f"{args.init} init, {args.preset}: train acc {100 * m['train_acc']:.2f}%, "
           f"test acc {100 * m['test_acc']:.2f}%, {m['epochs']} epochs")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             _train(args)
             return 0
         chapters.execute_all(args.root, args.scale, getattr(args, "names", None) or None)
-    except (ParameterError, FileNotFoundError) as err:
+    except (ParameterError, FileNotFoundError, MalformedDataError) as err:
         print(f"badminima: {err}", file=sys.stderr)
         return 2
     if args.command == "book":

@@ -126,7 +126,7 @@ def phase1_key(run: ImageRun) -> dict:
 
 
 def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = None,
-                     progress: bool = True) -> Stored:
+                     progress: bool = True, compile_: bool = False) -> Stored:
     """Phase 1 (Algorithm 1) for the run's data, model, width and seed. Weights: 'init.*' is the random init it
     started from (W0R), 'final.*' the adversarial init (W0A). The set C is drawn once from the seed."""
     device = device or default_device()
@@ -139,7 +139,8 @@ def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = 
         c_set = (images.to_float(x_c, data.raw.mean, data.raw.std, device)[None], y_c[None].to(device))
         model = build_model(run, data.raw)
         init = {k: v.clone() for k, v in model.state_dict().items()}
-        result = train(Single(model), c_set, adv.train, [run.seed], test_set=(data.x_test, data.y_test),
+        result = train(_for_device(model, device, compile_), c_set, adv.train, [run.seed],
+                       test_set=(data.x_test, data.y_test),
                        checkpoint=workdir / "phase1.ckpt", device=device, progress=progress)
         metrics = {**result.as_dict(), "best_train_acc": result.best_train_acc[0]}
         return metrics, {**_with_prefix(init, "init"), **_with_prefix(model.state_dict(), "final")}
@@ -147,12 +148,22 @@ def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = 
     return store.load_or_run("adversarial", phase1_key(run), fit_random_labels)
 
 
+def _for_device(model: nn.Module, device: torch.device, compile_: bool) -> nn.Module:
+    """The network wrapped for the loop; on CUDA in channels_last layout and, if asked, compiled."""
+    if device.type == "cuda":
+        model = model.to(device, memory_format=torch.channels_last)
+        if compile_:
+            model = torch.compile(model)
+    return Single(model)
+
+
 def run_image(run: ImageRun, store: Store | None = None, device: torch.device | None = None,
-              progress: bool = True) -> Stored:
-    """Train (or load) one run: from the random init, or from the adversarial init of the same seed."""
+              progress: bool = True, compile_: bool = False) -> Stored:
+    """Train (or load) one run: from the random init, or from the adversarial init of the same seed.
+    `compile_` (CUDA only) does not change the configuration's key: it changes speed, not the numbers' meaning."""
     store = store or Store()
     device = device or default_device()
-    start = (_without_prefix(adversarial_init(run, store, device, progress).weights, "final")
+    start = (_without_prefix(adversarial_init(run, store, device, progress, compile_).weights, "final")
              if run.adversarial is not None else None)
 
     def fit_true_labels(workdir):
@@ -160,7 +171,7 @@ def run_image(run: ImageRun, store: Store | None = None, device: torch.device | 
         model = build_model(run, data.raw)
         if start is not None:
             model.load_state_dict(start)
-        result = train(Single(model), (data.x_train, data.y_train), run.train, [run.seed],
+        result = train(_for_device(model, device, compile_), (data.x_train, data.y_train), run.train, [run.seed],
                        test_set=(data.x_test, data.y_test), augment=_augment(run.augment),
                        checkpoint=workdir / "train.ckpt", device=device, progress=progress)
         h = result.history

@@ -120,13 +120,14 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
           params: Sequence[nn.Parameter] | None = None,
           augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
           checkpoint: str | Path | None = None, checkpoint_every: int = 1,
-          device: torch.device | None = None, progress: bool = False) -> Run:
+          device: torch.device | None = None, progress: bool = False, amp: bool = True) -> Run:
     """Train `model` (members, batch, ...) -> logits in place and return what happened.
 
     `seeds` (one per member) fix each member's batch order and augmentation, so member m follows the same
     trajectory whether trained alone or in a batch. `fit_set` (default: the training set) is the set on which
     100% accuracy ends training. `params` restricts training to some parameters (the rest stay frozen).
-    A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present."""
+    A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present.
+    On CUDA the forward pass runs under bf16 autocast unless `amp` is False (on CPU everything is float32)."""
     device = device or default_device()
     members = len(seeds)
     if getattr(model, "members", 1) != members:
@@ -172,7 +173,8 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
             xb, yb = x[rows, idx], y[rows, idx]
             if augment is not None:  # image models are ensembles of one: member 0's generator drives it
                 xb = augment(xb, gens[0])
-            losses = loss_per_member(model(xb), yb)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+                losses = loss_per_member(model(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             opt.step()

@@ -1,0 +1,126 @@
+"""Paper A's image runs end to end on a tiny MNIST-format data set written by the test."""
+import dataclasses
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from badminima import image_runs
+from badminima.image_runs import Adversarial, DataSpec, ImageRun
+from badminima.metrics import distance
+from badminima.store import Store
+from badminima.train import TrainConfig
+
+CPU = torch.device("cpu")
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    magic = {1: 0x801, 3: 0x803}[array.ndim]
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """200 training and 100 test 28x28 images of 10 classes: class c is a bright square at a class position."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    folder = root / "mnist"
+    folder.mkdir()
+    for split, n in (("train", 200), ("t10k", 100)):
+        labels = np.arange(n) % 10
+        x = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(labels):
+            x[i, 2 * c:2 * c + 8, 2 * c:2 * c + 8] = 250
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    old = os.environ.get("BADMINIMA_DATA")
+    os.environ["BADMINIMA_DATA"] = str(root)
+    image_runs.prepare.cache_clear()
+    yield root
+    if old is None:
+        os.environ.pop("BADMINIMA_DATA")
+    else:
+        os.environ["BADMINIMA_DATA"] = old
+
+
+def tiny_run(**changes) -> ImageRun:
+    base = ImageRun(DataSpec("mnist", per_class=10), "resnet18", width=0.0625, seed=3,
+                    train=TrainConfig(lr=0.05, batch_size=32, max_epochs=3, until_fit=False))
+    return dataclasses.replace(base, **changes)
+
+
+def test_random_init_run_is_stored_deterministic_and_loaded(data_dir, tmp_path, monkeypatch):
+    run = tiny_run(augment=True, train=dataclasses.replace(tiny_run().train, momentum=0.9, weight_decay=5e-4))
+    first = image_runs.run_image(run, Store(tmp_path / "a"), CPU, progress=False)
+    second = image_runs.run_image(run, Store(tmp_path / "b"), CPU, progress=False)
+    for k, v in first.weights.items():
+        assert torch.equal(v, second.weights[k]), f"same seed, same weights, bitwise ({k})"
+    assert first.metrics == second.metrics
+    assert len(first.metrics["history"]["train_acc"]) == 3 and 0 <= first.metrics["test_acc"] <= 1
+    monkeypatch.setattr(image_runs, "train", lambda *a, **k: pytest.fail("retrained"))
+    assert image_runs.run_image(run, Store(tmp_path / "a"), CPU, progress=False).metrics == first.metrics
+
+
+def test_adversarial_run_starts_from_the_stored_phase1_weights(data_dir, tmp_path):
+    phase1 = TrainConfig(lr=0.05, batch_size=32, max_epochs=2, fit_target=0.9999, patience=5)
+    adv = Adversarial(replication=2, noise_percent=10, train=phase1)
+    frozen = tiny_run(adversarial=adv, train=dataclasses.replace(tiny_run().train, lr=0.0, max_epochs=1))
+    store = Store(tmp_path)
+    stored = image_runs.run_image(frozen, store, CPU, progress=False)
+    p1 = image_runs.adversarial_init(frozen, store, CPU)
+    fresh = image_runs.build_model(frozen, image_runs.prepare(frozen.data, CPU).raw)
+    names = [n for n, _ in fresh.named_parameters()]
+    w0r = torch.cat([p1.weights[f"init.{n}"].flatten() for n in names])
+    w0a = torch.cat([p1.weights[f"final.{n}"].flatten() for n in names])
+    assert torch.equal(w0r, torch.cat([p.detach().flatten() for p in fresh.parameters()])), "init.* is W0R"
+    assert float(distance(w0r, w0a)) > 0.001, "phase 1 moved the weights"
+    wva = torch.cat([stored.weights[n].flatten() for n in names])
+    assert torch.equal(wva, w0a), "with lr 0, phase 2 ends where Algorithm 1 ended"
+    assert len(p1.metrics["history"]["epoch"]) == 2 and 0 < p1.metrics["best_train_acc"] <= 1
+
+
+CLI = [sys.executable, "-m", "badminima", "train", "--dataset", "mnist", "--per-class", "10", "--model",
+       "resnet18", "--width", "0.0625", "--epochs", "25", "--preset", "sota", "--seed", "1"]
+
+
+def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
+    env = {**os.environ, "BADMINIMA_DATA": str(data_dir)}
+    subprocess.run(CLI + ["--results", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
+    killed = subprocess.Popen(CLI + ["--results", str(tmp_path / "killed")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").glob("image/*.partial/train.ckpt")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    partial = list((tmp_path / "killed").glob("image/*.partial"))
+    assert partial and not list((tmp_path / "killed").glob("image/[0-9a-f]*[0-9a-f]")), "killed before the end"
+    ckpt_epoch = torch.load(partial[0] / "train.ckpt", weights_only=False)["run"]["epochs"]
+    assert 1 <= ckpt_epoch < 25
+    subprocess.run(CLI + ["--results", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    whole = next((tmp_path / "whole" / "image").iterdir())
+    resumed = next((tmp_path / "killed" / "image").iterdir())
+    assert whole.name == resumed.name
+    a = torch.load(whole / "weights.pt", weights_only=True)
+    b = torch.load(resumed / "weights.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (whole / "metrics.json").read_text() == (resumed / "metrics.json").read_text()
+
+
+def test_cli_rejects_a_bad_model_in_one_line(data_dir, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "badminima", "train", "--model", "alexnet", "--dataset", "mnist",
+                          "--results", str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "BADMINIMA_DATA": str(data_dir)})
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["badminima: model='alexnet' is not allowed; choose one of "
+                                               "'vgg16', 'resnet18', 'resnet50', 'densenet40'"]
