@@ -124,3 +124,17 @@ def test_cli_rejects_a_bad_model_in_one_line(data_dir, tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["badminima: model='alexnet' is not allowed; choose one of "
                                                "'vgg16', 'resnet18', 'resnet50', 'densenet40'"]
+
+
+def test_table1_distances_from_one_seed(data_dir, tmp_path):
+    phase1 = TrainConfig(lr=0.05, batch_size=32, max_epochs=2, fit_target=0.9999)
+    adv = Adversarial(replication=1, noise_percent=10, train=phase1)
+    vanilla = tiny_run(adversarial=adv, train=dataclasses.replace(tiny_run().train, lr=0.0, max_epochs=1))
+    sota = tiny_run(adversarial=adv, augment=True,
+                    train=dataclasses.replace(tiny_run().train, max_epochs=2, momentum=0.9, weight_decay=5e-4))
+    d = image_runs.seed_distances(vanilla, sota, Store(tmp_path))
+    assert list(d) == ["d(W0R, WVR)", "d(W0R, WSR)", "d(W0R, W0A)", "d(W0R, WVA)", "d(W0R, WSA)",
+                       "d(W0A, WVA)", "d(W0A, WSA)"]
+    assert d["d(W0R, WVR)"] == 0.0, "lr 0: vanilla from the random init does not move"
+    assert d["d(W0A, WVA)"] == 0.0 and d["d(W0R, WVA)"] == pytest.approx(d["d(W0R, W0A)"])
+    assert d["d(W0R, W0A)"] > 0 and d["d(W0A, WSA)"] > 0

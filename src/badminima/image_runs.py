@@ -14,6 +14,7 @@ from badminima import convnets
 from badminima.adversarial import algorithm1_set
 from badminima.config import check_range
 from badminima.data import images
+from badminima.metrics import table1_distances
 from badminima.models import Single
 from badminima.store import Store, Stored
 from badminima.train import Run, TrainConfig, default_device, train
@@ -190,3 +191,24 @@ def load_model(run: ImageRun, weights: dict) -> nn.Module:
 
 def history(stored: Stored) -> Run:
     return Run.from_dict({k: stored.metrics[k] for k in ("history", "fit_epoch", "fit_step", "epochs", "steps")})
+
+
+def parameter_vector(run: ImageRun, state: dict, prefix: str | None = None) -> torch.Tensor:
+    """The trainable parameters (not batch-norm statistics) of a stored state, flattened in model order."""
+    state = _without_prefix(state, prefix) if prefix else state
+    names = [n for n, _ in build_model(run, images.load(run.data.dataset)).named_parameters()]
+    return torch.cat([state[n].flatten().float() for n in names])
+
+
+def seed_distances(vanilla: ImageRun, sota: ImageRun, store: Store | None = None) -> dict[str, float]:
+    """Table 1's seven distances for one seed. `vanilla` and `sota` are the adversarially initialised runs of
+    that seed (same data, model, width, seed and Algorithm 1); their random-init twins drop `adversarial`."""
+    store = store or Store()
+    phase1 = adversarial_init(vanilla, store)
+    w = {"0R": parameter_vector(vanilla, phase1.weights, "init"),
+         "0A": parameter_vector(vanilla, phase1.weights, "final")}
+    runs = {"VR": dataclasses.replace(vanilla, adversarial=None), "SR": dataclasses.replace(sota, adversarial=None),
+            "VA": vanilla, "SA": sota}
+    for key, r in runs.items():
+        w[key] = parameter_vector(r, run_image(r, store).weights)
+    return table1_distances(w)

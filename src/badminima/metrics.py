@@ -18,7 +18,7 @@ def predict(logits: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 2048) -> Tensor:
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 500) -> Tensor:
     """Fraction of correctly classified points, one value per member. x: (1 or M, n, ...), y: (1 or M, n)."""
     members = getattr(model, "members", 1)
     x, y = x.expand(members, *x.shape[1:]), y.expand(members, *y.shape[1:])
@@ -109,3 +109,14 @@ def fgsm_accuracy(model: nn.Module, x: Tensor, y: Tensor, epsilons: list[float],
                 attacked = torch.max(torch.min(xb + eps * step, high), low)
                 correct[j] += int((model(attacked).argmax(1) == yb).sum())
     return [c / len(x) for c in correct]
+
+
+TABLE1_COLUMNS = ("d(W0R, WVR)", "d(W0R, WSR)", "d(W0R, W0A)", "d(W0R, WVA)", "d(W0R, WSA)", "d(W0A, WVA)",
+                  "d(W0A, WSA)")
+
+
+def table1_distances(w: dict[str, Tensor]) -> dict[str, float]:
+    """Paper A's Table 1 from one seed's six flat parameter vectors, keyed "0R", "VR", "SR", "0A", "VA", "SA"
+    (0: an initializer, V/S: after vanilla/SOTA SGD; R/A: from the random/adversarial init)."""
+    pairs = [("0R", "VR"), ("0R", "SR"), ("0R", "0A"), ("0R", "VA"), ("0R", "SA"), ("0A", "VA"), ("0A", "SA")]
+    return {col: float(distance(w[a], w[b])) for col, (a, b) in zip(TABLE1_COLUMNS, pairs)}

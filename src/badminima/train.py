@@ -204,7 +204,10 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
         h["train_acc"].append(train_acc.tolist())
         h["test_acc"].append(accuracy(model, *test).tolist()
                              if test is not None and (epoch % cfg.eval_every == 0 or last) else None)
-        bar.set_postfix(loss=f"{float(total.mean()) / n:.3g}", train=f"{float(train_acc.mean()):.3f}")
+        shown = {"loss": f"{float(total.mean()) / n:.3g}", "train": f"{float(train_acc.mean()):.4f}"}
+        if h["test_acc"][-1] is not None:
+            shown["test"] = f"{sum(h['test_acc'][-1]) / members:.4f}"
+        bar.set_postfix(shown)
         if checkpoint and (epoch % checkpoint_every == 0 or last):
             _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
                           "gens": [g.get_state() for g in gens], "run": run.as_dict(),
