@@ -49,3 +49,13 @@ def test_a_bad_parameter_fails_without_replacing_the_good_notebook(smoke_book):
         chapters.execute("paper_a_sketch", smoke_book, {"scale": "tiny"})
     assert good.read_text() == before
     assert (good.parent / "paper_a_sketch.failed.ipynb").exists()
+
+
+def test_reproduce_page_gathers_every_chapters_verdicts(smoke_book):
+    page = (smoke_book / "_build" / "html" / "book" / "chapters" / "reproduce.html")
+    if not page.exists():
+        chapters.build(smoke_book)
+    text = page.read_text()
+    for chapter in ("paper_a_sketch", "paper_a_training", "paper_a_heuristics", "paper_a_complexity"):
+        assert chapter in text
+    assert "Every chapter&#39;s results are stored." in text or "Every chapter's results are stored." in text

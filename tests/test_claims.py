@@ -1,6 +1,6 @@
 import pandas as pd
 
-from badminima import claims
+from badminima import claims, paper_a, paper_a_claims
 
 
 def test_greater_holds_fails_and_is_inconclusive():
@@ -35,3 +35,79 @@ def test_sketch_verdicts_follow_the_numbers():
     assert list(verdicts.values()).count(claims.FAILS) == 4
     table = claims.verdict_table(claims.sketch_verdicts(bad))
     assert list(table.columns) == ["claim", "paper", "ours", "verdict", "test"]
+
+
+def test_within_holds_fails_and_is_inconclusive():
+    assert claims.within("c", "p", [90.0, 91.0, 92.0], [90.2, 90.9, 92.1], ("a", "b"), 1.0).verdict == claims.HOLDS
+    assert claims.within("c", "p", [95.0, 96.0, 97.0], [90.0, 91.0, 92.0], ("a", "b"), 1.0).verdict == claims.FAILS
+    noisy = claims.within("c", "p", [90.0, 93.0, 90.0], [91.0, 90.0, 91.5], ("a", "b"), 1.0)
+    assert noisy.verdict == claims.UNCLEAR and "tolerance of 1" in noisy.test
+
+
+SEEDS = (0, 1, 2)
+
+
+def main_runs(vanilla_adv: float, sota_adv: float, train: float = 100.0) -> pd.DataFrame:
+    """Per-seed main-grid results: random init at 90 (vanilla) / 93 (SOTA), the adversarial init as given."""
+    test = {("random", "vanilla"): 90.0, ("random", "SOTA"): 93.0,
+            ("adversarial", "vanilla"): vanilla_adv, ("adversarial", "SOTA"): sota_adv}
+    return pd.DataFrame([{"model": "resnet18", "seed": s, "init": i, "mode": m, "train acc %": train,
+                          "test acc %": t + 0.1 * s} for (i, m), t in test.items() for s in SEEDS])
+
+
+def verdicts_of(found):
+    return [v.verdict for v in found]
+
+
+def test_paper_a_claims_1_to_3():
+    good, bad = main_runs(80.0, 93.0), main_runs(89.8, 85.0, train=99.0)
+    assert verdicts_of(paper_a_claims.claim1_fit(good)) == [claims.HOLDS]
+    assert verdicts_of(paper_a_claims.claim1_fit(bad)) == [claims.FAILS]
+    assert verdicts_of(paper_a_claims.claim2_drop(good)) == [claims.HOLDS]
+    assert verdicts_of(paper_a_claims.claim2_drop(bad)) == [claims.FAILS]
+    assert verdicts_of(paper_a_claims.claim3_sota(good)) == [claims.HOLDS]
+    assert verdicts_of(paper_a_claims.claim3_sota(bad)) == [claims.FAILS]
+
+
+def distances(vanilla_adv: float, sota_adv: float) -> pd.DataFrame:
+    return pd.DataFrame([{"model": "vgg16", "seed": s, "d(W0R, WVR)": 0.9 + 0.01 * s,
+                          "d(W0A, WVA)": vanilla_adv + 0.01 * s, "d(W0A, WSA)": sota_adv + 0.02 * s} for s in SEEDS])
+
+
+def test_paper_a_claim_4():
+    assert verdicts_of(paper_a_claims.claim4_distance(distances(0.2, 10.0))) == [claims.HOLDS] * 2
+    assert verdicts_of(paper_a_claims.claim4_distance(distances(1.5, 1.0))) == [claims.FAILS] * 2
+
+
+def table2_runs(adversarial: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    for mode in paper_a.TABLE2_ROWS:
+        for s in SEEDS:
+            rows.append({"mode": mode, "init": "random", "seed": s, "test acc %": 90.0 + 0.1 * s})
+            rows.append({"mode": mode, "init": "adversarial", "seed": s,
+                         "test acc %": adversarial.get(mode, 90.0) + 0.1 * s})
+    return pd.DataFrame(rows)
+
+
+def test_paper_a_claim_5():
+    paper_like = table2_runs({"Vanilla SGD": 60.0, "DA": 86.0, "l2": 85.0, "Momentum": 88.0})
+    assert verdicts_of(paper_a_claims.claim5_heuristics(paper_like)) == [claims.HOLDS] * 6
+    failing = table2_runs({"Vanilla SGD": 60.0, "DA": 65.0, "l2": 62.0, "Momentum": 61.0, "DA+l2": 80.0,
+                           "DA+Momentum": 82.0, "l2+Momentum": 70.0})
+    assert verdicts_of(paper_a_claims.claim5_heuristics(failing)) == [claims.FAILS] * 6
+
+
+def measures(adv_norm: float, adv_fgsm: float) -> pd.DataFrame:
+    rows = []
+    for s in SEEDS:
+        for init, norm, fgsm in (("random", 10.0, 60.0), ("adversarial", adv_norm, adv_fgsm)):
+            for eps, drop in ((0.0, 0.0), (0.05, 20.0)):
+                rows.append({"model": "resnet18", "seed": s, "init": init, "mode": "vanilla", "epsilon": eps,
+                             "frobenius": norm + s, "path l1": 10 * norm + s, "path l2": norm / 2 + 0.1 * s,
+                             "fgsm acc %": fgsm - drop + s})
+    return pd.DataFrame(rows)
+
+
+def test_paper_a_claim_6():
+    assert verdicts_of(paper_a_claims.claim6_complexity(measures(15.0, 40.0))) == [claims.HOLDS] * 4
+    assert verdicts_of(paper_a_claims.claim6_complexity(measures(8.0, 70.0))) == [claims.FAILS] * 4

@@ -13,8 +13,14 @@ import papermill
 from badminima.config import SCALES, check_choice
 
 # chapter name -> jupytext source under notebooks/; each lands as book/chapters/<name>.ipynb (see _toc.yml).
+# Chapters execute in this order; "reproduce" reads every other chapter's stored results, so it stays last.
 CHAPTERS = {
     "paper_a_sketch": "paper_a_sketch.md",
+    "paper_a_training": "paper_a_training.md",
+    "paper_a_replication": "paper_a_replication.md",
+    "paper_a_heuristics": "paper_a_heuristics.md",
+    "paper_a_complexity": "paper_a_complexity.md",
+    "reproduce": "reproduce.md",
 }
 
 

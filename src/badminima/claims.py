@@ -79,3 +79,17 @@ def sketch_verdicts(table: pd.DataFrame) -> list[Verdict]:
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame([v.__dict__ for v in verdicts])[["claim", "paper", "ours", "verdict", "test"]]
+
+
+def within(claim: str, paper: str, a: Sequence[float], b: Sequence[float], names: tuple[str, str],
+           tolerance: float) -> Verdict:
+    """Claim that a and b are the same up to `tolerance`, tested on the paired differences over seeds: it holds
+    when |mean difference| + 2 s.e. <= tolerance, fails when |mean difference| - 2 s.e. > tolerance, and is
+    inconclusive in between. With one seed the difference alone decides."""
+    diffs = pd.Series([x - y for x, y in zip(a, b)], dtype=float)
+    k, mean = len(diffs), abs(diffs.mean())
+    se = diffs.std() / math.sqrt(k) if k > 1 else 0.0
+    verdict = HOLDS if mean + 2 * se <= tolerance else FAILS if mean - 2 * se > tolerance else UNCLEAR
+    ours = f"{names[0]} {_fmt(a)} vs {names[1]} {_fmt(b)} (|gap| {mean:.3g}" + (f", s.e. {se:.2g})" if k > 1 else ")")
+    test = f"paired over {k} seed(s): |mean gap| ± 2 s.e. against a tolerance of {tolerance:g}"
+    return Verdict(claim, paper, ours, verdict, test)

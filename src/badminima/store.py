@@ -70,3 +70,18 @@ class Store:
             leftover.unlink()
         os.replace(work, final)
         return Stored(plain, metrics, self.load(kind, config).weights)
+
+
+class NotStored(LookupError):
+    """A result that a read-only store was asked for is not there."""
+
+
+class ReadOnlyStore(Store):
+    """A store that only reads: a missing result raises NotStored instead of being computed, so a page that
+    gathers results from the chapters never trains."""
+
+    def load_or_run(self, kind: str, config: Any, run: Callable[[Path], tuple[dict, Weights]]) -> Stored:
+        stored = self.load(kind, config)
+        if stored is None:
+            raise NotStored(f"no stored {kind} result {config_key(config)} under {self.root}")
+        return stored

@@ -1,0 +1,387 @@
+"""Paper A's image experiments (Sections 3.1-3.7): the grids of runs behind Figures 2-6 and Tables 1-2, per scale,
+and the tidy tables the chapters show. Every run goes through `image_runs.run_image`, so a configuration that two
+grids share is trained once and read by both."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+import torch
+
+from badminima import convnets, image_runs
+from badminima.config import ParameterError, check_choice, check_range, check_seeds
+from badminima.image_runs import Adversarial, DataSpec, ImageRun
+from badminima.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
+from badminima.store import NotStored, ReadOnlyStore, Store
+from badminima.train import TrainConfig
+
+# The paper's learning-rate schedules (Section 2): total epochs and the epochs after which lr is divided by 10.
+PAPER_SCHEDULES = {"cinic10": (300, (150, 225)), "restricted_imagenet": (300, (150, 225))}
+CIFAR_SCHEDULE = (350, (150, 250))
+PAPER_DATASETS = ("cifar10", "cifar100", "cinic10", "restricted_imagenet")
+
+
+@dataclass(frozen=True)
+class PaperAConfig:
+    dataset: str = "fashion_mnist"
+    models: tuple[str, ...] = ("resnet18", "vgg16")
+    width: float = 0.125
+    per_class: int | None = 20          # training images per class; None: the whole training set
+    test_size: int | None = 1000        # the first test images; None: the whole test set
+    seeds: tuple[int, ...] = (0, 1, 2)
+    R: int = 4                          # Algorithm 1's replication factor
+    N: float = 10.0                     # Algorithm 1's zero-out percentage
+    epochs: int = 30                    # phase 2 (vanilla and SOTA alike, as in the paper)
+    phase1_epochs: int = 40             # phase 1 cap; it stops earlier at 99.99% training accuracy
+    lr: float = 0.01                    # phase 2 initial learning rate
+    phase1_lr: float = 0.1
+    lr_drops: bool = False              # the paper's two drops by 10, scaled to the epochs (both phases)
+    l2: float = 5e-4
+    momentum: float = 0.9
+    batch_size: int = 32
+    eval_every: int = 3                 # test accuracy every this many phase-2 epochs (and at the end)
+    sweep_models: tuple[str, ...] = ("resnet18",)   # models of the R, per-class and lr sweeps
+    R_sweep: tuple[int, ...] = (1, 2, 4)
+    per_class_sweep: tuple[int, ...] = (5, 10, 20)
+    lr_sweep: tuple[float, ...] = (0.1, 0.01)
+    table2_model: str = "resnet18"
+    fgsm_epsilons: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
+    fgsm_size: int = 1000               # test images attacked
+
+    def __post_init__(self) -> None:
+        check_seeds(self.seeds)
+        for name in ("models", "sweep_models"):
+            for model in getattr(self, name):
+                check_choice(name, model, convnets.NAMES)
+        check_choice("table2_model", self.table2_model, convnets.NAMES)
+        for name in ("R", "epochs", "phase1_epochs", "batch_size", "eval_every", "fgsm_size"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("N", self.N, 0, 100)
+        for name in ("lr", "phase1_lr", "l2", "width"):
+            check_range(name, getattr(self, name), 0)
+        check_range("momentum", self.momentum, 0, 0.999)
+        if not self.models:
+            raise ParameterError("models=() must name at least one model")
+
+
+SCALES = {
+    "smoke": dict(models=("resnet18",), width=0.0625, per_class=2, test_size=40, seeds=(0,), R=1, epochs=1,
+                  phase1_epochs=1, eval_every=1, R_sweep=(1, 2), per_class_sweep=(2, 3), lr_sweep=(0.01,),
+                  fgsm_epsilons=(0.0, 0.05), fgsm_size=20),
+    "cpu": dict(),
+    "paper": dict(dataset="cifar10", models=convnets.NAMES, width=1.0, per_class=None, test_size=None,
+                  seeds=(0, 1, 2, 3, 4), R=10, lr=0.1, lr_drops=True, batch_size=128, eval_every=1,
+                  sweep_models=convnets.NAMES, R_sweep=(1, 2, 5, 10), per_class_sweep=(), lr_sweep=(),
+                  fgsm_size=10000),
+}
+
+
+def config_for(scale: str, **overrides) -> PaperAConfig:
+    """The scale's defaults with the given overrides (None means: keep the default). At `paper` scale the
+    epochs and l2 follow the chosen data set as the paper's Section 2 does (300 epochs and l2 1e-4 on CINIC-10)."""
+    check_choice("scale", scale, SCALES)
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    values = {**SCALES[scale], **given}
+    if scale == "paper":
+        values = {**SCALES[scale], **paper_defaults(values["dataset"]), **given}
+    unknown = set(values) - {f.name for f in dataclasses.fields(PaperAConfig)}
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for Paper A's image chapters")
+    return PaperAConfig(**values)
+
+
+def paper_defaults(dataset: str) -> dict:
+    """Section 2's epochs and l2 for a data set (300 epochs on CINIC-10 and Restricted ImageNet, l2 1e-4 on
+    CINIC-10)."""
+    epochs = PAPER_SCHEDULES.get(dataset, CIFAR_SCHEDULE)[0]
+    return {"epochs": epochs, "phase1_epochs": epochs, "l2": 1e-4 if dataset == "cinic10" else 5e-4}
+
+
+def drops(cfg: PaperAConfig, epochs: int) -> tuple[int, ...]:
+    """The paper's lr drops for the data set, scaled to `epochs` (none when cfg.lr_drops is off)."""
+    if not cfg.lr_drops:
+        return ()
+    total, paper_drops = PAPER_SCHEDULES.get(cfg.dataset, CIFAR_SCHEDULE)
+    return image_runs.schedule(epochs, total, paper_drops)
+
+
+def adversarial(cfg: PaperAConfig, R: int | None = None) -> Adversarial:
+    """Algorithm 1 as the authors' code runs it: plain SGD to 99.99% training accuracy, checked at every epoch
+    here (every 25 in their code) because the cpu caps are short; test accuracy only at the end."""
+    train = TrainConfig(lr=cfg.phase1_lr, batch_size=cfg.batch_size, max_epochs=cfg.phase1_epochs,
+                        lr_drops=drops(cfg, cfg.phase1_epochs), fit_target=0.9999, eval_every=cfg.phase1_epochs)
+    return Adversarial(replication=R or cfg.R, noise_percent=cfg.N, train=train)
+
+
+def vanilla(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None,
+            per_class: int | None = None, lr: float | None = None) -> ImageRun:
+    """Plain SGD for a fixed number of epochs (no momentum, l2 or augmentation) from a random or adversarial init."""
+    check_choice("init", init, ("random", "adversarial"))
+    train = TrainConfig(lr=lr or cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.epochs, until_fit=False,
+                        lr_drops=drops(cfg, cfg.epochs), eval_every=cfg.eval_every)
+    data = DataSpec(cfg.dataset, per_class or cfg.per_class, cfg.test_size)
+    return ImageRun(data, model, cfg.width, seed, adversarial(cfg, R) if init == "adversarial" else None,
+                    train=train)
+
+
+def sota(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None) -> ImageRun:
+    return image_runs.heuristics(True, cfg.l2, cfg.momentum, vanilla(cfg, model, seed, init, R))
+
+
+INITS, MODES = ("random", "adversarial"), ("vanilla", "SOTA")
+# Table 2's rows in the paper's order: (augmentation, l2, momentum).
+TABLE2_ROWS = {
+    "Vanilla SGD": (False, False, False), "DA": (True, False, False), "l2": (False, True, False),
+    "Momentum": (False, False, True), "DA+l2": (True, True, False), "DA+Momentum": (True, False, True),
+    "l2+Momentum": (False, True, True), "DA+l2+Momentum (SOTA)": (True, True, True),
+}
+# Paper A, Table 2 (ResNet18 on CIFAR-10, mean ± std over 5 runs): (train, test) for random and adversarial init.
+TABLE2_PAPER = {
+    "Vanilla SGD": ("100.000 ± 0.000", "84.838 ± 0.193", "100.000 ± 0.000", "56.024 ± 0.883"),
+    "DA": ("100.000 ± 0.000", "93.370 ± 0.115", "99.995 ± 0.003", "89.402 ± 0.175"),
+    "l2": ("100.000 ± 0.000", "87.352 ± 0.055", "100.000 ± 0.000", "83.172 ± 3.732"),
+    "Momentum": ("100.000 ± 0.000", "89.200 ± 0.176", "100.000 ± 0.000", "89.016 ± 0.142"),
+    "DA+l2": ("100.000 ± 0.000", "94.680 ± 0.071", "100.000 ± 0.000", "94.192 ± 0.173"),
+    "DA+Momentum": ("100.000 ± 0.000", "93.448 ± 0.242", "100.000 ± 0.001", "92.756 ± 0.347"),
+    "l2+Momentum": ("100.000 ± 0.000", "89.050 ± 0.110", "100.000 ± 0.000", "88.932 ± 0.373"),
+    "DA+l2+Momentum (SOTA)": ("100.000 ± 0.000", "95.324 ± 0.086", "100.000 ± 0.001", "95.346 ± 0.098"),
+}
+# Paper A, Table 1 (mean of 5 runs), one row per data set and model, columns as metrics.TABLE1_COLUMNS.
+TABLE1_PAPER = {
+    ("cifar10", "densenet40"): (0.810, 3.715, 0.946, 0.950, 3.715, 0.347, 28.669),
+    ("cifar10", "resnet18"): (0.953, 3.917, 0.873, 0.879, 3.902, 0.207, 12.421),
+    ("cifar10", "resnet50"): (0.894, 8.552, 0.919, 0.923, 8.608, 0.194, 36.311),
+    ("cifar10", "vgg16"): (0.907, 3.464, 0.950, 0.953, 3.433, 0.264, 26.838),
+    ("cifar100", "densenet40"): (0.917, 2.008, 0.946, 0.968, 1.980, 0.538, 13.290),
+    ("cifar100", "resnet18"): (0.915, 2.609, 0.852, 0.862, 2.597, 0.210, 7.243),
+    ("cifar100", "resnet50"): (0.917, 4.941, 0.925, 0.927, 4.882, 0.172, 24.598),
+    ("cifar100", "vgg16"): (0.919, 2.029, 0.960, 0.962, 2.035, 0.253, 19.388),
+    ("cinic10", "densenet40"): (0.917, 1.415, 0.955, 0.976, 1.440, 0.491, 12.102),
+    ("cinic10", "resnet18"): (0.836, 1.565, 0.942, 0.951, 1.560, 0.212, 10.961),
+    ("cinic10", "resnet50"): (0.837, 3.260, 0.952, 0.955, 3.274, 0.157, 24.940),
+    ("cinic10", "vgg16"): (0.844, 1.406, 0.974, 0.977, 1.397, 0.241, 17.916),
+    ("restricted_imagenet", "densenet40"): (0.940, 3.378, 0.966, 0.981, 3.383, 0.518, 39.364),
+    ("restricted_imagenet", "resnet18"): (0.849, 3.154, 0.969, 0.973, 3.164, 0.163, 47.184),
+    ("restricted_imagenet", "resnet50"): (0.883, 7.123, 0.913, 0.916, 7.139, 0.164, 30.841),
+    ("restricted_imagenet", "vgg16"): (0.836, 2.885, 0.985, 0.986, 2.871, 0.172, 83.035),
+}
+
+
+def matches_paper(cfg: PaperAConfig) -> bool:
+    """Whether our setting is the paper's: one of its data sets, all of it, full widths, its epochs and R = 10."""
+    return (cfg.dataset in PAPER_DATASETS and cfg.per_class is None and cfg.test_size is None and cfg.width == 1.0
+            and cfg.epochs == PAPER_SCHEDULES.get(cfg.dataset, CIFAR_SCHEDULE)[0] and cfg.lr == 0.1)
+
+
+Cell = tuple[dict, ImageRun]   # (labels of a run in a table, the run)
+
+
+def main_grid(cfg: PaperAConfig) -> list[Cell]:
+    """Figures 2, 3, 5, 6 and Table 1: every model x seed x init x {vanilla, SOTA}."""
+    make = {"vanilla": vanilla, "SOTA": sota}
+    return [({"model": m, "seed": s, "init": i, "mode": mode}, make[mode](cfg, m, s, i))
+            for m in cfg.models for s in cfg.seeds for i in INITS for mode in MODES]
+
+
+def r_grid(cfg: PaperAConfig) -> list[Cell]:
+    """Figure 4: vanilla and SOTA from the adversarial init of each R, and from the random init (R = 0)."""
+    make = {"vanilla": vanilla, "SOTA": sota}
+    cells = []
+    for m in cfg.sweep_models:
+        for s in cfg.seeds:
+            for mode in MODES:
+                cells.append(({"model": m, "seed": s, "R": 0, "mode": mode}, make[mode](cfg, m, s, "random")))
+                cells += [({"model": m, "seed": s, "R": r, "mode": mode}, make[mode](cfg, m, s, "adversarial", r))
+                          for r in cfg.R_sweep]
+    return cells
+
+
+def scale_grid(cfg: PaperAConfig) -> list[Cell]:
+    """The sweep behind the cpu defaults: vanilla from both inits against training images per class and against
+    the phase-2 learning rate, every other setting at its default."""
+    cells = []
+    for m in cfg.sweep_models:
+        for s in cfg.seeds:
+            for i in INITS:
+                cells += [({"model": m, "seed": s, "init": i, "sweep": "per class", "value": n},
+                           vanilla(cfg, m, s, i, per_class=n)) for n in cfg.per_class_sweep]
+                cells += [({"model": m, "seed": s, "init": i, "sweep": "lr", "value": lr},
+                           vanilla(cfg, m, s, i, lr=lr)) for lr in cfg.lr_sweep]
+    return cells
+
+
+def table2_grid(cfg: PaperAConfig) -> list[Cell]:
+    """Table 2: the 8 combinations of augmentation, l2 and momentum x both inits x seeds, for one model."""
+    cells = []
+    for row, (da, l2, mom) in TABLE2_ROWS.items():
+        for i in INITS:
+            for s in cfg.seeds:
+                base = vanilla(cfg, cfg.table2_model, s, i)
+                run = image_runs.heuristics(da, cfg.l2 if l2 else 0.0, cfg.momentum if mom else 0.0, base)
+                cells.append(({"mode": row, "init": i, "seed": s}, run))
+    return cells
+
+
+def is_stored(run: ImageRun, store: Store) -> bool:
+    return store.path("image", run).exists()
+
+
+def missing(cells: Iterable[Cell], store: Store) -> list[ImageRun]:
+    return [run for _, run in cells if not is_stored(run, store)]
+
+
+def train_all(cells: list[Cell], store: Store | None = None, progress: bool = False) -> None:
+    """Train every run of a grid not yet stored. A ReadOnlyStore raises NotStored instead, saying how many are
+    missing (the "Does it reproduce?" page reads, never trains)."""
+    store = store or Store()
+    absent = missing(cells, store)
+    if absent and isinstance(store, ReadOnlyStore):
+        raise NotStored(f"{len(absent)} of {len(cells)} runs are not in the store at {store.root}")
+    for run in dict.fromkeys(absent):
+        image_runs.run_image(run, store, progress=progress)
+
+
+def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
+    """One row per run: its labels, final train and test accuracy (%), and epochs trained."""
+    store = store or Store()
+    train_all(cells, store)
+    rows = []
+    for labels, run in cells:
+        m = store.load("image", run).metrics
+        rows.append({**labels, "train acc %": 100 * m["train_acc"], "test acc %": 100 * m["test_acc"],
+                     "epochs": m["epochs"]})
+    return pd.DataFrame(rows)
+
+
+def curves(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
+    """Figures 2 and 3: one row per run and epoch with training and test accuracy (%); test accuracy only on
+    the epochs it was measured."""
+    store = store or Store()
+    train_all(cells, store)
+    rows = []
+    for labels, run in cells:
+        h = store.load("image", run).metrics["history"]
+        for epoch, tr, te in zip(h["epoch"], h["train_acc"], h["test_acc"]):
+            rows.append({**labels, "epoch": epoch, "train acc %": 100 * tr[0],
+                         "test acc %": 100 * te[0] if te is not None else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def phase1_table(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+    """Algorithm 1 per model and seed: epochs and the best accuracy reached on the randomly labelled set C."""
+    store = store or Store()
+    cells = [c for c in main_grid(cfg) if c[0]["init"] == "adversarial" and c[0]["mode"] == "vanilla"]
+    train_all(cells, store)
+    rows = []
+    for labels, run in cells:
+        m = image_runs.adversarial_init(run, store).metrics
+        rows.append({"model": labels["model"], "seed": labels["seed"], "R": cfg.R, "epochs": m["epochs"],
+                     "best acc on C %": 100 * m["best_train_acc"], "test acc %": 100 * m["history"]["test_acc"][-1][0]})
+    return pd.DataFrame(rows)
+
+
+def distances(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+    """Table 1 per model and seed: the seven distances."""
+    store = store or Store()
+    grid = main_grid(cfg)
+    train_all(grid, store)
+    runs = {tuple(labels.values()): run for labels, run in grid}
+    return pd.DataFrame([{"model": m, "seed": s, **image_runs.seed_distances(
+        runs[(m, s, "adversarial", "vanilla")], runs[(m, s, "adversarial", "SOTA")], store)}
+        for m in cfg.models for s in cfg.seeds])
+
+
+def table1(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's layout: one row per model, the seven distances averaged over seeds."""
+    return per_seed.groupby("model")[list(TABLE1_COLUMNS)].mean().round(3)
+
+
+def table1_paper(dataset: str) -> pd.DataFrame:
+    """The paper's Table 1 rows for a data set (empty for a data set the paper did not use)."""
+    rows = {m: v for (d, m), v in TABLE1_PAPER.items() if d == dataset}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(TABLE1_COLUMNS)).rename_axis("model")
+
+
+def _mean_std(values: pd.Series) -> str:
+    return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+
+def table2(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Table 2's layout: one row per combination, train and test accuracy mean ± std for each init, with the
+    paper's ResNet18/CIFAR-10 numbers beside."""
+    rows = []
+    for mode in TABLE2_ROWS:
+        row = {}
+        for i, name in (("random", "Random Init"), ("adversarial", "Adversarial Init")):
+            sel = per_seed[(per_seed["mode"] == mode) & (per_seed["init"] == i)]
+            row[("ours", name, "Train Acc")] = _mean_std(sel["train acc %"])
+            row[("ours", name, "Test Acc")] = _mean_std(sel["test acc %"])
+        paper = TABLE2_PAPER[mode]
+        for k, col in enumerate(("Train Acc", "Test Acc") * 2):
+            row[("paper (ResNet18, CIFAR-10)", "Random Init" if k < 2 else "Adversarial Init", col)] = paper[k]
+        rows.append(pd.Series(row, name=mode))
+    return pd.DataFrame(rows).rename_axis("Mode")
+
+
+def _measure(cfg: PaperAConfig, run: ImageRun, weights: dict, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    model = image_runs.load_model(run, weights)
+    raw = image_runs.prepare(run.data, torch.device("cpu")).raw
+    shape = tuple(raw.x_train.shape[1:])
+    fgsm = fgsm_accuracy(model, test[0], test[1], list(cfg.fgsm_epsilons), torch.tensor(raw.mean),
+                         torch.tensor(raw.std))
+    return {"frobenius": frobenius_norm(model), "path l1": path_norm(model, shape, 1),
+            "path l2": path_norm(model, shape, 2), "fgsm": fgsm}
+
+
+def measures(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+    """Figures 5 and 6 per run of the main grid: Frobenius norm, l1 and l2 path norms, and test accuracy (%)
+    under FGSM at each epsilon on the first `fgsm_size` test images. Each run's numbers are stored once."""
+    store = store or Store()
+    grid = main_grid(cfg)
+    train_all(grid, store)
+    rows = []
+    for labels, run in grid:
+        def compute(_workdir, run=run):
+            data = image_runs.prepare(run.data, torch.device("cpu"))
+            test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
+            return _measure(cfg, run, store.load("image", run).weights, test), {}
+        key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size}
+        m = store.load_or_run("paper_a_measures", key, compute).metrics
+        base = {**labels, "frobenius": m["frobenius"], "path l1": m["path l1"], "path l2": m["path l2"]}
+        rows += [{**base, "epsilon": eps, "fgsm acc %": 100 * acc} for eps, acc in zip(cfg.fgsm_epsilons, m["fgsm"])]
+    return pd.DataFrame(rows)
+
+
+def spread(table: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, std, min and max over seeds of `value` for each group (the paper reports min, max and mean)."""
+    return table.groupby(by)[value].agg(["mean", "std", "min", "max"]).reset_index()
+
+
+def gaps(table: pd.DataFrame, by: list[str], value: str = "test acc %") -> pd.DataFrame:
+    """Per seed: `value` from the random init minus from the adversarial init, for each group in `by`."""
+    wide = table.pivot_table(index=by + ["seed"], columns="init", values=value).reset_index()
+    return wide.assign(gap=wide["random"] - wide["adversarial"])
+
+
+def r_gaps(r_table: pd.DataFrame) -> pd.DataFrame:
+    """Figure 4's runs as gaps: per model, seed, mode and R, test accuracy from the random init (R = 0) minus
+    from the adversarial init of that R."""
+    base = r_table[r_table["R"] == 0].set_index(["model", "seed", "mode"])["test acc %"]
+    adv = r_table[r_table["R"] > 0]
+    ref = adv.set_index(["model", "seed", "mode"]).index.map(base)
+    return adv.assign(gap=ref.to_numpy() - adv["test acc %"].to_numpy())
+
+
+def describe(cfg: PaperAConfig) -> str:
+    """The setting in one paragraph, for a chapter's opening."""
+    data = f"{cfg.per_class} training images per class" if cfg.per_class else "the whole training set"
+    test = f"the first {cfg.test_size} test images" if cfg.test_size else "the whole test set"
+    schedule = (f"divided by 10 after epoch(s) {', '.join(map(str, sorted(set(drops(cfg, cfg.epochs)))))}"
+                if cfg.lr_drops else "not dropped")
+    return (f"Data set `{cfg.dataset}`, {data}, {test}; models {', '.join(cfg.models)} at width {cfg.width:g}; "
+            f"seeds {list(cfg.seeds)}; Algorithm 1 with R = {cfg.R}, N = {cfg.N:g}%, phase 1 at lr "
+            f"{cfg.phase1_lr:g} for at most {cfg.phase1_epochs} epochs; phase 2 for {cfg.epochs} epochs at lr "
+            f"{cfg.lr:g}; learning rates {schedule}; batch {cfg.batch_size}; SOTA adds crop (padding 4) and flip, momentum {cfg.momentum:g}, l2 {cfg.l2:g}; "
+            f"test accuracy measured every {cfg.eval_every} epoch(s).")

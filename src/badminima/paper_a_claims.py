@@ -1,0 +1,106 @@
+"""Paper A's claims 1-6 (PROTOCOL.md, A3) as verdicts on the per-seed tables of badminima.paper_a. The tolerances
+are stated here once and printed in every verdict's test."""
+from __future__ import annotations
+
+import pandas as pd
+
+from badminima.claims import Verdict, all_reach, greater, within
+
+CLEAR_GAP = 1.0     # test-accuracy points: a drop must exceed this (plus two standard errors) to count as clear
+SAME = 1.0          # test-accuracy points: two inits count as "the same" when their gap is within this
+MOST = 0.5          # "most of the gap": a heuristic leaves less than this fraction of the vanilla gap
+
+
+def _col(table: pd.DataFrame, value: str, **where) -> list[float]:
+    sel = table
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    return sel.sort_values("seed")[value].tolist()
+
+
+def claim1_fit(runs: pd.DataFrame) -> list[Verdict]:
+    """Claim 1: vanilla SGD reaches 100% training accuracy from either init (main grid, per model)."""
+    return [all_reach(f"{m}: vanilla SGD fits the training set from both inits", "100% (Figure 2)",
+                      _col(runs[runs["model"] == m], "train acc %", mode="vanilla"), "vanilla, both inits")
+            for m in runs["model"].unique()]
+
+
+def claim2_drop(runs: pd.DataFrame) -> list[Verdict]:
+    """Claim 2: from the adversarial init vanilla SGD ends at clearly lower test accuracy."""
+    return [greater(f"{m}: vanilla SGD generalizes clearly worse from the adversarial init",
+                    "drop of up to 40 points; ResNet18 CIFAR-10 84.8 vs 56.0 (Table 2)",
+                    _col(runs, "test acc %", model=m, mode="vanilla", init="random"),
+                    _col(runs, "test acc %", model=m, mode="vanilla", init="adversarial"),
+                    ("random", "adversarial"), min_gap=CLEAR_GAP)
+            for m in runs["model"].unique()]
+
+
+def claim3_sota(runs: pd.DataFrame) -> list[Verdict]:
+    """Claim 3: with augmentation, l2 and momentum both inits end at the same test accuracy."""
+    return [within(f"{m}: SOTA SGD ends at the same test accuracy from both inits",
+                   "same test accuracy; ResNet18 CIFAR-10 95.3 vs 95.3 (Table 2)",
+                   _col(runs, "test acc %", model=m, mode="SOTA", init="random"),
+                   _col(runs, "test acc %", model=m, mode="SOTA", init="adversarial"),
+                   ("random", "adversarial"), tolerance=SAME)
+            for m in runs["model"].unique()]
+
+
+def claim4_distance(distances: pd.DataFrame) -> list[Verdict]:
+    """Claim 4: from the adversarial init vanilla SGD moves little (less than from a random init) and SOTA SGD
+    moves far (farther than vanilla)."""
+    verdicts = []
+    for m in distances["model"].unique():
+        d = lambda col: _col(distances, col, model=m)
+        verdicts += [
+            greater(f"{m}: from the adversarial init vanilla SGD moves less than from a random init",
+                    "d(W0A, WVA) ~0.2 vs d(W0R, WVR) ~0.9 (Table 1)", d("d(W0R, WVR)"), d("d(W0A, WVA)"),
+                    ("d(W0R, WVR)", "d(W0A, WVA)")),
+            greater(f"{m}: from the adversarial init SOTA SGD moves farther than vanilla SGD",
+                    "d(W0A, WSA) 7 to 83 vs d(W0A, WVA) ~0.2 (Table 1)", d("d(W0A, WSA)"), d("d(W0A, WVA)"),
+                    ("d(W0A, WSA)", "d(W0A, WVA)")),
+        ]
+    return verdicts
+
+
+def _gap(table2_runs: pd.DataFrame, mode: str) -> list[float]:
+    rand = _col(table2_runs, "test acc %", mode=mode, init="random")
+    adv = _col(table2_runs, "test acc %", mode=mode, init="adversarial")
+    return [r - a for r, a in zip(rand, adv)]
+
+
+def claim5_heuristics(table2_runs: pd.DataFrame) -> list[Verdict]:
+    """Claim 5 (Table 2): each single heuristic leaves less than MOST of the vanilla gap; any two close it."""
+    vanilla = _gap(table2_runs, "Vanilla SGD")
+    singles = [greater(f"{h} alone recovers most of the vanilla gap",
+                       "Table 2: each technique alone largely escapes the bad init",
+                       [MOST * g for g in vanilla], _gap(table2_runs, h),
+                       (f"{MOST:g} x vanilla gap", f"{h} gap"))
+               for h in ("DA", "l2", "Momentum")]
+    pairs = [within(f"{h}: both inits end at the same test accuracy",
+                    "Table 2: with a second technique the test error no longer depends on the init",
+                    _col(table2_runs, "test acc %", mode=h, init="random"),
+                    _col(table2_runs, "test acc %", mode=h, init="adversarial"),
+                    ("random", "adversarial"), tolerance=SAME)
+             for h in ("DA+l2", "DA+Momentum", "l2+Momentum")]
+    return singles + pairs
+
+
+def claim6_complexity(measures: pd.DataFrame) -> list[Verdict]:
+    """Claim 6: adversarially initialized vanilla models have larger norms (Figure 5) and lower accuracy under
+    FGSM (Figure 6; the mean over the non-zero epsilons)."""
+    vanilla = measures[measures["mode"] == "vanilla"]
+    norms = vanilla[vanilla["epsilon"] == vanilla["epsilon"].min()]
+    attacked = vanilla[vanilla["epsilon"] > 0].groupby(["model", "seed", "init"], as_index=False)["fgsm acc %"].mean()
+    verdicts = []
+    for m in measures["model"].unique():
+        for norm in ("frobenius", "path l1", "path l2"):
+            verdicts.append(greater(f"{m}: the adversarially initialized vanilla model has a larger {norm} norm",
+                                    "larger for adversarial init, vanilla SGD (Figure 5, ResNet50)",
+                                    _col(norms, norm, model=m, init="adversarial"),
+                                    _col(norms, norm, model=m, init="random"), ("adversarial", "random")))
+        verdicts.append(greater(f"{m}: the adversarially initialized vanilla model is less robust to FGSM",
+                                "lower accuracy under FGSM (Figure 6, ResNet50)",
+                                _col(attacked, "fgsm acc %", model=m, init="random"),
+                                _col(attacked, "fgsm acc %", model=m, init="adversarial"),
+                                ("random", "adversarial")))
+    return verdicts

@@ -1,0 +1,59 @@
+"""The "Does it reproduce?" page: every chapter's verdicts recomputed from the stored results at one scale, with
+the same experiment functions the chapters call, through a store that reads and never trains."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from badminima import claims, paper_a, paper_a_claims, sketch
+from badminima.claims import Verdict
+from badminima.store import NotStored, ReadOnlyStore, Store
+
+
+def sketch_verdicts(scale: str, store: Store) -> list[Verdict]:
+    result = sketch.run_sketch(sketch.config_for(scale), store)
+    return claims.sketch_verdicts(sketch.sketch_table(result))
+
+
+def training_verdicts(scale: str, store: Store) -> list[Verdict]:
+    cfg = paper_a.config_for(scale)
+    runs = paper_a.runs_table(paper_a.main_grid(cfg), store)
+    return (paper_a_claims.claim1_fit(runs) + paper_a_claims.claim2_drop(runs) + paper_a_claims.claim3_sota(runs)
+            + paper_a_claims.claim4_distance(paper_a.distances(cfg, store)))
+
+
+def heuristics_verdicts(scale: str, store: Store) -> list[Verdict]:
+    cfg = paper_a.config_for(scale)
+    return paper_a_claims.claim5_heuristics(paper_a.runs_table(paper_a.table2_grid(cfg), store))
+
+
+def complexity_verdicts(scale: str, store: Store) -> list[Verdict]:
+    return paper_a_claims.claim6_complexity(paper_a.measures(paper_a.config_for(scale), store))
+
+
+# chapter -> (paper, its verdicts at a scale). Paper B's chapters add their entries here (badminima.widths).
+VERDICTS: dict[str, tuple[str, Callable[[str, Store], list[Verdict]]]] = {
+    "paper_a_sketch": ("A", sketch_verdicts),
+    "paper_a_training": ("A", training_verdicts),
+    "paper_a_heuristics": ("A", heuristics_verdicts),
+    "paper_a_complexity": ("A", complexity_verdicts),
+}
+
+
+def gather(scale: str, root: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per claim of every chapter whose results are stored (paper, chapter, claim, paper's number, ours,
+    verdict, test), and for each chapter that is not stored, why."""
+    store = ReadOnlyStore(root)
+    rows, absent = [], {}
+    for chapter, (paper, verdicts) in VERDICTS.items():
+        try:
+            table = claims.verdict_table(verdicts(scale, store))
+        except NotStored as missing:
+            absent[chapter] = str(missing)
+            continue
+        rows.append(table.assign(paper_=paper, chapter=chapter))
+    columns = ["paper_", "chapter", "claim", "paper", "ours", "verdict", "test"]
+    table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+    return table.rename(columns={"paper_": "Paper", "paper": "paper's number"}), absent

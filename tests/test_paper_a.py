@@ -1,0 +1,106 @@
+"""Paper A's image grids and tables: sizes, shared runs, the paper's layouts, and reading without training."""
+
+import pandas as pd
+import pytest
+
+from badminima import paper_a, reproduce
+from badminima.config import ParameterError
+from badminima.metrics import TABLE1_COLUMNS
+from badminima.store import NotStored, ReadOnlyStore, Store
+
+CFG = paper_a.config_for("smoke", seeds=[0, 1], models=["resnet18", "vgg16"])
+
+
+def runs_of(cells):
+    return {run for _, run in cells}
+
+
+def test_scales_and_overrides():
+    cpu = paper_a.config_for("cpu")
+    assert len(cpu.seeds) >= 3 and cpu.dataset == "fashion_mnist"
+    paper = paper_a.config_for("paper")
+    assert (paper.width, paper.per_class, paper.epochs, len(paper.seeds), paper.batch_size) == (1.0, None, 350, 5, 128)
+    assert set(paper.models) == {"vgg16", "resnet18", "resnet50", "densenet40"} and paper_a.matches_paper(paper)
+    cinic = paper_a.config_for("paper", dataset="cinic10")
+    assert (cinic.epochs, cinic.l2, paper_a.drops(cinic, cinic.epochs)) == (300, 1e-4, (150, 225))
+    assert paper_a.drops(paper, 350) == (150, 250) and not paper_a.matches_paper(cpu)
+    assert paper_a.config_for("cpu", R=7, seeds=[3]).R == 7
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        paper_a.config_for("cpu", colour="red")
+    with pytest.raises(ParameterError, match="models"):
+        paper_a.config_for("cpu", models=["alexnet"])
+
+
+def test_main_grid_has_every_model_seed_init_and_recipe():
+    cells = paper_a.main_grid(CFG)
+    assert len(cells) == len(runs_of(cells)) == 2 * 2 * 2 * 2
+    labels = pd.DataFrame([c[0] for c in cells])
+    assert labels.groupby(["model", "seed", "init", "mode"]).size().eq(1).all()
+    for labels, run in cells:
+        assert (run.adversarial is not None) == (labels["init"] == "adversarial")
+        sota = labels["mode"] == "SOTA"
+        assert run.augment == sota and (run.train.momentum > 0) == sota and (run.train.weight_decay > 0) == sota
+        assert not run.train.until_fit and run.train.max_epochs == CFG.epochs
+
+
+def test_other_grids_sizes_and_shared_runs():
+    main = runs_of(paper_a.main_grid(CFG))
+    r = paper_a.r_grid(CFG)
+    assert len(r) == len(CFG.sweep_models) * 2 * 2 * (1 + len(CFG.R_sweep))
+    sweep = paper_a.scale_grid(CFG)
+    assert len(sweep) == 2 * 2 * (len(CFG.per_class_sweep) + len(CFG.lr_sweep))
+    table2 = paper_a.table2_grid(CFG)
+    assert len(table2) == len(runs_of(table2)) == 8 * 2 * 2
+    # runs with equal configurations are the same run: the defaults of each sweep are the main grid's runs
+    assert {run for lab, run in r if lab["R"] in (0, CFG.R)} <= main
+    assert {run for lab, run in sweep if lab["value"] in (CFG.per_class, CFG.lr)} <= main
+    shared = {run for lab, run in table2 if lab["mode"] in ("Vanilla SGD", "DA+l2+Momentum (SOTA)")}
+    assert len(shared) == 8 and shared <= main
+
+
+def test_training_once_and_reading_without_training(tmp_path):
+    cfg = paper_a.config_for("smoke")
+    store = Store(tmp_path)
+    with pytest.raises(NotStored, match="4 of 4 runs"):
+        paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
+    runs = paper_a.runs_table(paper_a.main_grid(cfg), store)
+    assert len(list((tmp_path / "adversarial").iterdir())) == len(cfg.seeds)   # phase 1 once per seed
+    assert list(runs.columns) == ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs"]
+    again = paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
+    pd.testing.assert_frame_equal(runs, again)
+    curves = paper_a.curves(paper_a.main_grid(cfg), store)
+    assert len(curves) == 4 * cfg.epochs and curves["test acc %"].notna().all()
+    per_seed = paper_a.distances(cfg, ReadOnlyStore(tmp_path))
+    assert list(paper_a.table1(per_seed).columns) == list(TABLE1_COLUMNS)
+    measures = paper_a.measures(cfg, store)
+    assert len(measures) == 4 * len(cfg.fgsm_epsilons)
+    assert (measures[["frobenius", "path l1", "path l2"]] > 0).all().all()
+
+
+def test_table_layouts_follow_the_paper():
+    per_seed = pd.DataFrame([{"model": m, "seed": s, **dict.fromkeys(TABLE1_COLUMNS, 0.5 + s)}
+                             for m in ("vgg16", "resnet18") for s in (0, 1)])
+    t1 = paper_a.table1(per_seed)
+    assert list(t1.columns) == list(TABLE1_COLUMNS) and t1.loc["vgg16", "d(W0R, WVR)"] == 1.0
+    assert list(paper_a.table1_paper("cifar10").loc["resnet18"]) == list(paper_a.TABLE1_PAPER[("cifar10", "resnet18")])
+    assert paper_a.table1_paper("fashion_mnist").empty
+    rows = [{"mode": m, "init": i, "seed": s, "train acc %": 100.0, "test acc %": 80.0 + s}
+            for m in paper_a.TABLE2_ROWS for i in ("random", "adversarial") for s in (0, 1)]
+    t2 = paper_a.table2(pd.DataFrame(rows))
+    assert list(t2.index) == list(paper_a.TABLE2_ROWS)
+    assert t2.loc["Vanilla SGD", ("ours", "Random Init", "Test Acc")] == "80.500 ± 0.707"
+    assert t2.loc["Vanilla SGD", ("paper (ResNet18, CIFAR-10)", "Adversarial Init", "Test Acc")] == "56.024 ± 0.883"
+
+
+def test_gaps_subtract_the_adversarial_from_the_random_init():
+    table = pd.DataFrame([{"model": "m", "seed": s, "init": i, "test acc %": 90.0 if i == "random" else 80.0 + s}
+                          for s in (0, 1) for i in ("random", "adversarial")])
+    assert paper_a.gaps(table, ["model"])["gap"].tolist() == [10.0, 9.0]
+    r = pd.DataFrame([{"model": "m", "seed": 0, "mode": "vanilla", "R": R, "test acc %": 90.0 - R} for R in (0, 1, 4)])
+    assert paper_a.r_gaps(r)["gap"].tolist() == [1.0, 4.0]
+
+
+def test_reproduce_says_what_is_not_stored_and_trains_nothing(tmp_path):
+    table, absent = reproduce.gather("smoke", tmp_path)
+    assert table.empty and set(absent) == set(reproduce.VERDICTS)
+    assert not any(tmp_path.iterdir())
