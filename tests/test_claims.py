@@ -111,3 +111,96 @@ def measures(adv_norm: float, adv_fgsm: float) -> pd.DataFrame:
 def test_paper_a_claim_6():
     assert verdicts_of(paper_a_claims.claim6_complexity(measures(15.0, 40.0))) == [claims.HOLDS] * 4
     assert verdicts_of(paper_a_claims.claim6_complexity(measures(8.0, 70.0))) == [claims.FAILS] * 4
+
+
+def widths_table(test: dict, steps: dict | None = None, phase1: float = 100.0, datasets=("gaussians",),
+                 widths=(10, 100), cap: int = 1000):
+    """A tidy table as badminima.widths.sweep writes it; test/steps map an experiment to its value at every
+    width, plus a small per-seed wobble (None steps: the run hit the cap)."""
+    rows = []
+    for dataset in datasets:
+        for width in widths:
+            for experiment in ("Exp 1", "Exp 2", "Exp 3", "Norm"):
+                for seed in (0, 1, 2):
+                    step = (steps or {}).get(experiment, 100)
+                    rows.append({"dataset": dataset, "name": dataset.title(), "width": width,
+                                 "experiment": experiment, "seed": seed,
+                                 "test acc %": test[experiment] + 0.1 * seed,
+                                 "steps": None if step is None else step + seed, "hit cap": step is None, "cap": cap,
+                                 "phase-1 acc %": float("nan") if experiment == "Exp 1" else phase1})
+    table = pd.DataFrame(rows)
+    table["steps"] = table["steps"].astype("Int64")
+    return table
+
+
+GOOD = {"Exp 1": 95.0, "Exp 2": 80.0, "Exp 3": 95.2, "Norm": 88.0}
+BAD = {"Exp 1": 80.0, "Exp 2": 95.0, "Exp 3": 60.0, "Norm": 99.0}
+
+
+def verdicts_from(fn, table):
+    return [v.verdict for v in fn(table)]
+
+
+def test_widths_phase1_fits():
+    assert verdicts_from(claims.widths_phase1_fits, widths_table(GOOD)) == [claims.HOLDS]
+    failing = claims.widths_phase1_fits(widths_table(GOOD, phase1=71.0))
+    assert [v.verdict for v in failing] == [claims.FAILS] and "0 of 6" in failing[0].ours
+
+
+def test_widths_exp2_worse_at_each_width():
+    table = widths_table(GOOD, widths=(10, 100, 500))
+    assert verdicts_from(claims.widths_exp2_worse, table) == [claims.HOLDS] * 3
+    assert "p = 500" in claims.widths_exp2_worse(table)[-1].claim
+    assert verdicts_from(claims.widths_exp2_worse, widths_table(BAD)) == [claims.FAILS] * 2
+
+
+def test_widths_exp3_matches_on_gaussians_only():
+    assert verdicts_from(claims.widths_exp3_matches, widths_table(GOOD)) == [claims.HOLDS]
+    assert verdicts_from(claims.widths_exp3_matches, widths_table(BAD)) == [claims.FAILS]
+    assert claims.widths_exp3_matches(widths_table(GOOD, datasets=("spirals",))) == []
+
+
+def test_widths_norm_between():
+    assert verdicts_from(claims.widths_norm_between, widths_table(GOOD)) == [claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(claims.widths_norm_between, widths_table(BAD)) == [claims.FAILS, claims.HOLDS]
+
+
+def test_widths_training_time_counts_capped_runs_at_the_cap():
+    slow_adversarial = {"Exp 1": 50, "Exp 2": None, "Exp 3": 20}
+    table = widths_table(GOOD, slow_adversarial, datasets=("gaussians", "spirals"))
+    verdicts = claims.widths_training_time(table)
+    assert [v.verdict for v in verdicts] == [claims.HOLDS, claims.FAILS, claims.FAILS]
+    assert "1e+03" in verdicts[0].ours, "the capped Exp 2 runs count at the cap"
+    fast_adversarial = {"Exp 1": 500, "Exp 2": 40, "Exp 3": None}
+    table = widths_table(GOOD, fast_adversarial, datasets=("gaussians", "spirals"))
+    assert verdicts_from(claims.widths_training_time, table) == [claims.FAILS, claims.HOLDS, claims.HOLDS]
+    all_capped = widths_table(GOOD, {"Exp 1": None, "Exp 2": None, "Exp 3": None}, datasets=("spirals",))
+    verdicts = claims.widths_training_time(all_capped)
+    assert [v.verdict for v in verdicts] == [claims.UNCLEAR] * 2 and "nothing to compare" in verdicts[0].test
+
+
+def test_widths_small_mnist():
+    table = widths_table({"Exp 1": 80.0, "Exp 2": 60.0, "Exp 3": 70.0, "Norm": 70.0}, datasets=("vmnist",))
+    verdicts = claims.widths_small_mnist(table)
+    assert [v.verdict for v in verdicts] == [claims.HOLDS] and "p = 10" in verdicts[0].claim
+    assert verdicts_from(claims.widths_small_mnist, widths_table(BAD, datasets=("vmnist",))) == [claims.FAILS]
+    assert claims.widths_small_mnist(widths_table(GOOD)) == []
+
+
+def test_widths_verdicts_gather_every_check():
+    table = widths_table(GOOD, datasets=("gaussians", "vmnist"))
+    verdicts = claims.widths_verdicts(table)
+    assert len(verdicts) == 2 + 4 + 1 + 1 + 3 + 4
+    assert list(claims.verdict_table(verdicts).columns) == ["claim", "paper", "ours", "verdict", "test"]
+
+
+def lengths_table(lengths: dict):
+    return pd.DataFrame([{"dataset": "spirals", "name": "Spirals", "width": 500, "experiment": e, "seed": s,
+                          "boundary length": length + 0.5 * s} for e, length in lengths.items() for s in (0, 1, 2)])
+
+
+def test_boundary_verdicts():
+    jagged = lengths_table({"Exp 1": 20.0, "Exp 2": 60.0, "Exp 3": 25.0, "Norm": 22.0})
+    assert verdicts_from(claims.boundary_verdicts, jagged) == [claims.HOLDS, claims.HOLDS]
+    smooth = lengths_table({"Exp 1": 40.0, "Exp 2": 20.0, "Exp 3": 30.0, "Norm": 22.0})
+    assert verdicts_from(claims.boundary_verdicts, smooth) == [claims.FAILS, claims.FAILS]

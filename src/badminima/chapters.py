@@ -20,6 +20,8 @@ CHAPTERS = {
     "paper_a_replication": "paper_a_replication.md",
     "paper_a_heuristics": "paper_a_heuristics.md",
     "paper_a_complexity": "paper_a_complexity.md",
+    "paper_b_widths": "paper_b_widths.md",
+    "paper_b_boundaries": "paper_b_boundaries.md",
     "reproduce": "reproduce.md",
 }
 

@@ -1,10 +1,11 @@
 """Figures. Plots draw what they are given; they compute no metric."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.colors import ListedColormap
 
@@ -56,3 +57,71 @@ def with_spread(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, low: np.ndarray, 
     """A curve with a shaded band (e.g. mean +- std, or min-max over seeds)."""
     line, = ax.plot(x, mean, label=label, **style)
     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+# Paper B's width sweeps: the paper's colours (Exp 1 black, Exp 2 red, Exp 3 blue), the norm-matched init in green.
+EXPERIMENT_STYLES = {"Exp 1": dict(color="black", marker="o"), "Exp 2": dict(color="tab:red", marker="s"),
+                     "Exp 3": dict(color="tab:blue", marker="^"),
+                     "Norm": dict(color="tab:green", marker="D", linestyle="--")}
+
+
+def width_curves(ax: plt.Axes, summary: pd.DataFrame, dataset: str, center: str, low: str, high: str,
+                 experiments: Sequence[str], ylabel: str, title: str = "") -> None:
+    """One curve per experiment over the width p (log axis), with a band from column `low` to column `high` of
+    badminima.widths.summary."""
+    rows = summary[summary.dataset == dataset]
+    for experiment in experiments:
+        r = rows[rows.experiment == experiment].sort_values("width")
+        with_spread(ax, r.width.to_numpy(), r[center].to_numpy(float), r[low].to_numpy(float),
+                    r[high].to_numpy(float), label=experiment, **EXPERIMENT_STYLES[experiment])
+    ax.set(xscale="log", xlabel="width p", ylabel=ylabel, title=title)
+    ax.set_xticks(sorted(rows.width.unique()), [str(p) for p in sorted(rows.width.unique())])
+    ax.grid(alpha=0.3)
+
+
+def cap_marks(ax: plt.Axes, summary: pd.DataFrame, dataset: str, experiments: Sequence[str],
+              y: str = "steps median") -> None:
+    """The step cap as a dotted line, and beside each point the number of its runs that hit the cap."""
+    rows = summary[summary.dataset == dataset]
+    ax.axhline(float(rows["cap"].iloc[0]), color="grey", linestyle=":", linewidth=1, label="step cap")
+    for experiment in experiments:
+        hits = rows[(rows.experiment == experiment) & (rows["cap hits"] > 0)]
+        for width, value, count, runs in zip(hits.width, hits[y], hits["cap hits"], hits.runs):
+            ax.annotate(f"{count}/{runs}", (width, value), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                        color=EXPERIMENT_STYLES[experiment]["color"])
+
+
+def width_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], center: str, low: str, high: str,
+                 experiments: Sequence[str], ylabel: str, steps: bool = False, size: float = 3.8) -> plt.Figure:
+    """A row of width_curves panels, one per (data set, title); `steps` adds the cap line and cap-hit counts."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.85), squeeze=False)
+    for ax, (dataset, title) in zip(axes[0], panels):
+        width_curves(ax, summary, dataset, center, low, high, experiments, ylabel, title)
+        if steps:
+            ax.set_yscale("log")
+            cap_marks(ax, summary, dataset, experiments, center)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def boundary_animation(frames: Sequence[list[list[dict]]], titles: Sequence[str], size: float = 2.6):
+    """A matplotlib animation whose frame i is the panel grid frames[i] (same layout in every frame), titled
+    titles[i]; in a notebook, show it with IPython.display.HTML(animation.to_jshtml())."""
+    from matplotlib.animation import FuncAnimation
+
+    rows, cols = len(frames[0]), max(len(r) for r in frames[0])
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.4), squeeze=False)
+
+    def draw(i: int) -> None:
+        for r, row in enumerate(frames[i]):
+            for c, panel in enumerate(row):
+                axes[r][c].clear()
+                decision_boundary(axes[r][c], **panel)
+        fig.suptitle(titles[i])
+
+    draw(0)
+    fig.tight_layout()
+    animation = FuncAnimation(fig, draw, frames=len(frames), interval=1200)
+    plt.close(fig)
+    return animation

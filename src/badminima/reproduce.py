@@ -7,7 +7,7 @@ from typing import Callable
 
 import pandas as pd
 
-from badminima import claims, paper_a, paper_a_claims, sketch
+from badminima import claims, paper_a, paper_a_claims, sketch, widths
 from badminima.claims import Verdict
 from badminima.store import NotStored, ReadOnlyStore, Store
 
@@ -33,12 +33,23 @@ def complexity_verdicts(scale: str, store: Store) -> list[Verdict]:
     return paper_a_claims.claim6_complexity(paper_a.measures(paper_a.config_for(scale), store))
 
 
+def widths_verdicts(scale: str, store: Store) -> list[Verdict]:
+    return claims.widths_verdicts(widths.sweep(widths.config_for(scale), store))
+
+
+def boundaries_verdicts(scale: str, store: Store) -> list[Verdict]:
+    cfg = widths.config_for(scale, datasets=("gaussians", "circles", "spirals"))
+    return claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.boundary_width, store))
+
+
 # chapter -> (paper, its verdicts at a scale). Paper B's chapters add their entries here (badminima.widths).
 VERDICTS: dict[str, tuple[str, Callable[[str, Store], list[Verdict]]]] = {
     "paper_a_sketch": ("A", sketch_verdicts),
     "paper_a_training": ("A", training_verdicts),
     "paper_a_heuristics": ("A", heuristics_verdicts),
     "paper_a_complexity": ("A", complexity_verdicts),
+    "paper_b_widths": ("B", widths_verdicts),
+    "paper_b_boundaries": ("B", boundaries_verdicts),
 }
 
 

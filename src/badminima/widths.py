@@ -1,0 +1,424 @@
+"""Paper B (Ravichandran et al. 2023): one-hidden-layer ReLU networks N_p over a sweep of widths p, trained in the
+paper's Experiments 1-3 and its norm hypothesis.
+
+Three groups of runs per (data set, width), each one batched MLP through the one training loop and one stored
+result: "start" (Exp 1 and Exp 2's phase 1 on random labels, from the same random init), "retrain" (Exp 2's
+phase 2 from the phase-1 weights, and the random init rescaled to their norm, both on the true labels) and
+"readout" (Exp 3: phase-1 first layer frozen, readout reset to zero and trained alone)."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import pandas as pd
+import torch
+
+from badminima.adversarial import random_labels
+from badminima.config import ParameterError, check_choice, check_range, check_seeds
+from badminima.data import images, toy
+from badminima.metrics import accuracy, boundary_length
+from badminima.models import MLP
+from badminima.plots import extent_of
+from badminima.sketch import member_logits
+from badminima.store import Store, Stored
+from badminima.train import TrainConfig, default_device, train
+
+Tensor = torch.Tensor
+
+# data set -> (distribution in data/toy.py, its fixed options); "vmnist" is the vectorized image set.
+TOY = {"gaussians": ("gaussians", {}), "circles": ("circles", {}), "spirals": ("spirals", {"t_max": 10.0}),
+       "spirals_2pi": ("spirals", {"t_max": 2 * math.pi})}
+DATASETS = (*TOY, "vmnist")
+NAMES = {"gaussians": "Gaussians", "circles": "concentric circles", "spirals": "spirals (t ≤ 10)",
+         "spirals_2pi": "spirals (t ≤ 2π)", "vmnist": "vectorized MNIST"}
+IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
+# experiment -> (group, block): its runs are members block*k .. block*k + k-1 of that group's model (k seeds).
+MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 0), "Norm": ("retrain", 1)}
+RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
+FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters (malloc.h)
+
+
+@dataclass(frozen=True)
+class WidthsConfig:
+    datasets: tuple[str, ...] = ("gaussians", "circles", "spirals", "vmnist")
+    widths: tuple[int, ...] = (10, 50, 100, 500)        # hidden units p, 2-D data sets
+    image_widths: tuple[int, ...] = (10, 50, 100, 500)  # hidden units p, vectorized MNIST
+    boundary_width: int = 500                           # Figure 2's width
+    seeds: tuple[int, ...] = tuple(range(8))
+    n_train: int = 100
+    n_test: int = 1000
+    lr: float = 0.01
+    max_steps: int = 4000          # cap per phase on the 2-D sets (full batch: one step per epoch)
+    data_seed: int | None = None   # None: seed s draws its own data; an int: this one draw for every seed (Fig. 6b)
+    mu: float = 2.5                # Gaussians' means are -+[mu, mu]
+    circle_noise: float = 0.5      # std of the Gaussian noise added to the circles' radii
+    spiral_jitter: float = 0.9     # spirals: each coordinate plus uniform noise on [0, jitter * t)
+    image_source: str = "auto"     # "auto": MNIST when its files are in the data folder, else Fashion-MNIST
+    image_train: int = 128
+    image_test: int = 1000
+    image_lr: float = 0.1
+    image_batch: int = 32
+    image_max_epochs: int = 500    # cap per phase on vectorized MNIST
+
+    def __post_init__(self) -> None:
+        check_seeds(self.seeds)
+        for name in self.datasets:
+            check_choice("dataset", name, DATASETS)
+        for name in ("widths", "image_widths"):
+            widths = getattr(self, name)
+            if not widths or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in widths):
+                raise ParameterError(f"{name}={widths!r} must be a non-empty list of positive integers")
+        for name in ("boundary_width", "n_train", "n_test", "max_steps", "image_train", "image_test",
+                     "image_batch", "image_max_epochs"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        for name in ("lr", "image_lr", "mu", "circle_noise", "spiral_jitter"):
+            check_range(name, getattr(self, name), 0)
+        if self.data_seed is not None:
+            check_range("data_seed", self.data_seed, 0, integer=True)
+        check_choice("image_source", self.image_source, IMAGE_SOURCES)
+        if self.image_source == "auto":  # the key of a stored run must name the data that produced it
+            object.__setattr__(self, "image_source", "mnist" if mnist_present() else "fashion_mnist")
+
+
+SCALES = {
+    "smoke": dict(seeds=(0, 1), widths=(4, 16), image_widths=(8,), boundary_width=16, max_steps=30, n_test=200,
+                  image_test=100, image_max_epochs=3),
+    "cpu": dict(),
+    "paper": dict(seeds=tuple(range(10)), widths=(10, 20, 50, 100, 200, 500, 1000, 2000),
+                  image_widths=(10, 20, 50, 100, 200, 500, 1000, 2000), max_steps=100_000, n_test=10_000,
+                  image_test=10_000, image_max_epochs=10_000),
+}
+
+
+def config_for(scale: str, **overrides) -> WidthsConfig:
+    """The scale's defaults with the given overrides (None means: keep the default)."""
+    check_choice("scale", scale, SCALES)
+    values = {**SCALES[scale], **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = set(values) - {f.name for f in dataclasses.fields(WidthsConfig)}
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for the width sweeps")
+    for name in ("datasets", "widths", "image_widths", "seeds"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
+    return WidthsConfig(**values)
+
+
+def mnist_present() -> bool:
+    folder = images.data_folder()
+    return any(all(any((d / f"{stem}{gz}").is_file() for gz in ("", ".gz")) for stem in images.IDX_FILES)
+               for d in (folder / "mnist", folder / "MNIST" / "raw"))
+
+
+def dataset_name(cfg: WidthsConfig, dataset: str) -> str:
+    if dataset == "vmnist" and cfg.image_source == "fashion_mnist":
+        return "vectorized Fashion-MNIST"
+    return NAMES[dataset]
+
+
+def widths_of(cfg: WidthsConfig, dataset: str) -> tuple[int, ...]:
+    return cfg.image_widths if dataset == "vmnist" else cfg.widths
+
+
+# Data
+
+@dataclass
+class Data:
+    x: Tensor        # (seeds or 1, n, d): one draw per seed, or one shared draw
+    y: Tensor        # (seeds or 1, n)
+    x_test: Tensor
+    y_test: Tensor
+    classes: int
+
+
+def _toy_options(cfg: WidthsConfig, dataset: str) -> dict:
+    kind, fixed = TOY[dataset]
+    own = {"gaussians": {"mu": cfg.mu}, "circles": {"noise": cfg.circle_noise},
+           "spirals": {"jitter": cfg.spiral_jitter}}[kind]
+    return {**fixed, **own}
+
+
+def _data_key(cfg: WidthsConfig, dataset: str) -> dict:
+    if dataset == "vmnist":
+        return {"source": cfg.image_source, "train": cfg.image_train, "test": cfg.image_test}
+    return {"n_train": cfg.n_train, "n_test": cfg.n_test, "data_seed": cfg.data_seed,
+            "options": _toy_options(cfg, dataset)}
+
+
+@functools.lru_cache(maxsize=8)
+def load_data(cfg: WidthsConfig, dataset: str) -> Data:
+    """The data set's training and test sets, as every run of `cfg` on it sees them."""
+    if dataset == "vmnist":
+        return _image_data(cfg)
+    seeds = (cfg.data_seed,) if cfg.data_seed is not None else cfg.seeds
+    draws = [toy.draw(TOY[dataset][0], cfg.n_train, cfg.n_test, s, **_toy_options(cfg, dataset)) for s in seeds]
+    stack = lambda i, j: torch.stack([d[i][j] for d in draws])
+    return Data(stack(0, 0), stack(0, 1), stack(1, 0), stack(1, 1), 2)
+
+
+def _image_data(cfg: WidthsConfig) -> Data:
+    # The first images of each split: the same 128 training images in every run, as in the paper.
+    data = images.load(cfg.image_source)
+    flat = lambda x, k: x[:k].flatten(1).float()[None] / 255
+    return Data(flat(data.x_train, cfg.image_train), data.y_train[None, :cfg.image_train],
+                flat(data.x_test, cfg.image_test), data.y_test[None, :cfg.image_test], data.classes)
+
+
+def _per_member(t: Tensor, copies: int, members: int) -> Tensor:
+    """(members or 1, ...) -> (copies * members, ...): one slice per member of each copy."""
+    return t.expand(members, *t.shape[1:]).repeat(copies, *[1] * (t.dim() - 1))
+
+
+# Runs
+
+def train_config(cfg: WidthsConfig, dataset: str) -> TrainConfig:
+    if dataset == "vmnist":
+        return TrainConfig(lr=cfg.image_lr, batch_size=cfg.image_batch, max_epochs=cfg.image_max_epochs)
+    return TrainConfig(lr=cfg.lr, batch_size=None, max_epochs=cfg.max_steps)
+
+
+def step_cap(cfg: WidthsConfig, dataset: str) -> int:
+    """The most steps a phase can take on this data set."""
+    if dataset == "vmnist":
+        return cfg.image_max_epochs * math.ceil(cfg.image_train / cfg.image_batch)
+    return cfg.max_steps
+
+
+def _sizes(cfg: WidthsConfig, dataset: str, width: int) -> tuple[int, int, int]:
+    d, classes = (28 * 28, 10) if dataset == "vmnist" else (2, 2)
+    return d, width, 1 if classes == 2 else classes   # one logit: logistic loss; several: cross-entropy
+
+
+def _start_key(cfg: WidthsConfig, dataset: str, width: int) -> dict:
+    return {"group": "start", "dataset": dataset, "width": width, "seeds": cfg.seeds,
+            "data": _data_key(cfg, dataset), "train": train_config(cfg, dataset)}
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse. A batched width sweep allocates and frees activations of a few
+    MB at every step; by default glibc hands them back to the system and the next step page-faults them in
+    again (about 2,500 faults a step at p = 500 with 32 members), which costs more than the arithmetic.
+    Returns False where the C library is not glibc (nothing changes there)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def cpu_settings() -> Iterator[None]:
+    """The settings every width-sweep run trains under (the benchmark uses them too)."""
+    # Nets this small gain little from a second thread, and a thread that another process holds up stalls every
+    # operation; denormal floats (from saturated logistic losses) are several times slower on x86 CPUs.
+    keep_freed_memory()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(False)
+
+
+def _model(sizes: tuple[int, ...], seeds: tuple[int, ...], state: dict[str, Tensor] | None = None) -> MLP:
+    model = MLP(sizes, seeds)
+    if state is not None:
+        model.load_state_dict(state)
+    return model
+
+
+def _norms(state: dict[str, Tensor]) -> Tensor:
+    """Total l2 norm of every member's parameters."""
+    return torch.cat([v.flatten(1) for v in state.values()], dim=1).norm(dim=1)
+
+
+def _members(state: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor]:
+    return {k: v[start:stop].clone() for k, v in state.items()}
+
+
+def _stacked(*states: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: torch.cat([s[k] for s in states]) for k in states[0]}
+
+
+def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int, ...],
+               init: dict[str, Tensor] | None, labels: Tensor, cfg: WidthsConfig, dataset: str,
+               readout_only: bool = False) -> Stored:
+    """Train (or load) one batched group: member m starts from init's member m (None: the seeds' random init)
+    and trains on its data slice with labels[m]."""
+    def run(workdir):
+        data = load_data(cfg, dataset)
+        copies = len(labels) // len(cfg.seeds)
+        x, x_test = _per_member(data.x, copies, len(cfg.seeds)), _per_member(data.x_test, copies, len(cfg.seeds))
+        y_test = _per_member(data.y_test, copies, len(cfg.seeds))
+        model = _model(sizes, seeds, init)
+        if readout_only:
+            with torch.no_grad():
+                for p in model.readout():
+                    p.zero_()
+        start_norm = _norms(model.state_dict())
+        device = default_device()
+        with cpu_settings():
+            result = train(model, (x, labels), train_config(cfg, dataset), seeds,
+                           params=model.readout() if readout_only else None,
+                           checkpoint=workdir / "train.ckpt", checkpoint_every=1000, device=device)
+            metrics = {"fit_step": result.fit_step, "steps": result.steps,
+                       "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
+                       "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
+                       "init_norm": start_norm.tolist(), "final_norm": _norms(model.state_dict()).tolist()}
+        # Vectorized MNIST's later weights (3 MB a member at p = 1000) are needed by nothing; its phase-1
+        # weights start the other groups.
+        keep = dataset != "vmnist" or key["group"] == "start"
+        return metrics, model.state_dict() if keep else {}
+
+    return store.load_or_run("widths", key, run)
+
+
+def run_width(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> dict[str, Stored]:
+    """Train (or load) the three groups of one data set and width: {"start", "retrain", "readout"}."""
+    store = store or Store()
+    check_choice("dataset", dataset, DATASETS)
+    check_range("width", width, 1, integer=True)
+    seeds, k = cfg.seeds, len(cfg.seeds)
+    sizes = _sizes(cfg, dataset, width)
+    classes = 2 if sizes[-1] == 1 else sizes[-1]
+    n = cfg.image_train if dataset == "vmnist" else cfg.n_train
+    true = _per_member(load_data(cfg, dataset).y, 1, k)
+    shuffled = torch.stack([random_labels(n, classes, RANDOM_LABEL_SEED + s) for s in seeds])
+    start_key = _start_key(cfg, dataset, width)
+    start = _run_group(store, start_key, sizes, seeds * 2, None, torch.cat([true, shuffled]), cfg, dataset)
+    adversarial = _members(start.weights, k, 2 * k)
+    random_init = MLP(sizes, seeds).state_dict()
+    scale = _norms(adversarial) / _norms(random_init)
+    rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
+    retrain = _run_group(store, {"group": "retrain", "start": start_key}, sizes, seeds * 2,
+                         _stacked(adversarial, rescaled), torch.cat([true, true]), cfg, dataset)
+    readout = _run_group(store, {"group": "readout", "start": start_key}, sizes, seeds, adversarial, true,
+                         cfg, dataset, readout_only=True)
+    return {"start": start, "retrain": retrain, "readout": readout}
+
+
+# Tables
+
+def _percent(fraction: float) -> float:
+    return round(100 * fraction, 4)   # accuracies are counts over float32: drop the float noise
+
+
+def width_table(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> pd.DataFrame:
+    """One row per experiment and seed of one data set and width."""
+    groups = run_width(cfg, dataset, width, store)
+    k = len(cfg.seeds)
+    phase1 = groups["start"].metrics
+    cap = step_cap(cfg, dataset)
+    rows = []
+    for experiment, (group, block) in MEMBERS.items():
+        m = groups[group].metrics
+        for i, seed in enumerate(cfg.seeds):
+            j = block * k + i
+            rows.append({
+                "dataset": dataset, "name": dataset_name(cfg, dataset), "width": width,
+                "experiment": experiment, "seed": seed,
+                "test acc %": _percent(m["test_acc"][j]), "train acc %": _percent(m["train_acc"][j]),
+                "steps": m["fit_step"][j], "hit cap": m["fit_step"][j] is None, "cap": cap,
+                "phase-1 acc %": _percent(phase1["train_acc"][k + i]) if experiment != "Exp 1" else math.nan,
+                "phase-1 hit cap": phase1["fit_step"][k + i] is None if experiment != "Exp 1" else False,
+                "init norm": m["init_norm"][j], "final norm": m["final_norm"][j],
+            })
+    table = pd.DataFrame(rows)
+    table["steps"] = table["steps"].astype("Int64")
+    return table
+
+
+def sweep(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
+    """One row per data set, width, experiment and seed: accuracies, steps to zero training error (None: the
+    run hit the cap), norms, and how far phase 1 got on the random labels."""
+    store = store or Store()
+    tables = [width_table(cfg, d, p, store) for d in cfg.datasets for p in widths_of(cfg, d)]
+    return pd.concat(tables, ignore_index=True)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per data set, width and experiment: test accuracy (mean, std, median, quartiles), steps to zero training
+    error (median and quartiles, a run that hit the cap counted at the cap: a lower bound), and cap hits."""
+    steps = table["steps"].astype("Float64").fillna(table["cap"].astype(float)).astype(float)
+    grouped = table.assign(steps_or_cap=steps).groupby(["dataset", "width", "experiment"], sort=False)
+    acc = grouped["test acc %"]
+    out = pd.DataFrame({
+        "runs": grouped.size(), "test mean": acc.mean(), "test std": acc.std(ddof=1).fillna(0.0),
+        "test median": acc.median(), "test q1": acc.quantile(0.25), "test q3": acc.quantile(0.75),
+        "steps median": grouped["steps_or_cap"].median(), "steps q1": grouped["steps_or_cap"].quantile(0.25),
+        "steps q3": grouped["steps_or_cap"].quantile(0.75), "cap hits": grouped["hit cap"].sum(),
+        "phase-1 cap hits": grouped["phase-1 hit cap"].sum(), "cap": grouped["cap"].first(),
+    })
+    out["test low"] = out["test mean"] - out["test std"]
+    out["test high"] = out["test mean"] + out["test std"]
+    return out.reset_index()
+
+
+def gaps(table: pd.DataFrame, a: str = "Exp 1", b: str = "Exp 2") -> pd.DataFrame:
+    """Per data set and width: the test-accuracy gap a - b paired over seeds, its standard error, and whether it
+    exceeds two standard errors."""
+    wide = table.pivot_table(index=["dataset", "width", "seed"], columns="experiment", values="test acc %")
+    diff = (wide[a] - wide[b]).rename("gap")
+    grouped = diff.groupby(level=["dataset", "width"], sort=False)
+    out = pd.DataFrame({"seeds": grouped.size(), "mean gap": grouped.mean(),
+                        "s.e.": grouped.std(ddof=1) / grouped.size().pow(0.5)})
+    out["significant"] = out["mean gap"].abs() > 2 * out["s.e."]
+    order = list(dict.fromkeys(table["dataset"]))
+    return out.reset_index().sort_values(["dataset", "width"], key=lambda c: c.map(order.index)
+                                         if c.name == "dataset" else c, kind="stable").reset_index(drop=True)
+
+
+# Decision boundaries (2-D data sets)
+
+@dataclass
+class Trained:
+    dataset: str
+    width: int
+    x: Tensor                    # (seeds, n, 2) training points of each seed
+    y: Tensor                    # (seeds, n) their true labels
+    models: dict[str, MLP]       # experiment -> one member per seed
+
+
+def trained(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> Trained:
+    """The trained networks of one 2-D data set and width, per experiment."""
+    if dataset == "vmnist":
+        raise ParameterError("dataset='vmnist' has no decision boundary to draw; choose a 2-D data set")
+    groups = run_width(cfg, dataset, width, store)
+    k, sizes = len(cfg.seeds), _sizes(cfg, dataset, width)
+    models = {e: _model(sizes, cfg.seeds, _members(groups[g].weights, block * k, (block + 1) * k))
+              for e, (g, block) in MEMBERS.items()}
+    data = load_data(cfg, dataset)
+    return Trained(dataset, width, _per_member(data.x, 1, k), _per_member(data.y, 1, k), models)
+
+
+def panels(result: Trained, members: list[int], seeds: tuple[int, ...],
+           experiments: tuple[str, ...] = ("Exp 1", "Exp 2", "Exp 3"), resolution: int = 300) -> list[list[dict]]:
+    """Decision-boundary panels (plots.decision_boundary's arguments): one row per member (seed), one column per
+    experiment."""
+    extent = extent_of(result.x)
+    return [[{"logit_fn": member_logits(result.models[e], m), "x": result.x[m], "y": result.y[m],
+              "extent": extent, "resolution": resolution, "title": f"{e}, p = {result.width}, seed {seeds[m]}"}
+             for e in experiments] for m in members]
+
+
+def boundary_table(cfg: WidthsConfig, datasets: tuple[str, ...], width: int, store: Store | None = None,
+                   resolution: int = 200) -> pd.DataFrame:
+    """Length of each run's decision boundary inside its data set's plotting box, per experiment and seed."""
+    rows = []
+    for dataset in datasets:
+        result = trained(cfg, dataset, width, store)
+        extent = extent_of(result.x)
+        for experiment, model in result.models.items():
+            for m, seed in enumerate(cfg.seeds):
+                length = boundary_length(member_logits(model, m), extent, resolution)
+                rows.append({"dataset": dataset, "name": dataset_name(cfg, dataset), "width": width,
+                             "experiment": experiment, "seed": seed, "boundary length": length})
+    return pd.DataFrame(rows)

@@ -1,0 +1,163 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from badminima import widths
+from badminima.config import ParameterError
+from badminima.data.toy import draw
+from badminima.metrics import boundary_length
+from badminima.models import MLP, member_params
+from badminima.store import Store
+from badminima.train import TrainConfig, train
+
+CPU = torch.device("cpu")
+
+
+def tiny(**overrides) -> widths.WidthsConfig:
+    return widths.config_for("smoke", **{"datasets": ("gaussians",), "widths": (6,), "max_steps": 40,
+                                         "n_test": 50, **overrides})
+
+
+def test_exp3_freezes_the_first_layer_and_starts_from_a_zero_readout(tmp_path):
+    cfg = tiny()
+    groups = widths.run_width(cfg, "gaussians", 6, Store(tmp_path))
+    k = len(cfg.seeds)
+    start, readout = groups["start"].weights, groups["readout"].weights
+    for name in ("weights.0", "biases.0"):
+        assert torch.equal(readout[name], start[name][k:]), "Exp 3 keeps phase 1's first layer"
+    first_layer_norm = torch.cat([start["weights.0"][k:].flatten(1), start["biases.0"][k:].flatten(1)], 1).norm(dim=1)
+    assert groups["readout"].metrics["init_norm"] == pytest.approx(first_layer_norm.tolist(), rel=1e-6), \
+        "the readout started at zero: the whole init norm is the first layer's"
+    assert not torch.equal(readout["weights.1"], torch.zeros_like(readout["weights.1"])), "the readout trained"
+
+
+def test_the_norm_matched_init_has_the_adversarial_norm_and_a_random_direction(tmp_path):
+    cfg = tiny()
+    groups = widths.run_width(cfg, "gaussians", 6, Store(tmp_path))
+    k = len(cfg.seeds)
+    start_norm = groups["retrain"].metrics["init_norm"]
+    adversarial = torch.cat([v[k:].flatten(1) for v in groups["start"].weights.values()], 1).norm(dim=1)
+    assert start_norm[:k] == pytest.approx(adversarial.tolist(), rel=1e-6), "Exp 2 starts at the phase-1 weights"
+    assert start_norm[k:] == pytest.approx(adversarial.tolist(), rel=1e-5), "Norm starts at the same norm"
+    table = widths.width_table(cfg, "gaussians", 6, Store(tmp_path))
+    norm_rows = table[table.experiment == "Norm"]
+    random_init = member_params(MLP((2, 6, 1), cfg.seeds)).norm(dim=1)
+    assert not torch.allclose(random_init, torch.tensor(norm_rows["init norm"].tolist())), "it was rescaled"
+
+
+def test_runs_that_hit_the_cap_are_kept_and_counted(tmp_path):
+    cfg = tiny(max_steps=2, widths=(4, 6))
+    table = widths.sweep(cfg, Store(tmp_path))
+    assert len(table) == 2 * 4 * len(cfg.seeds), "every width, experiment and seed has its row"
+    capped = table[table["hit cap"]]
+    assert len(capped) > 0 and capped["steps"].isna().all()
+    summary = widths.summary(table)
+    assert summary["cap hits"].sum() == len(capped)
+    assert (summary["cap"] == 2).all()
+    assert (summary.loc[summary["cap hits"] == summary["runs"], "steps median"] == 2).all(), \
+        "a capped run counts at the cap"
+    assert table.loc[table.experiment != "Exp 1", "phase-1 hit cap"].all()
+
+
+def test_a_width_sweep_batched_equals_its_seeds_run_one_by_one(tmp_path):
+    """All seeds of a width in one batched model give each seed's numbers from its own run, to float tolerance."""
+    cfg = tiny(seeds=(0, 1, 2), max_steps=60)
+    batched = widths.width_table(cfg, "gaussians", 6, Store(tmp_path / "batched"))
+    assert batched["steps"].nunique() > 2, "members stop at different steps, so per-member stopping is exercised"
+    for seed in cfg.seeds:
+        alone = widths.width_table(dataclasses.replace(cfg, seeds=(seed,)), "gaussians", 6, Store(tmp_path / str(seed)))
+        same = batched[batched.seed == seed].reset_index(drop=True)
+        assert same["steps"].tolist() == alone["steps"].tolist()
+        for column in ("test acc %", "train acc %", "phase-1 acc %"):
+            assert same[column].tolist() == pytest.approx(alone[column].tolist(), abs=1e-4, nan_ok=True)
+        for column in ("init norm", "final norm"):
+            assert same[column].tolist() == pytest.approx(alone[column].tolist(), rel=1e-5)
+
+
+def test_full_batch_gradient_descent_batched_equals_one_by_one():
+    """The loop itself, as the sweeps use it: full batch, one step per epoch, members stopping on their own."""
+    seeds = [0, 1, 2, 3]
+    draws = [draw("spirals", 60, 2, s, t_max=2 * math.pi)[0] for s in seeds]
+    x, y = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=0.01, batch_size=None, max_epochs=300)
+    batched = MLP([2, 32, 1], seeds)
+    run = train(batched, (x, y), cfg, seeds, device=CPU)
+    assert run.steps == run.epochs
+    for m, s in enumerate(seeds):
+        alone = MLP([2, 32, 1], [s])
+        run1 = train(alone, (x[m:m + 1], y[m:m + 1]), cfg, [s], device=CPU)
+        assert run1.fit_step[0] == run.fit_step[m]
+        assert torch.allclose(member_params(alone)[0], member_params(batched)[m], atol=1e-5)
+
+
+def test_a_rerun_loads_every_group_from_the_store(tmp_path, monkeypatch):
+    cfg = tiny(widths=(4, 6))
+    first = widths.sweep(cfg, Store(tmp_path))
+    assert len(list((tmp_path / "widths").iterdir())) == 2 * 3, "one stored result per width and group"
+    monkeypatch.setattr(widths, "train", lambda *a, **k: pytest.fail("retrained"))
+    assert widths.sweep(cfg, Store(tmp_path)).equals(first)
+    other_width = dataclasses.replace(cfg, widths=(6,))
+    assert widths.sweep(other_width, Store(tmp_path)).equals(first[first.width == 6].reset_index(drop=True))
+
+
+def test_images_are_the_same_128_and_random_labels_are_reused_at_every_width(tmp_path, monkeypatch):
+    cfg = tiny(datasets=("vmnist",), image_widths=(4, 8), image_max_epochs=1)
+    data = widths.load_data(cfg, "vmnist")
+    assert data.x.shape == (1, 128, 784) and data.classes == 10
+    assert 0.0 <= float(data.x.min()) and float(data.x.max()) <= 1.0
+    seen = []
+    real_train = widths.train
+
+    def recording_train(model, train_set, *args, **kwargs):
+        seen.append((model.sizes, train_set[0].clone(), train_set[1].clone()))
+        return real_train(model, train_set, *args, **kwargs)
+
+    monkeypatch.setattr(widths, "train", recording_train)
+    table = widths.sweep(cfg, Store(tmp_path))
+    starts = [s for s in seen if s[1].shape[0] == 2 * len(cfg.seeds)][::2]   # the start group of each width
+    assert [s[0] for s in starts] == [(784, 4, 10), (784, 8, 10)]
+    assert torch.equal(starts[0][1], starts[1][1]) and torch.equal(starts[0][2], starts[1][2])
+    assert set(table.name) == {widths.dataset_name(cfg, "vmnist")}
+
+
+def test_one_fixed_draw_is_shared_by_every_seed():
+    own = widths.load_data(tiny(), "gaussians")
+    fixed = widths.load_data(tiny(data_seed=7), "gaussians")
+    assert own.x.shape[0] == 2 and not torch.equal(own.x[0], own.x[1])
+    assert fixed.x.shape[0] == 1 and torch.equal(fixed.x[0], draw("gaussians", 100, 50, 7)[0][0])
+
+
+def test_decision_boundaries_of_each_experiment(tmp_path):
+    cfg = tiny()
+    result = widths.trained(cfg, "gaussians", 6, Store(tmp_path))
+    assert set(result.models) == {"Exp 1", "Exp 2", "Exp 3", "Norm"} and result.x.shape == (2, 100, 2)
+    grid = widths.panels(result, [0, 1], cfg.seeds)
+    assert len(grid) == 2 and len(grid[0]) == 3
+    assert grid[0][0]["logit_fn"](torch.zeros(5, 2)).shape == (5,)
+    lengths = widths.boundary_table(cfg, ("gaussians",), 6, Store(tmp_path))
+    assert len(lengths) == 4 * 2 and (lengths["boundary length"] >= 0).all()
+    with pytest.raises(ParameterError, match="no decision boundary"):
+        widths.trained(cfg, "vmnist", 6, Store(tmp_path))
+
+
+def test_boundary_length():
+    box = (-1.0, 1.0, -1.0, 1.0)
+    assert boundary_length(lambda p: p[:, 0] - 0.3, box, 101) == pytest.approx(2.0, rel=0.02)
+    assert boundary_length(lambda p: torch.ones(len(p)), box) == 0.0
+    wiggly = boundary_length(lambda p: p[:, 1] - 0.5 * torch.sin(8 * p[:, 0]), box, 201)
+    assert wiggly > 2.5, "a wiggly boundary is longer than a straight one"
+
+
+def test_bad_parameters_name_themselves():
+    with pytest.raises(ParameterError, match="dataset='moons' is not allowed"):
+        widths.config_for("smoke", datasets=["moons"])
+    with pytest.raises(ParameterError, match=r"widths=\(0, 4\) must be a non-empty list of positive integers"):
+        widths.config_for("smoke", widths=[0, 4])
+    with pytest.raises(ParameterError, match="scale='huge' is not allowed"):
+        widths.config_for("huge")
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        widths.config_for("smoke", depth=3)
+    with pytest.raises(ParameterError, match="image_source='cifar10' is not allowed"):
+        widths.config_for("smoke", image_source="cifar10")
