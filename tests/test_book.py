@@ -19,7 +19,7 @@ def smoke_book(tmp_path_factory):
                                                          **({"ignore": shutil.ignore_patterns("chapters")} if src.is_dir() else {}))
     mp = pytest.MonkeyPatch()
     mp.setenv("BADMINIMA_RESULTS", str(root / "results"))
-    chapters.execute_all(root, "smoke")
+    chapters.execute_all(root, "smoke", cell_timeout=600)
     yield root
     mp.undo()
 

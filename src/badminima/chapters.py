@@ -26,9 +26,11 @@ CHAPTERS = {
 }
 
 
-def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None) -> Path:
+def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None,
+            cell_timeout: int | None = None) -> Path:
     """Execute one chapter with papermill. The executed notebook replaces the previous one only on success; a
-    failed execution is kept beside it as <name>.failed.ipynb."""
+    failed execution is kept beside it as <name>.failed.ipynb. `cell_timeout` (seconds) fails a cell that runs
+    longer, so a hung kernel cannot stall the tests."""
     check_choice("chapter", name, CHAPTERS)
     root = Path(root).resolve()
     out_dir = Path(out_dir) if out_dir else root / "book" / "chapters"
@@ -41,7 +43,7 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     os.environ.setdefault("BADMINIMA_RESULTS", str(root / "results"))
     try:
         papermill.execute_notebook(plain, running, parameters=parameters or {}, kernel_name="python3",
-                                   cwd=str(root), progress_bar=False)
+                                   cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
     except Exception:
         os.replace(running, out_dir / f"{name}.failed.ipynb")
         raise
@@ -52,13 +54,14 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     return final
 
 
-def execute_all(root: Path, scale: str, names: list[str] | None = None) -> dict[str, float]:
+def execute_all(root: Path, scale: str, names: list[str] | None = None,
+                cell_timeout: int | None = None) -> dict[str, float]:
     """Execute chapters at a scale; returns each chapter's wall time in seconds."""
     check_choice("scale", scale, SCALES)
     times = {}
     for name in names or list(CHAPTERS):
         start = time.time()
-        execute(name, root, {"scale": scale})
+        execute(name, root, {"scale": scale}, cell_timeout=cell_timeout)
         times[name] = time.time() - start
         print(f"executed {name} at scale {scale} in {times[name]:.0f} s", flush=True)
     return times

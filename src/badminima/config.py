@@ -58,3 +58,16 @@ def config_key(config: Any) -> str:
     """A short hash of the whole configuration: equal configurations share stored results."""
     text = json.dumps(as_dict(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def scaled(cls: type, scales: dict[str, dict], scale: str, overrides: dict, what: str,
+           base: dict | None = None) -> Any:
+    """A configuration `cls` from a scale's defaults (`base` replaces them where given) and the overrides that
+    are not None; lists become tuples, since notebook parameters arrive as lists."""
+    check_choice("scale", scale, scales)
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    values = {**(scales[scale] if base is None else base), **given}
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for {what}")
+    return cls(**values)

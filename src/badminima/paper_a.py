@@ -3,7 +3,6 @@ and the tidy tables the chapters show. Every run goes through `image_runs.run_im
 grids share is trained once and read by both."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -11,7 +10,7 @@ import pandas as pd
 import torch
 
 from badminima import convnets, image_runs
-from badminima.config import ParameterError, check_choice, check_range, check_seeds
+from badminima.config import ParameterError, check_choice, check_range, check_seeds, scaled
 from badminima.image_runs import Adversarial, DataSpec, ImageRun
 from badminima.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
 from badminima.store import NotStored, ReadOnlyStore, Store
@@ -82,14 +81,10 @@ def config_for(scale: str, **overrides) -> PaperAConfig:
     """The scale's defaults with the given overrides (None means: keep the default). At `paper` scale the
     epochs and l2 follow the chosen data set as the paper's Section 2 does (300 epochs and l2 1e-4 on CINIC-10)."""
     check_choice("scale", scale, SCALES)
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    values = {**SCALES[scale], **given}
+    base = SCALES[scale]
     if scale == "paper":
-        values = {**SCALES[scale], **paper_defaults(values["dataset"]), **given}
-    unknown = set(values) - {f.name for f in dataclasses.fields(PaperAConfig)}
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for Paper A's image chapters")
-    return PaperAConfig(**values)
+        base = {**base, **paper_defaults(overrides.get("dataset") or base["dataset"])}
+    return scaled(PaperAConfig, SCALES, scale, overrides, "Paper A's image chapters", base)
 
 
 def paper_defaults(dataset: str) -> dict:

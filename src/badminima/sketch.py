@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from badminima.adversarial import random_labels
-from badminima.config import ParameterError, check_choice, check_range, check_seeds
+from badminima.config import ParameterError, check_range, check_seeds, scaled
 from badminima.data.toy import draw, noisy_copies
 from badminima.metrics import accuracy, distance, margin
 from badminima.models import MLP, member_params
@@ -59,15 +59,7 @@ SETTINGS = {
 
 def config_for(scale: str, **overrides) -> SketchConfig:
     """The scale's defaults with the given overrides (None means: keep the default)."""
-    check_choice("scale", scale, SCALES)
-    values = {**SCALES[scale], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = set(values) - {f.name for f in dataclasses.fields(SketchConfig)}
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for the sketch")
-    for name in ("seeds", "hidden"):
-        if isinstance(values.get(name), list):
-            values[name] = tuple(values[name])
-    return SketchConfig(**values)
+    return scaled(SketchConfig, SCALES, scale, overrides, "the sketch")
 
 
 @dataclass

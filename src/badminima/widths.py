@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pandas as pd
 import torch
 
 from badminima.adversarial import random_labels
-from badminima.config import ParameterError, check_choice, check_range, check_seeds
+from badminima.config import ParameterError, check_choice, check_range, check_seeds, scaled
 from badminima.data import images, toy
 from badminima.metrics import accuracy, boundary_length
 from badminima.models import MLP
@@ -98,15 +97,7 @@ SCALES = {
 
 def config_for(scale: str, **overrides) -> WidthsConfig:
     """The scale's defaults with the given overrides (None means: keep the default)."""
-    check_choice("scale", scale, SCALES)
-    values = {**SCALES[scale], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = set(values) - {f.name for f in dataclasses.fields(WidthsConfig)}
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for the width sweeps")
-    for name in ("datasets", "widths", "image_widths", "seeds"):
-        if isinstance(values.get(name), list):
-            values[name] = tuple(values[name])
-    return WidthsConfig(**values)
+    return scaled(WidthsConfig, SCALES, scale, overrides, "the width sweeps")
 
 
 def mnist_present() -> bool:
