@@ -17,7 +17,7 @@ from badminima.data import images
 from badminima.metrics import table1_distances
 from badminima.models import Single
 from badminima.store import Store, Stored
-from badminima.train import Run, TrainConfig, default_device, train
+from badminima.train import TrainConfig, default_device, train
 
 # Paper A's CIFAR schedule: lr 0.1, divided by 10 after epochs 150 and 250, 350 epochs in all.
 PAPER_EPOCHS, PAPER_DROPS = 350, (150, 250)
@@ -187,10 +187,6 @@ def load_model(run: ImageRun, weights: dict) -> nn.Module:
     model = build_model(run, images.load(run.data.dataset))
     model.load_state_dict(weights)
     return model.eval()
-
-
-def history(stored: Stored) -> Run:
-    return Run.from_dict({k: stored.metrics[k] for k in ("history", "fit_epoch", "fit_step", "epochs", "steps")})
 
 
 def parameter_vector(run: ImageRun, state: dict, prefix: str | None = None) -> torch.Tensor:
