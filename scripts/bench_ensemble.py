@@ -1,9 +1,11 @@
 """Benchmark (not a test): a batched ensemble of one-hidden-layer nets against the same members trained one by one,
 both through the one training loop, for the same number of full-batch gradient-descent steps on n = 100 points.
 
-    .venv/bin/python scripts/bench_ensemble.py [--steps 100] [--widths 100 500 2000] [--members 32 128]
+    .venv/bin/python scripts/bench_ensemble.py [--steps 100] [--widths 100 500 2000] [--members 32 128] [--threads T]
 
-Prints, per width p and ensemble size, the wall time of the batched run, of the one-by-one loop, and their ratio."""
+Prints, per width p and ensemble size, the wall time of the batched run (eager, and under torch.compile once its
+compilation is done; the compilation's own time is a column of its own), of the one-by-one loop (eager: a single
+net this small is all per-step overhead, which compilation does not remove), and the ratios."""
 from __future__ import annotations
 
 import argparse
@@ -30,15 +32,21 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench(width: int, members: int, steps: int, n: int = 100) -> tuple[float, float]:
-    """Seconds for `steps` steps of all members batched, and of the members one after another."""
+def bench(width: int, members: int, steps: int, n: int = 100) -> dict[str, float]:
+    """Seconds for `steps` steps of all members batched (eager; compiled, after its compilation) and of the members
+    one after another."""
     x, y = _data(members, n)
     seeds = list(range(members))
     cfg = TrainConfig(lr=0.01, batch_size=None, max_epochs=steps, until_fit=False)
-    batched = _timed(lambda: train(MLP([2, width, 1], seeds), (x, y), cfg, seeds, device=CPU))
+    run = lambda model: train(model, (x, y), cfg, seeds, device=CPU)
+    batched = _timed(lambda: run(MLP([2, width, 1], seeds)))
+    torch._dynamo.reset()   # a fresh compilation for each shape, timed on its own
+    compiled = torch.compile(MLP([2, width, 1], seeds))
+    first = _timed(lambda: train(compiled, (x, y), TrainConfig(max_epochs=1, until_fit=False), seeds, device=CPU))
+    steady = _timed(lambda: run(compiled))
     one_by_one = _timed(lambda: [train(MLP([2, width, 1], [s]), (x[m:m + 1], y[m:m + 1]), cfg, [s], device=CPU)
                                  for m, s in enumerate(seeds)])
-    return batched, one_by_one
+    return {"batched": batched, "compiled": steady, "compile": first, "one_by_one": one_by_one}
 
 
 def main() -> None:
@@ -46,17 +54,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--widths", type=int, nargs="+", default=[100, 500, 2000])
     parser.add_argument("--members", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    with cpu_settings():   # the width sweeps' settings: one thread, denormals flushed, freed memory kept
+    torch.set_num_threads(args.threads)
+    with cpu_settings():   # the width sweeps' settings: denormals flushed, freed memory kept
         bench(10, 2, 5)    # warm-up: first calls pay for lazy initialisation
-        print(f"full-batch GD, n = 100, {args.steps} steps, {torch.get_num_threads()} thread, "
+        print(f"full-batch GD, n = 100, {args.steps} steps, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}")
-        print(f"{'p':>6} {'members':>8} {'batched s':>10} {'one by one s':>13} {'ratio':>7}")
+        print(f"{'p':>6} {'members':>8} {'batched s':>10} {'compiled s':>11} {'(compile s)':>12} "
+              f"{'one by one s':>13} {'ratio':>7} {'compiled':>9}")
         for members in args.members:
             for width in args.widths:
-                batched, one_by_one = bench(width, members, args.steps)
-                print(f"{width:>6} {members:>8} {batched:>10.2f} {one_by_one:>13.2f} "
-                      f"{one_by_one / batched:>6.1f}x", flush=True)
+                t = bench(width, members, args.steps)
+                print(f"{width:>6} {members:>8} {t['batched']:>10.3f} {t['compiled']:>11.3f} {t['compile']:>12.1f} "
+                      f"{t['one_by_one']:>13.2f} {t['one_by_one'] / t['batched']:>6.1f}x "
+                      f"{t['one_by_one'] / t['compiled']:>8.1f}x", flush=True)
 
 
 if __name__ == "__main__":

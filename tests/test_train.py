@@ -54,6 +54,26 @@ def test_batched_members_follow_their_own_trajectories():
             [h[0] for h in run1.history["loss"]], rel=1e-4)
 
 
+def test_full_batch_fit_check_from_the_steps_own_forward_pass_changes_nothing(tmp_path):
+    """Full-batch runs read each epoch's fit from the next step's forward pass; naming the fit set explicitly takes
+    the separate-pass path. Both give the same stops, history and weights, also across a resumed checkpoint."""
+    seeds = [0, 1, 2, 3]
+    draws = [draw("circles", 30, 2, s)[0] for s in seeds]
+    data = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=0.5, max_epochs=150)
+    shared, separate, resumed = (MLP([2, 16, 1], seeds) for _ in range(3))
+    run = train(shared, data, cfg, seeds, device=CPU)
+    reference = train(separate, data, cfg, seeds, fit_set=data, device=CPU)
+    assert 1 < len({e for e in run.fit_epoch if e is not None}), "members stop at different epochs"
+    assert run.as_dict() == reference.as_dict()
+    assert torch.equal(member_params(shared), member_params(separate))
+    ckpt = tmp_path / "run.ckpt"
+    train(resumed, data, dataclasses.replace(cfg, max_epochs=min(e for e in run.fit_epoch if e) + 1), seeds,
+          checkpoint=ckpt, device=CPU)
+    again = train(MLP([2, 16, 1], seeds), data, cfg, seeds, checkpoint=ckpt, device=CPU)
+    assert again.as_dict() == run.as_dict()
+
+
 def test_only_the_given_parameters_move():
     data, _ = gaussians()
     model = MLP([2, 16, 1], seeds=[0])

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from badminima.config import check_range
-from badminima.metrics import accuracy
+from badminima.metrics import accuracy, predict
 
 Tensor = torch.Tensor
 DataSet = tuple[Tensor, Tensor]  # x: (1 or members, n, ...), y: (1 or members, n)
@@ -109,10 +109,84 @@ def _expand(data: DataSet, members: int, device: torch.device) -> DataSet:
     return x.expand(members, *x.shape[1:]), y.expand(members, *y.shape[1:])
 
 
+def _differs_in_eval(model: nn.Module) -> bool:
+    return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules())
+
+
 def _save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+class _Epochs:
+    """The bookkeeping at the end of each epoch: which members fitted (their weights are then kept as they are),
+    the history, the progress bar, the checkpoint, and whether to stop."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
+                 gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
+                 device: torch.device):
+        self.model, self.opt, self.params, self.cfg, self.gens = model, opt, params, cfg, gens
+        self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
+        members = len(gens)
+        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
+        self.done = torch.zeros(members, dtype=torch.bool, device=device)
+        # Members that fitted are put back to their weights at that moment after every later step, so a batched
+        # member stops where it would have stopped alone.
+        self.frozen = [p.detach().clone() for p in params] if members > 1 and cfg.until_fit else []
+        if checkpoint and checkpoint.exists():
+            self._resume(torch.load(checkpoint, weights_only=False), device)
+
+    def _resume(self, state: dict, device: torch.device) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        for g, s in zip(self.gens, state["gens"]):
+            g.set_state(s)
+        self.run = Run.from_dict(state["run"])
+        self.done = state["done"].to(device)
+        self.frozen = [f.to(device) for f in state["frozen"]]
+
+    @property
+    def finished(self) -> bool:
+        return self.cfg.until_fit and bool(self.done.all())
+
+    def hold_fitted(self) -> None:
+        if self.frozen and bool(self.done.any()):
+            with torch.no_grad():
+                for p, f in zip(self.params, self.frozen):
+                    p.copy_(torch.where(self.done.view(-1, *[1] * (p.dim() - 1)), f, p))
+
+    def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, bar: tqdm) -> bool:
+        """Records epoch `epoch` (the model holds the weights it ended with); True when training should stop."""
+        run, cfg, h = self.run, self.cfg, self.run.history
+        run.epochs = epoch
+        newly = (fit_acc.to(self.done.device) >= cfg.fit_target) & ~self.done
+        for m in newly.nonzero().flatten().tolist():
+            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
+        if self.frozen and bool(newly.any()):
+            with torch.no_grad():
+                for p, f in zip(self.params, self.frozen):
+                    f[newly] = p[newly]
+        self.done |= newly
+        stalled = cfg.patience is not None and run.stalled(cfg.patience)
+        last = epoch == cfg.max_epochs or self.finished or stalled
+        h["epoch"].append(epoch)
+        h["step"].append(run.steps)
+        h["lr"].append(cfg.lr_at(epoch))
+        h["loss"].append(loss.cpu().tolist())
+        h["train_acc"].append(fit_acc.cpu().tolist())
+        h["test_acc"].append(accuracy(self.model, *self.test).tolist()
+                             if self.test is not None and (epoch % cfg.eval_every == 0 or last) else None)
+        if not bar.disable:
+            shown = {"loss": f"{float(loss.mean()):.3g}", "train": f"{float(fit_acc.mean()):.4f}"}
+            if h["test_acc"][-1] is not None:
+                shown["test"] = f"{sum(h['test_acc'][-1]) / len(self.gens):.4f}"
+            bar.set_postfix(shown)
+        if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
+            _save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                          "gens": [g.get_state() for g in self.gens], "run": run.as_dict(),
+                          "done": self.done.cpu(), "frozen": [f.cpu() for f in self.frozen]}, self.checkpoint)
+        return self.finished or stalled
 
 
 def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[int], *,
@@ -141,25 +215,18 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     n = x.shape[1]
     batch = cfg.batch_size or n
+    # Full-batch gradient descent on the fit set: each step's forward pass also tells how the weights before the
+    # step classify the fit set, so epoch e is closed during epoch e + 1's step instead of by a pass of its own.
+    shared_pass = batch >= n and fit_set is None and augment is None and not _differs_in_eval(model)
     rows = torch.arange(members, device=device)[:, None]
-    run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
-    done = torch.zeros(members, dtype=torch.bool, device=device)
-    frozen = [p.detach().clone() for p in params] if members > 1 else []
-
-    checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        for g, s in zip(gens, state["gens"]):
-            g.set_state(s)
-        run = Run.from_dict(state["run"])
-        done = state["done"].to(device)
-        frozen = [f.to(device) for f in state["frozen"]]
+    epochs = _Epochs(model, opt, params, cfg, gens, test, Path(checkpoint) if checkpoint else None,
+                     checkpoint_every, device)
+    run = epochs.run
+    loss = torch.zeros(members, device=device)   # the mean loss of the last epoch not yet closed
 
     bar = tqdm(range(run.epochs + 1, cfg.max_epochs + 1), disable=not progress, desc="train", leave=False)
     for epoch in bar:
-        if cfg.until_fit and bool(done.all()):
+        if epochs.finished:
             break
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(epoch)
@@ -170,48 +237,24 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
         total = torch.zeros(members, device=device)
         for start in range(0, n, batch):
             idx = order[:, start:start + batch]
-            xb, yb = x[rows, idx], y[rows, idx]
+            xb, yb = (x, y) if batch >= n else (x[rows, idx], y[rows, idx])
             if augment is not None:  # image models are ensembles of one: member 0's generator drives it
                 xb = augment(xb, gens[0])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-                losses = loss_per_member(model(xb).float(), yb)
+                logits = model(xb).float()
+            if shared_pass and epoch - 1 > run.epochs and epochs.close(
+                    epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), bar):
+                return run
+            losses = loss_per_member(logits, yb)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             opt.step()
-            if cfg.until_fit and members > 1 and bool(done.any()):
-                with torch.no_grad():
-                    for p, f in zip(params, frozen):
-                        p.copy_(torch.where(done.view(-1, *[1] * (p.dim() - 1)), f, p))
+            epochs.hold_fitted()
             total += losses.detach() * idx.shape[1]
             run.steps += 1
-        run.epochs = epoch
-        train_acc = accuracy(model, fit_x, fit_y)
-        newly = (train_acc.to(device) >= cfg.fit_target) & ~done
-        for m in newly.nonzero().flatten().tolist():
-            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
-        if cfg.until_fit and members > 1 and bool(newly.any()):
-            with torch.no_grad():
-                for p, f in zip(params, frozen):
-                    f[newly] = p[newly]
-        done |= newly
-        stalled = cfg.patience is not None and run.stalled(cfg.patience)
-        last = epoch == cfg.max_epochs or (cfg.until_fit and bool(done.all())) or stalled
-        h = run.history
-        h["epoch"].append(epoch)
-        h["step"].append(run.steps)
-        h["lr"].append(cfg.lr_at(epoch))
-        h["loss"].append((total / n).cpu().tolist())
-        h["train_acc"].append(train_acc.tolist())
-        h["test_acc"].append(accuracy(model, *test).tolist()
-                             if test is not None and (epoch % cfg.eval_every == 0 or last) else None)
-        shown = {"loss": f"{float(total.mean()) / n:.3g}", "train": f"{float(train_acc.mean()):.4f}"}
-        if h["test_acc"][-1] is not None:
-            shown["test"] = f"{sum(h['test_acc'][-1]) / members:.4f}"
-        bar.set_postfix(shown)
-        if checkpoint and (epoch % checkpoint_every == 0 or last):
-            _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(),
-                          "gens": [g.get_state() for g in gens], "run": run.as_dict(),
-                          "done": done.cpu(), "frozen": [f.cpu() for f in frozen]}, checkpoint)
-        if stalled:
-            break
+        loss = total / n
+        if not shared_pass and epochs.close(epoch, loss, accuracy(model, fit_x, fit_y), bar):
+            return run
+    if shared_pass and run.epochs < cfg.max_epochs and not epochs.finished:
+        epochs.close(run.epochs + 1, loss, accuracy(model, fit_x, fit_y), bar)
     return run

@@ -206,16 +206,12 @@ def keep_freed_memory() -> bool:
 @contextlib.contextmanager
 def cpu_settings() -> Iterator[None]:
     """The settings every width-sweep run trains under (the benchmark uses them too)."""
-    # Nets this small gain little from a second thread, and a thread that another process holds up stalls every
-    # operation; denormal floats (from saturated logistic losses) are several times slower on x86 CPUs.
+    # Denormal floats (from saturated logistic losses) are several times slower on x86 CPUs.
     keep_freed_memory()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
         torch.set_flush_denormal(False)
 
 
