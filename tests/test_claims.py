@@ -1,6 +1,6 @@
 import pandas as pd
 
-from badminima import claims, paper_a, paper_a_claims
+from badminima import claims, paper_a, paper_a_claims, paper_b_claims
 
 
 def test_greater_holds_fails_and_is_inconclusive():
@@ -29,11 +29,11 @@ def sketch_table(margins, tests):
 
 def test_sketch_verdicts_follow_the_numbers():
     good = sketch_table({1: 2.0, 2: 0.01, 3: 0.1, 4: 1.5}, {1: 99.0, 2: 50.0, 3: 90.0, 4: 99.0})
-    assert all(v.verdict == claims.HOLDS for v in claims.sketch_verdicts(good))
+    assert all(v.verdict == claims.HOLDS for v in paper_a_claims.sketch_verdicts(good))
     bad = sketch_table({1: 0.1, 2: 0.5, 3: 2.0, 4: 0.05}, {1: 90.0, 2: 50.0, 3: 99.0, 4: 99.0})
-    verdicts = {v.claim: v.verdict for v in claims.sketch_verdicts(bad)}
+    verdicts = {v.claim: v.verdict for v in paper_a_claims.sketch_verdicts(bad)}
     assert list(verdicts.values()).count(claims.FAILS) == 4
-    table = claims.verdict_table(claims.sketch_verdicts(bad))
+    table = claims.verdict_table(paper_a_claims.sketch_verdicts(bad))
     assert list(table.columns) == ["claim", "paper", "ours", "verdict", "test"]
 
 
@@ -142,54 +142,54 @@ def verdicts_from(fn, table):
 
 
 def test_widths_phase1_fits():
-    assert verdicts_from(claims.widths_phase1_fits, widths_table(GOOD)) == [claims.HOLDS]
-    failing = claims.widths_phase1_fits(widths_table(GOOD, phase1=71.0))
+    assert verdicts_from(paper_b_claims.widths_phase1_fits, widths_table(GOOD)) == [claims.HOLDS]
+    failing = paper_b_claims.widths_phase1_fits(widths_table(GOOD, phase1=71.0))
     assert [v.verdict for v in failing] == [claims.FAILS] and "0 of 6" in failing[0].ours
 
 
 def test_widths_exp2_worse_at_each_width():
     table = widths_table(GOOD, widths=(10, 100, 500))
-    assert verdicts_from(claims.widths_exp2_worse, table) == [claims.HOLDS] * 3
-    assert "p = 500" in claims.widths_exp2_worse(table)[-1].claim
-    assert verdicts_from(claims.widths_exp2_worse, widths_table(BAD)) == [claims.FAILS] * 2
+    assert verdicts_from(paper_b_claims.widths_exp2_worse, table) == [claims.HOLDS] * 3
+    assert "p = 500" in paper_b_claims.widths_exp2_worse(table)[-1].claim
+    assert verdicts_from(paper_b_claims.widths_exp2_worse, widths_table(BAD)) == [claims.FAILS] * 2
 
 
 def test_widths_exp3_matches_on_gaussians_only():
-    assert verdicts_from(claims.widths_exp3_matches, widths_table(GOOD)) == [claims.HOLDS]
-    assert verdicts_from(claims.widths_exp3_matches, widths_table(BAD)) == [claims.FAILS]
-    assert claims.widths_exp3_matches(widths_table(GOOD, datasets=("spirals",))) == []
+    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(GOOD)) == [claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(BAD)) == [claims.FAILS]
+    assert paper_b_claims.widths_exp3_matches(widths_table(GOOD, datasets=("spirals",))) == []
 
 
 def test_widths_norm_between():
-    assert verdicts_from(claims.widths_norm_between, widths_table(GOOD)) == [claims.HOLDS, claims.HOLDS]
-    assert verdicts_from(claims.widths_norm_between, widths_table(BAD)) == [claims.FAILS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(GOOD)) == [claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(BAD)) == [claims.FAILS, claims.HOLDS]
 
 
 def test_widths_training_time_counts_capped_runs_at_the_cap():
     slow_adversarial = {"Exp 1": 50, "Exp 2": None, "Exp 3": 20}
     table = widths_table(GOOD, slow_adversarial, datasets=("gaussians", "spirals"))
-    verdicts = claims.widths_training_time(table)
+    verdicts = paper_b_claims.widths_training_time(table)
     assert [v.verdict for v in verdicts] == [claims.HOLDS, claims.FAILS, claims.FAILS]
     assert "1e+03" in verdicts[0].ours, "the capped Exp 2 runs count at the cap"
     fast_adversarial = {"Exp 1": 500, "Exp 2": 40, "Exp 3": None}
     table = widths_table(GOOD, fast_adversarial, datasets=("gaussians", "spirals"))
-    assert verdicts_from(claims.widths_training_time, table) == [claims.FAILS, claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_training_time, table) == [claims.FAILS, claims.HOLDS, claims.HOLDS]
     all_capped = widths_table(GOOD, {"Exp 1": None, "Exp 2": None, "Exp 3": None}, datasets=("spirals",))
-    verdicts = claims.widths_training_time(all_capped)
+    verdicts = paper_b_claims.widths_training_time(all_capped)
     assert [v.verdict for v in verdicts] == [claims.UNCLEAR] * 2 and "nothing to compare" in verdicts[0].test
 
 
 def test_widths_small_mnist():
     table = widths_table({"Exp 1": 80.0, "Exp 2": 60.0, "Exp 3": 70.0, "Norm": 70.0}, datasets=("vmnist",))
-    verdicts = claims.widths_small_mnist(table)
+    verdicts = paper_b_claims.widths_small_mnist(table)
     assert [v.verdict for v in verdicts] == [claims.HOLDS] and "p = 10" in verdicts[0].claim
-    assert verdicts_from(claims.widths_small_mnist, widths_table(BAD, datasets=("vmnist",))) == [claims.FAILS]
-    assert claims.widths_small_mnist(widths_table(GOOD)) == []
+    assert verdicts_from(paper_b_claims.widths_small_mnist, widths_table(BAD, datasets=("vmnist",))) == [claims.FAILS]
+    assert paper_b_claims.widths_small_mnist(widths_table(GOOD)) == []
 
 
 def test_widths_verdicts_gather_every_check():
     table = widths_table(GOOD, datasets=("gaussians", "vmnist"))
-    verdicts = claims.widths_verdicts(table)
+    verdicts = paper_b_claims.widths_verdicts(table)
     assert len(verdicts) == 2 + 4 + 1 + 1 + 3 + 4
     assert list(claims.verdict_table(verdicts).columns) == ["claim", "paper", "ours", "verdict", "test"]
 
@@ -201,6 +201,6 @@ def lengths_table(lengths: dict):
 
 def test_boundary_verdicts():
     jagged = lengths_table({"Exp 1": 20.0, "Exp 2": 60.0, "Exp 3": 25.0, "Norm": 22.0})
-    assert verdicts_from(claims.boundary_verdicts, jagged) == [claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.boundary_verdicts, jagged) == [claims.HOLDS, claims.HOLDS]
     smooth = lengths_table({"Exp 1": 40.0, "Exp 2": 20.0, "Exp 3": 30.0, "Norm": 22.0})
-    assert verdicts_from(claims.boundary_verdicts, smooth) == [claims.FAILS, claims.FAILS]
+    assert verdicts_from(paper_b_claims.boundary_verdicts, smooth) == [claims.FAILS, claims.FAILS]

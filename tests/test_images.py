@@ -9,8 +9,8 @@ from PIL import Image
 
 from badminima.config import ParameterError
 from badminima.data import images
-from badminima.data.images import (CIFAR10_CLASSES, MalformedDataError, MissingDataError, crop_flip, load, subset,
-                                   to_float)
+from badminima.data.images import (CIFAR10_CLASSES, MalformedDataError, MissingDataError, crop_flip, load,
+                                   mnist_present, subset, to_float)
 
 RNG = np.random.default_rng(0)
 
@@ -65,6 +65,14 @@ def test_idx_files_may_be_uncompressed(tmp_path, monkeypatch):
     path.unlink()
     monkeypatch.setenv("BADMINIMA_DATA", str(tmp_path))
     assert np.array_equal(load("mnist").x_test[:, 0].numpy(), arrays["t10k-images-idx3-ubyte"])
+
+
+def test_mnist_present_needs_all_four_files(tmp_path):
+    assert not mnist_present(tmp_path)
+    write_idx_set(tmp_path / "MNIST" / "raw")
+    assert mnist_present(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert not mnist_present(tmp_path)
 
 
 def test_wrong_idx_magic_is_one_line_error(tmp_path):

@@ -1,5 +1,6 @@
-"""Paper A's claims 1-6 (PROTOCOL.md, A3) as verdicts on the per-seed tables of badminima.paper_a. The tolerances
-are stated here once and printed in every verdict's test."""
+"""Paper A's claims as verdicts: Figure 1's (on badminima.sketch's per-seed table) and claims 1-6 (PROTOCOL.md, A3,
+on the per-seed tables of badminima.paper_a). The tolerances are stated here once and printed in every verdict's
+test."""
 from __future__ import annotations
 
 import pandas as pd
@@ -16,6 +17,30 @@ def _col(table: pd.DataFrame, value: str, **where) -> list[float]:
     for k, v in where.items():
         sel = sel[sel[k] == v]
     return sel.sort_values("seed")[value].tolist()
+
+
+def sketch_verdicts(table: pd.DataFrame) -> list[Verdict]:
+    """Paper A's Figure 1 claims from the per-seed table of badminima.sketch."""
+    col = lambda setting, name: table[table.setting == setting].sort_values("seed")[name].tolist()
+    return [
+        all_reach("SGD fits the true labels from a random init (setting 1)", "100% training accuracy",
+                  col(1, "train acc %"), "setting 1"),
+        all_reach("SGD fits random labels from a random init (setting 2)", "100% training accuracy",
+                  col(2, "train acc %"), "setting 2"),
+        greater("Fitting random labels leaves a minuscule margin (setting 1 margin > setting 2)",
+                "near max margin (a) vs minuscule (b), shown as pictures", col(1, "margin"), col(2, "margin"),
+                ("margin 1", "margin 2")),
+        all_reach("From the setting-2 model SGD still fits the true labels (setting 3)", "100% training accuracy",
+                  col(3, "train acc %"), "setting 3"),
+        greater("Started at the setting-2 model, SGD ends at a small-margin model (setting 1 margin > setting 3)",
+                "unnatural boundary with small margin (c)", col(1, "margin"), col(3, "margin"),
+                ("margin 1", "margin 3")),
+        greater("The small-margin model generalizes worse (setting 1 test acc > setting 3)",
+                "not measured in the paper (implied)", col(1, "test acc %"), col(3, "test acc %"),
+                ("test 1", "test 3")),
+        greater("Augmentation, l2 and momentum escape the bad start (setting 4 margin > setting 3)",
+                "max-margin boundary again (d)", col(4, "margin"), col(3, "margin"), ("margin 4", "margin 3")),
+    ]
 
 
 def claim1_fit(runs: pd.DataFrame) -> list[Verdict]:

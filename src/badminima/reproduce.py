@@ -7,14 +7,14 @@ from typing import Callable
 
 import pandas as pd
 
-from badminima import claims, paper_a, paper_a_claims, sketch, widths
+from badminima import claims, paper_a, paper_a_claims, paper_b_claims, sketch, widths
 from badminima.claims import Verdict
 from badminima.store import NotStored, ReadOnlyStore, Store
 
 
 def sketch_verdicts(scale: str, store: Store) -> list[Verdict]:
     result = sketch.run_sketch(sketch.config_for(scale), store)
-    return claims.sketch_verdicts(sketch.sketch_table(result))
+    return paper_a_claims.sketch_verdicts(sketch.sketch_table(result))
 
 
 def training_verdicts(scale: str, store: Store) -> list[Verdict]:
@@ -34,12 +34,12 @@ def complexity_verdicts(scale: str, store: Store) -> list[Verdict]:
 
 
 def widths_verdicts(scale: str, store: Store) -> list[Verdict]:
-    return claims.widths_verdicts(widths.sweep(widths.config_for(scale), store))
+    return paper_b_claims.widths_verdicts(widths.sweep(widths.config_for(scale), store))
 
 
 def boundaries_verdicts(scale: str, store: Store) -> list[Verdict]:
     cfg = widths.config_for(scale, datasets=("gaussians", "circles", "spirals"))
-    return claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.boundary_width, store))
+    return paper_b_claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.boundary_width, store))
 
 
 # chapter -> (paper, its verdicts at a scale). Paper B's chapters add their entries here (badminima.widths).

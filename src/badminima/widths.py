@@ -82,7 +82,7 @@ class WidthsConfig:
             check_range("data_seed", self.data_seed, 0, integer=True)
         check_choice("image_source", self.image_source, IMAGE_SOURCES)
         if self.image_source == "auto":  # the key of a stored run must name the data that produced it
-            object.__setattr__(self, "image_source", "mnist" if mnist_present() else "fashion_mnist")
+            object.__setattr__(self, "image_source", "mnist" if images.mnist_present() else "fashion_mnist")
 
 
 SCALES = {
@@ -98,12 +98,6 @@ SCALES = {
 def config_for(scale: str, **overrides) -> WidthsConfig:
     """The scale's defaults with the given overrides (None means: keep the default)."""
     return scaled(WidthsConfig, SCALES, scale, overrides, "the width sweeps")
-
-
-def mnist_present() -> bool:
-    folder = images.data_folder()
-    return any(all(any((d / f"{stem}{gz}").is_file() for gz in ("", ".gz")) for stem in images.IDX_FILES)
-               for d in (folder / "mnist", folder / "MNIST" / "raw"))
 
 
 def dataset_name(cfg: WidthsConfig, dataset: str) -> str:

@@ -139,8 +139,21 @@ def _fashion_mnist(root: Path) -> Arrays:
     return _load_idx("fashion_mnist", [root / "fashion-mnist", FASHION_MNIST_SYSTEM_DIR])
 
 
+def _mnist_dirs(root: Path) -> list[Path]:
+    return [root / "mnist", root / "MNIST" / "raw"]
+
+
 def _mnist(root: Path) -> Arrays:
-    return _load_idx("mnist", [root / "mnist", root / "MNIST" / "raw"])
+    return _load_idx("mnist", _mnist_dirs(root))
+
+
+def mnist_present(data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the data folder holds MNIST's four IDX files (by name: reading them is left to `load`)."""
+    try:
+        _find_idx_files("mnist", _mnist_dirs(data_folder(data_dir)))
+    except MissingDataError:
+        return False
+    return True
 
 
 # CIFAR python pickles
