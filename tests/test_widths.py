@@ -61,6 +61,25 @@ def test_runs_that_hit_the_cap_are_kept_and_counted(tmp_path):
     assert table.loc[table.experiment != "Exp 1", "phase-1 hit cap"].all()
 
 
+def test_curves_record_each_seeds_training_accuracy_up_to_the_last_step(tmp_path):
+    cfg = tiny(max_steps=300)
+    store = Store(tmp_path)
+    curves = widths.curves(cfg, store)
+    start = widths.run_width(cfg, "gaussians", 6, store)["start"].metrics
+    k = len(cfg.seeds)
+    for labels, block in (("true", 0), ("random", 1)):
+        for i, seed in enumerate(cfg.seeds):
+            one = curves[(curves.labels == labels) & (curves.seed == seed)].sort_values("step")
+            assert one.step.iloc[0] == 1 and one.step.is_monotonic_increasing
+            assert one.step.iloc[-1] == start["steps"], "up to the batched run's last step"
+            assert one["train acc %"].iloc[-1] == pytest.approx(100 * start["train_acc"][block * k + i])
+            fit = start["fit_step"][block * k + i]
+            if fit is not None:   # a member that fitted stays where it was
+                assert (one.loc[one.step >= fit, "train acc %"] == 100).all()
+                assert (one.loc[one.step < fit, "train acc %"] < 100).all()
+            assert len(one) <= widths.CURVE_POINTS
+
+
 def test_a_width_sweep_batched_equals_its_seeds_run_one_by_one(tmp_path):
     """All seeds of a width in one batched model give each seed's numbers from its own run, to float tolerance."""
     cfg = tiny(seeds=(0, 1, 2), max_steps=60)

@@ -105,6 +105,22 @@ def width_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], cente
     return fig
 
 
+def curve_figure(curves: pd.DataFrame, panels: Sequence[tuple[str, str]], labels: str = "random",
+                 size: float = 3.4) -> plt.Figure:
+    """Mean training accuracy against steps (log scale), one line per width, one panel per (data set, title)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.85), squeeze=False)
+    for ax, (dataset, title) in zip(axes[0], panels):
+        rows = curves[(curves.dataset == dataset) & (curves.labels == labels)]
+        for width, g in rows.groupby("width"):
+            mean = g.groupby("step")["train acc %"].mean()
+            ax.plot(mean.index, mean.values, label=f"p = {width}")
+        ax.axhline(100, color="grey", linestyle=":", linewidth=1)
+        ax.set(xscale="log", title=title, xlabel="step", ylabel=f"train acc % ({labels} labels)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def boundary_animation(frames: Sequence[list[list[dict]]], titles: Sequence[str], size: float = 2.6):
     """A matplotlib animation whose frame i is the panel grid frames[i] (same layout in every frame), titled
     titles[i]; in a notebook, show it with IPython.display.HTML(animation.to_jshtml())."""

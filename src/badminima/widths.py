@@ -41,6 +41,7 @@ MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 
 RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters (malloc.h)
+CURVE_POINTS = 60            # each run's training accuracy is kept at about this many log-spaced epochs
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,15 @@ def _sizes(cfg: WidthsConfig, dataset: str, width: int) -> tuple[int, int, int]:
 
 def _start_key(cfg: WidthsConfig, dataset: str, width: int) -> dict:
     return {"group": "start", "dataset": dataset, "width": width, "seeds": cfg.seeds,
-            "data": _data_key(cfg, dataset), "train": train_config(cfg, dataset)}
+            "data": _data_key(cfg, dataset), "train": train_config(cfg, dataset), "curve_points": CURVE_POINTS}
+
+
+def _curve(history: dict[str, list]) -> dict[str, list]:
+    """The fit-set accuracy at log-spaced epochs (always the last one): enough to see whether a run that hit the cap
+    was still improving, at a fraction of the full history's size."""
+    epochs = len(history["epoch"])
+    keep = sorted({min(epochs, round(epochs ** (i / (CURVE_POINTS - 1)))) for i in range(CURVE_POINTS)})
+    return {"step": [history["step"][e - 1] for e in keep], "train_acc": [history["train_acc"][e - 1] for e in keep]}
 
 
 @functools.cache
@@ -253,7 +262,8 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
             metrics = {"fit_step": result.fit_step, "steps": result.steps,
                        "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
                        "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
-                       "init_norm": start_norm.tolist(), "final_norm": _norms(model.state_dict()).tolist()}
+                       "init_norm": start_norm.tolist(), "final_norm": _norms(model.state_dict()).tolist(),
+                       "curve": _curve(result.history)}
         # Vectorized MNIST's later weights (3 MB a member at p = 1000) are needed by nothing; its phase-1
         # weights start the other groups.
         keep = dataset != "vmnist" or key["group"] == "start"
@@ -323,6 +333,23 @@ def sweep(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
     store = store or Store()
     tables = [width_table(cfg, d, p, store) for d in cfg.datasets for p in widths_of(cfg, d)]
     return pd.concat(tables, ignore_index=True)
+
+
+def curves(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
+    """Training accuracy against steps of the first group of every data set and width: one row per data set,
+    width, labels ("true": Exp 1, "random": phase 1), seed and recorded step."""
+    store = store or Store()
+    rows = []
+    k = len(cfg.seeds)
+    for dataset in cfg.datasets:
+        for width in widths_of(cfg, dataset):
+            curve = run_width(cfg, dataset, width, store)["start"].metrics["curve"]
+            for step, accs in zip(curve["step"], curve["train_acc"]):
+                for j, acc in enumerate(accs):
+                    rows.append({"dataset": dataset, "name": dataset_name(cfg, dataset), "width": width,
+                                 "labels": "true" if j < k else "random", "seed": cfg.seeds[j % k], "step": step,
+                                 "train acc %": _percent(acc)})
+    return pd.DataFrame(rows)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
