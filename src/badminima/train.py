@@ -215,9 +215,11 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     n = x.shape[1]
     batch = cfg.batch_size or n
+    autocast = amp and device.type == "cuda"
     # Full-batch gradient descent on the fit set: each step's forward pass also tells how the weights before the
     # step classify the fit set, so epoch e is closed during epoch e + 1's step instead of by a pass of its own.
-    shared_pass = batch >= n and fit_set is None and augment is None and not _differs_in_eval(model)
+    shared_pass = (batch >= n and fit_set is None and augment is None and not autocast
+                   and not _differs_in_eval(model))
     rows = torch.arange(members, device=device)[:, None]
     epochs = _Epochs(model, opt, params, cfg, gens, test, Path(checkpoint) if checkpoint else None,
                      checkpoint_every, device)
@@ -240,7 +242,7 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
             xb, yb = (x, y) if batch >= n else (x[rows, idx], y[rows, idx])
             if augment is not None:  # image models are ensembles of one: member 0's generator drives it
                 xb = augment(xb, gens[0])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb).float()
             if shared_pass and epoch - 1 > run.epochs and epochs.close(
                     epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), bar):

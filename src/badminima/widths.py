@@ -258,7 +258,8 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
         with cpu_settings():
             result = train(model, (x, labels), train_config(cfg, dataset), seeds,
                            params=model.readout() if readout_only else None,
-                           checkpoint=workdir / "train.ckpt", checkpoint_every=1000, device=device)
+                           checkpoint=workdir / "train.ckpt", checkpoint_every=1000, device=device,
+                           amp=False)   # float32 everywhere: bf16 gains nothing on nets this small
             metrics = {"fit_step": result.fit_step, "steps": result.steps,
                        "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
                        "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
