@@ -2,6 +2,7 @@
 both through the one training loop, for the same number of full-batch gradient-descent steps on n = 100 points.
 
     .venv/bin/python scripts/bench_ensemble.py [--steps 100] [--widths 100 500 2000] [--members 32 128] [--threads T]
+                                               [--repeats 3]
 
 Prints, per width p and ensemble size, the wall time of the batched run (eager, and under torch.compile once its
 compilation is done; the compilation's own time is a column of its own), of the one-by-one loop (eager: a single
@@ -26,26 +27,30 @@ def _data(members: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in draws]), torch.stack([y for _, y in draws])
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def _timed(fn, repeats: int = 1) -> float:
+    """The fastest of `repeats` timings: the least disturbed by whatever else the machine was doing."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
-def bench(width: int, members: int, steps: int, n: int = 100) -> dict[str, float]:
+def bench(width: int, members: int, steps: int, repeats: int, n: int = 100) -> dict[str, float]:
     """Seconds for `steps` steps of all members batched (eager; compiled, after its compilation) and of the members
-    one after another."""
+    one after another, each the fastest of `repeats`."""
     x, y = _data(members, n)
     seeds = list(range(members))
     cfg = TrainConfig(lr=0.01, batch_size=None, max_epochs=steps, until_fit=False)
     run = lambda model: train(model, (x, y), cfg, seeds, device=CPU)
-    batched = _timed(lambda: run(MLP([2, width, 1], seeds)))
+    batched = _timed(lambda: run(MLP([2, width, 1], seeds)), repeats)
     torch._dynamo.reset()   # a fresh compilation for each shape, timed on its own
     compiled = torch.compile(MLP([2, width, 1], seeds))
     first = _timed(lambda: train(compiled, (x, y), TrainConfig(max_epochs=1, until_fit=False), seeds, device=CPU))
-    steady = _timed(lambda: run(compiled))
+    steady = _timed(lambda: run(compiled), repeats)
     one_by_one = _timed(lambda: [train(MLP([2, width, 1], [s]), (x[m:m + 1], y[m:m + 1]), cfg, [s], device=CPU)
-                                 for m, s in enumerate(seeds)])
+                                 for m, s in enumerate(seeds)], repeats)
     return {"batched": batched, "compiled": steady, "compile": first, "one_by_one": one_by_one}
 
 
@@ -55,17 +60,18 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[100, 500, 2000])
     parser.add_argument("--members", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with cpu_settings():   # the width sweeps' settings: denormals flushed, freed memory kept
-        bench(10, 2, 5)    # warm-up: first calls pay for lazy initialisation
+        bench(10, 2, 5, 1)  # warm-up: first calls pay for lazy initialisation
         print(f"full-batch GD, n = 100, {args.steps} steps, {torch.get_num_threads()} threads, "
-              f"torch {torch.__version__}")
+              f"fastest of {args.repeats}, torch {torch.__version__}")
         print(f"{'p':>6} {'members':>8} {'batched s':>10} {'compiled s':>11} {'(compile s)':>12} "
               f"{'one by one s':>13} {'ratio':>7} {'compiled':>9}")
         for members in args.members:
             for width in args.widths:
-                t = bench(width, members, args.steps)
+                t = bench(width, members, args.steps, args.repeats)
                 print(f"{width:>6} {members:>8} {t['batched']:>10.3f} {t['compiled']:>11.3f} {t['compile']:>12.1f} "
                       f"{t['one_by_one']:>13.2f} {t['one_by_one'] / t['batched']:>6.1f}x "
                       f"{t['one_by_one'] / t['compiled']:>8.1f}x", flush=True)
