@@ -169,6 +169,18 @@ def test_boundary_length():
     assert wiggly > 2.5, "a wiggly boundary is longer than a straight one"
 
 
+def test_the_long_run_is_one_2d_data_set_and_width_with_a_larger_cap():
+    cpu, sweep = widths.long_config_for("cpu"), widths.config_for("cpu")
+    assert len(cpu.datasets) == len(cpu.widths) == 1 and cpu.max_steps > sweep.max_steps
+    assert cpu.seeds == sweep.seeds and cpu.n_test == sweep.n_test, "the sweep's seeds and test set, more steps"
+    cfg = widths.long_config_for("smoke", "spirals", 8, max_steps=50)
+    assert (cfg.datasets, cfg.widths, cfg.max_steps) == (("spirals",), (8,), 50)
+    with pytest.raises(ParameterError, match="dataset='vmnist' is not allowed"):
+        widths.long_config_for("cpu", "vmnist")
+    with pytest.raises(ParameterError, match="width=0"):
+        widths.long_config_for("cpu", "circles", 0)
+
+
 def test_bad_parameters_name_themselves():
     with pytest.raises(ParameterError, match="dataset='moons' is not allowed"):
         widths.config_for("smoke", datasets=["moons"])

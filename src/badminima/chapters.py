@@ -22,6 +22,7 @@ CHAPTERS = {
     "paper_a_complexity": "paper_a_complexity.md",
     "paper_b_widths": "paper_b_widths.md",
     "paper_b_boundaries": "paper_b_boundaries.md",
+    "paper_b_long": "paper_b_long.md",
     "reproduce": "reproduce.md",
 }
 

@@ -42,7 +42,11 @@ def boundaries_verdicts(scale: str, store: Store) -> list[Verdict]:
     return paper_b_claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.boundary_width, store))
 
 
-# chapter -> (paper, its verdicts at a scale). Paper B's chapters add their entries here (badminima.widths).
+def long_verdicts(scale: str, store: Store) -> list[Verdict]:
+    return paper_b_claims.widths_verdicts(widths.sweep(widths.long_config_for(scale), store))
+
+
+# chapter -> (paper, its verdicts at a scale).
 VERDICTS: dict[str, tuple[str, Callable[[str, Store], list[Verdict]]]] = {
     "paper_a_sketch": ("A", sketch_verdicts),
     "paper_a_training": ("A", training_verdicts),
@@ -50,6 +54,7 @@ VERDICTS: dict[str, tuple[str, Callable[[str, Store], list[Verdict]]]] = {
     "paper_a_complexity": ("A", complexity_verdicts),
     "paper_b_widths": ("B", widths_verdicts),
     "paper_b_boundaries": ("B", boundaries_verdicts),
+    "paper_b_long": ("B", long_verdicts),
 }
 
 
