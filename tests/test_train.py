@@ -74,6 +74,23 @@ def test_full_batch_fit_check_from_the_steps_own_forward_pass_changes_nothing(tm
     assert again.as_dict() == run.as_dict()
 
 
+def test_a_sparse_history_records_every_kth_epoch_and_the_last_and_changes_nothing_else():
+    seeds = [0, 1, 2, 3]
+    draws = [draw("circles", 30, 2, s)[0] for s in seeds]
+    data = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=0.5, max_epochs=150)
+    dense, sparse = MLP([2, 16, 1], seeds), MLP([2, 16, 1], seeds)
+    full = train(dense, data, cfg, seeds, device=CPU)
+    run = train(sparse, data, cfg, seeds, history_every=7, device=CPU)
+    assert run.history["epoch"] == [e for e in full.history["epoch"] if e % 7 == 0 or e == full.epochs]
+    assert run.history["train_acc"] == [a for e, a in zip(full.history["epoch"], full.history["train_acc"])
+                                        if e in run.history["epoch"]]
+    assert (run.fit_step, run.steps) == (full.fit_step, full.steps)
+    assert torch.equal(member_params(dense), member_params(sparse))
+    with pytest.raises(ValueError, match="patience"):
+        train(MLP([2, 4, 1], [0]), data, TrainConfig(patience=3), seeds[:1], history_every=2, device=CPU)
+
+
 def test_only_the_given_parameters_move():
     data, _ = gaussians()
     model = MLP([2, 16, 1], seeds=[0])

@@ -66,7 +66,8 @@ class Run:
 
     @property
     def best_train_acc(self) -> list[float]:
-        """Each member's highest fit-set accuracy over the run (Algorithm 1 reports it when 100% is not reached)."""
+        """Each member's highest fit-set accuracy over the recorded epochs (Algorithm 1 reports it when 100% is not
+        reached)."""
         return [max(col) for col in zip(*self.history["train_acc"])] if self.history["train_acc"] else []
 
     def stalled(self, patience: int) -> bool:
@@ -125,9 +126,10 @@ class _Epochs:
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
                  gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
-                 device: torch.device):
+                 history_every: int, device: torch.device):
         self.model, self.opt, self.params, self.cfg, self.gens = model, opt, params, cfg, gens
         self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
+        self.history_every = history_every
         members = len(gens)
         self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
         self.done = torch.zeros(members, dtype=torch.bool, device=device)
@@ -156,20 +158,8 @@ class _Epochs:
                 for p, f in zip(self.params, self.frozen):
                     p.copy_(torch.where(self.done.view(-1, *[1] * (p.dim() - 1)), f, p))
 
-    def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, bar: tqdm) -> bool:
-        """Records epoch `epoch` (the model holds the weights it ended with); True when training should stop."""
+    def _record(self, epoch: int, loss: Tensor, fit_acc: Tensor, last: bool, bar: tqdm) -> None:
         run, cfg, h = self.run, self.cfg, self.run.history
-        run.epochs = epoch
-        newly = (fit_acc.to(self.done.device) >= cfg.fit_target) & ~self.done
-        for m in newly.nonzero().flatten().tolist():
-            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
-        if self.frozen and bool(newly.any()):
-            with torch.no_grad():
-                for p, f in zip(self.params, self.frozen):
-                    f[newly] = p[newly]
-        self.done |= newly
-        stalled = cfg.patience is not None and run.stalled(cfg.patience)
-        last = epoch == cfg.max_epochs or self.finished or stalled
         h["epoch"].append(epoch)
         h["step"].append(run.steps)
         h["lr"].append(cfg.lr_at(epoch))
@@ -182,6 +172,23 @@ class _Epochs:
             if h["test_acc"][-1] is not None:
                 shown["test"] = f"{sum(h['test_acc'][-1]) / len(self.gens):.4f}"
             bar.set_postfix(shown)
+
+    def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, bar: tqdm) -> bool:
+        """Records epoch `epoch` (the model holds the weights it ended with); True when training should stop."""
+        run, cfg = self.run, self.cfg
+        run.epochs = epoch
+        newly = (fit_acc.to(self.done.device) >= cfg.fit_target) & ~self.done
+        for m in newly.nonzero().flatten().tolist():
+            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
+        if self.frozen and bool(newly.any()):
+            with torch.no_grad():
+                for p, f in zip(self.params, self.frozen):
+                    f[newly] = p[newly]
+        self.done |= newly
+        stalled = cfg.patience is not None and run.stalled(cfg.patience)
+        last = epoch == cfg.max_epochs or self.finished or stalled
+        if epoch % self.history_every == 0 or last:
+            self._record(epoch, loss, fit_acc, last, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
             _save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                           "gens": [g.get_state() for g in self.gens], "run": run.as_dict(),
@@ -193,19 +200,22 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
           fit_set: DataSet | None = None, test_set: DataSet | None = None,
           params: Sequence[nn.Parameter] | None = None,
           augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
-          checkpoint: str | Path | None = None, checkpoint_every: int = 1,
+          checkpoint: str | Path | None = None, checkpoint_every: int = 1, history_every: int = 1,
           device: torch.device | None = None, progress: bool = False, amp: bool = True) -> Run:
     """Train `model` (members, batch, ...) -> logits in place and return what happened.
 
     `seeds` (one per member) fix each member's batch order and augmentation, so member m follows the same
     trajectory whether trained alone or in a batch. `fit_set` (default: the training set) is the set on which
     100% accuracy ends training. `params` restricts training to some parameters (the rest stay frozen).
-    A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present.
+    A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present. The history
+    keeps every `history_every`-th epoch and the last (a run of a million steps need not keep a million entries).
     On CUDA the forward pass runs under bf16 autocast unless `amp` is False (on CPU everything is float32)."""
     device = device or default_device()
     members = len(seeds)
     if getattr(model, "members", 1) != members:
         raise ValueError(f"{members} seeds given for a model of {model.members} members")
+    if history_every > 1 and cfg.patience is not None:
+        raise ValueError("patience reads every epoch's accuracy from the history: it needs history_every=1")
     model.to(device).train()
     x, y = _expand(train_set, members, device)
     fit_x, fit_y = _expand(fit_set, members, device) if fit_set is not None else (x, y)
@@ -222,7 +232,7 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
                    and not _differs_in_eval(model))
     rows = torch.arange(members, device=device)[:, None]
     epochs = _Epochs(model, opt, params, cfg, gens, test, Path(checkpoint) if checkpoint else None,
-                     checkpoint_every, device)
+                     checkpoint_every, history_every, device)
     run = epochs.run
     loss = torch.zeros(members, device=device)   # the mean loss of the last epoch not yet closed
 

@@ -42,6 +42,7 @@ RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters (malloc.h)
 CURVE_POINTS = 60            # each run's training accuracy is kept at about this many log-spaced epochs
+HISTORY_POINTS = 5000        # of the at most this many epochs its training history records
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,10 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
         start_norm = _norms(model.state_dict())
         device = default_device()
         with cpu_settings():
-            result = train(model, (x, labels), train_config(cfg, dataset), seeds,
-                           params=model.readout() if readout_only else None,
-                           checkpoint=workdir / "train.ckpt", checkpoint_every=1000, device=device,
+            tcfg = train_config(cfg, dataset)
+            result = train(model, (x, labels), tcfg, seeds, params=model.readout() if readout_only else None,
+                           checkpoint=workdir / "train.ckpt", checkpoint_every=1000,
+                           history_every=max(1, tcfg.max_epochs // HISTORY_POINTS), device=device,
                            amp=False)   # float32 everywhere: bf16 gains nothing on nets this small
             metrics = {"fit_step": result.fit_step, "steps": result.steps,
                        "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
