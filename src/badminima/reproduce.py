@@ -43,7 +43,9 @@ def boundaries_verdicts(scale: str, store: Store) -> list[Verdict]:
 
 
 def long_verdicts(scale: str, store: Store) -> list[Verdict]:
-    return paper_b_claims.widths_verdicts(widths.sweep(widths.long_config_for(scale), store))
+    cfg = widths.long_config_for(scale)
+    return (paper_b_claims.widths_verdicts(widths.sweep(cfg, store))
+            + paper_b_claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.widths[0], store)))
 
 
 # chapter -> (paper, its verdicts at a scale).
