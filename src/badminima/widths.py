@@ -41,8 +41,8 @@ MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 
 RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters (malloc.h)
-CURVE_POINTS = 60            # each run's training accuracy is kept at about this many log-spaced epochs
-HISTORY_POINTS = 5000        # of the at most this many epochs its training history records
+CURVE_POINTS = 60            # each run's stored training curve: about this many log-spaced history entries
+HISTORY_POINTS = 5000        # a run's training history records about this many epochs at most
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,8 @@ def _start_key(cfg: WidthsConfig, dataset: str, width: int) -> dict:
 
 
 def _curve(history: dict[str, list]) -> dict[str, list]:
-    """The fit-set accuracy at log-spaced epochs (always the last one): enough to see whether a run that hit the cap
-    was still improving, at a fraction of the full history's size."""
+    """The fit-set accuracy at log-spaced entries of the history (always the last one): enough to see whether a run
+    that hit the cap was still improving, at a fraction of the full history's size."""
     epochs = len(history["epoch"])
     keep = sorted({min(epochs, round(epochs ** (i / (CURVE_POINTS - 1)))) for i in range(CURVE_POINTS)})
     return {"step": [history["step"][e - 1] for e in keep], "train_acc": [history["train_acc"][e - 1] for e in keep]}
