@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from badminima.data.toy import draw
-from badminima.models import MLP
-from badminima.train import TrainConfig, train
-from badminima.widths import cpu_settings
+from badminima.core.data.toy import draw
+from badminima.core.models import MLP
+from badminima.core.train import TrainConfig, train
+from badminima.paper_b.experiments import cpu_settings
 
 CPU = torch.device("cpu")
 

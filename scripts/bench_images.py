@@ -11,10 +11,10 @@ import time
 
 import torch
 
-from badminima import convnets
-from badminima.metrics import accuracy
-from badminima.models import Single
-from badminima.train import TrainConfig, default_device, train
+from badminima.core import convnets
+from badminima.core.metrics import accuracy
+from badminima.core.models import Single
+from badminima.core.train import TrainConfig, default_device, train
 
 
 def sync(device: torch.device) -> None:

@@ -1,6 +1,6 @@
 import torch
 
-from badminima.adversarial import algorithm1_set, random_labels, zero_out
+from badminima.paper_a.algorithm1 import algorithm1_set, random_labels, zero_out
 
 
 def images(n=6, seed=0):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from badminima import chapters
+from badminima.book import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 

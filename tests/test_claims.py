@@ -1,21 +1,24 @@
 import pandas as pd
 
-from badminima import claims, paper_a, paper_a_claims, paper_b_claims
+from badminima.core import stats
+from badminima.paper_a import experiments as paper_a
+from badminima.paper_a import claims as paper_a_claims
+from badminima.paper_b import claims as paper_b_claims
 
 
 def test_greater_holds_fails_and_is_inconclusive():
-    assert claims.greater("c", "p", [5, 6, 7], [1, 2, 3], ("a", "b")).verdict == claims.HOLDS
-    assert claims.greater("c", "p", [1, 2, 3], [5, 6, 7], ("a", "b")).verdict == claims.FAILS
-    noisy = claims.greater("c", "p", [5, 1, 6], [1, 5, 2], ("a", "b"))
-    assert noisy.verdict == claims.UNCLEAR and "s.e." in noisy.ours
-    assert claims.greater("c", "p", [5, 6], [4, 5], ("a", "b"), min_gap=2).verdict == claims.FAILS
-    assert claims.greater("c", "p", [2], [1], ("a", "b")).test.startswith("one seed")
+    assert stats.greater("c", "p", [5, 6, 7], [1, 2, 3], ("a", "b")).verdict == stats.HOLDS
+    assert stats.greater("c", "p", [1, 2, 3], [5, 6, 7], ("a", "b")).verdict == stats.FAILS
+    noisy = stats.greater("c", "p", [5, 1, 6], [1, 5, 2], ("a", "b"))
+    assert noisy.verdict == stats.UNCLEAR and "s.e." in noisy.ours
+    assert stats.greater("c", "p", [5, 6], [4, 5], ("a", "b"), min_gap=2).verdict == stats.FAILS
+    assert stats.greater("c", "p", [2], [1], ("a", "b")).test.startswith("one seed")
 
 
 def test_all_reach():
-    assert claims.all_reach("c", "p", [100, 100], "x").verdict == claims.HOLDS
-    failing = claims.all_reach("c", "p", [100, 99.5], "x")
-    assert failing.verdict == claims.FAILS and "1 of 2" in failing.ours
+    assert stats.all_reach("c", "p", [100, 100], "x").verdict == stats.HOLDS
+    failing = stats.all_reach("c", "p", [100, 99.5], "x")
+    assert failing.verdict == stats.FAILS and "1 of 2" in failing.ours
 
 
 def sketch_table(margins, tests):
@@ -29,19 +32,19 @@ def sketch_table(margins, tests):
 
 def test_sketch_verdicts_follow_the_numbers():
     good = sketch_table({1: 2.0, 2: 0.01, 3: 0.1, 4: 1.5}, {1: 99.0, 2: 50.0, 3: 90.0, 4: 99.0})
-    assert all(v.verdict == claims.HOLDS for v in paper_a_claims.sketch_verdicts(good))
+    assert all(v.verdict == stats.HOLDS for v in paper_a_claims.sketch_verdicts(good))
     bad = sketch_table({1: 0.1, 2: 0.5, 3: 2.0, 4: 0.05}, {1: 90.0, 2: 50.0, 3: 99.0, 4: 99.0})
     verdicts = {v.claim: v.verdict for v in paper_a_claims.sketch_verdicts(bad)}
-    assert list(verdicts.values()).count(claims.FAILS) == 4
-    table = claims.verdict_table(paper_a_claims.sketch_verdicts(bad))
+    assert list(verdicts.values()).count(stats.FAILS) == 4
+    table = stats.verdict_table(paper_a_claims.sketch_verdicts(bad))
     assert list(table.columns) == ["claim", "paper", "ours", "verdict", "test"]
 
 
 def test_within_holds_fails_and_is_inconclusive():
-    assert claims.within("c", "p", [90.0, 91.0, 92.0], [90.2, 90.9, 92.1], ("a", "b"), 1.0).verdict == claims.HOLDS
-    assert claims.within("c", "p", [95.0, 96.0, 97.0], [90.0, 91.0, 92.0], ("a", "b"), 1.0).verdict == claims.FAILS
-    noisy = claims.within("c", "p", [90.0, 93.0, 90.0], [91.0, 90.0, 91.5], ("a", "b"), 1.0)
-    assert noisy.verdict == claims.UNCLEAR and "tolerance of 1" in noisy.test
+    assert stats.within("c", "p", [90.0, 91.0, 92.0], [90.2, 90.9, 92.1], ("a", "b"), 1.0).verdict == stats.HOLDS
+    assert stats.within("c", "p", [95.0, 96.0, 97.0], [90.0, 91.0, 92.0], ("a", "b"), 1.0).verdict == stats.FAILS
+    noisy = stats.within("c", "p", [90.0, 93.0, 90.0], [91.0, 90.0, 91.5], ("a", "b"), 1.0)
+    assert noisy.verdict == stats.UNCLEAR and "tolerance of 1" in noisy.test
 
 
 SEEDS = (0, 1, 2)
@@ -61,12 +64,12 @@ def verdicts_of(found):
 
 def test_paper_a_claims_1_to_3():
     good, bad = main_runs(80.0, 93.0), main_runs(89.8, 85.0, train=99.0)
-    assert verdicts_of(paper_a_claims.claim1_fit(good)) == [claims.HOLDS]
-    assert verdicts_of(paper_a_claims.claim1_fit(bad)) == [claims.FAILS]
-    assert verdicts_of(paper_a_claims.claim2_drop(good)) == [claims.HOLDS]
-    assert verdicts_of(paper_a_claims.claim2_drop(bad)) == [claims.FAILS]
-    assert verdicts_of(paper_a_claims.claim3_sota(good)) == [claims.HOLDS]
-    assert verdicts_of(paper_a_claims.claim3_sota(bad)) == [claims.FAILS]
+    assert verdicts_of(paper_a_claims.claim1_fit(good)) == [stats.HOLDS]
+    assert verdicts_of(paper_a_claims.claim1_fit(bad)) == [stats.FAILS]
+    assert verdicts_of(paper_a_claims.claim2_drop(good)) == [stats.HOLDS]
+    assert verdicts_of(paper_a_claims.claim2_drop(bad)) == [stats.FAILS]
+    assert verdicts_of(paper_a_claims.claim3_sota(good)) == [stats.HOLDS]
+    assert verdicts_of(paper_a_claims.claim3_sota(bad)) == [stats.FAILS]
 
 
 def distances(vanilla_adv: float, sota_adv: float) -> pd.DataFrame:
@@ -75,8 +78,8 @@ def distances(vanilla_adv: float, sota_adv: float) -> pd.DataFrame:
 
 
 def test_paper_a_claim_4():
-    assert verdicts_of(paper_a_claims.claim4_distance(distances(0.2, 10.0))) == [claims.HOLDS] * 2
-    assert verdicts_of(paper_a_claims.claim4_distance(distances(1.5, 1.0))) == [claims.FAILS] * 2
+    assert verdicts_of(paper_a_claims.claim4_distance(distances(0.2, 10.0))) == [stats.HOLDS] * 2
+    assert verdicts_of(paper_a_claims.claim4_distance(distances(1.5, 1.0))) == [stats.FAILS] * 2
 
 
 def table2_runs(adversarial: dict[str, float]) -> pd.DataFrame:
@@ -91,10 +94,10 @@ def table2_runs(adversarial: dict[str, float]) -> pd.DataFrame:
 
 def test_paper_a_claim_5():
     paper_like = table2_runs({"Vanilla SGD": 60.0, "DA": 86.0, "l2": 85.0, "Momentum": 88.0})
-    assert verdicts_of(paper_a_claims.claim5_heuristics(paper_like)) == [claims.HOLDS] * 6
+    assert verdicts_of(paper_a_claims.claim5_heuristics(paper_like)) == [stats.HOLDS] * 6
     failing = table2_runs({"Vanilla SGD": 60.0, "DA": 65.0, "l2": 62.0, "Momentum": 61.0, "DA+l2": 80.0,
                            "DA+Momentum": 82.0, "l2+Momentum": 70.0})
-    assert verdicts_of(paper_a_claims.claim5_heuristics(failing)) == [claims.FAILS] * 6
+    assert verdicts_of(paper_a_claims.claim5_heuristics(failing)) == [stats.FAILS] * 6
 
 
 def measures(adv_norm: float, adv_fgsm: float) -> pd.DataFrame:
@@ -109,13 +112,13 @@ def measures(adv_norm: float, adv_fgsm: float) -> pd.DataFrame:
 
 
 def test_paper_a_claim_6():
-    assert verdicts_of(paper_a_claims.claim6_complexity(measures(15.0, 40.0))) == [claims.HOLDS] * 4
-    assert verdicts_of(paper_a_claims.claim6_complexity(measures(8.0, 70.0))) == [claims.FAILS] * 4
+    assert verdicts_of(paper_a_claims.claim6_complexity(measures(15.0, 40.0))) == [stats.HOLDS] * 4
+    assert verdicts_of(paper_a_claims.claim6_complexity(measures(8.0, 70.0))) == [stats.FAILS] * 4
 
 
 def widths_table(test: dict, steps: dict | None = None, phase1: float = 100.0, datasets=("gaussians",),
                  widths=(10, 100), cap: int = 1000):
-    """A tidy table as badminima.widths.sweep writes it; test/steps map an experiment to its value at every
+    """A tidy table as badminima.paper_b.experiments.sweep writes it; test/steps map an experiment to its value at every
     width, plus a small per-seed wobble (None steps: the run hit the cap)."""
     rows = []
     for dataset in datasets:
@@ -142,48 +145,48 @@ def verdicts_from(fn, table):
 
 
 def test_widths_phase1_fits():
-    assert verdicts_from(paper_b_claims.widths_phase1_fits, widths_table(GOOD)) == [claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_phase1_fits, widths_table(GOOD)) == [stats.HOLDS]
     failing = paper_b_claims.widths_phase1_fits(widths_table(GOOD, phase1=71.0))
-    assert [v.verdict for v in failing] == [claims.FAILS] and "0 of 6" in failing[0].ours
+    assert [v.verdict for v in failing] == [stats.FAILS] and "0 of 6" in failing[0].ours
 
 
 def test_widths_exp2_worse_at_each_width():
     table = widths_table(GOOD, widths=(10, 100, 500))
-    assert verdicts_from(paper_b_claims.widths_exp2_worse, table) == [claims.HOLDS] * 3
+    assert verdicts_from(paper_b_claims.widths_exp2_worse, table) == [stats.HOLDS] * 3
     assert "p = 500" in paper_b_claims.widths_exp2_worse(table)[-1].claim
-    assert verdicts_from(paper_b_claims.widths_exp2_worse, widths_table(BAD)) == [claims.FAILS] * 2
+    assert verdicts_from(paper_b_claims.widths_exp2_worse, widths_table(BAD)) == [stats.FAILS] * 2
 
 
 def test_widths_exp3_matches_on_gaussians_only():
-    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(GOOD)) == [claims.HOLDS]
-    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(BAD)) == [claims.FAILS]
+    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(GOOD)) == [stats.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_exp3_matches, widths_table(BAD)) == [stats.FAILS]
     assert paper_b_claims.widths_exp3_matches(widths_table(GOOD, datasets=("spirals",))) == []
 
 
 def test_widths_norm_between():
-    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(GOOD)) == [claims.HOLDS, claims.HOLDS]
-    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(BAD)) == [claims.FAILS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(GOOD)) == [stats.HOLDS, stats.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(BAD)) == [stats.FAILS, stats.HOLDS]
 
 
 def test_widths_training_time_counts_capped_runs_at_the_cap():
     slow_adversarial = {"Exp 1": 50, "Exp 2": None, "Exp 3": 20}
     table = widths_table(GOOD, slow_adversarial, datasets=("gaussians", "spirals"))
     verdicts = paper_b_claims.widths_training_time(table)
-    assert [v.verdict for v in verdicts] == [claims.HOLDS, claims.FAILS, claims.FAILS]
+    assert [v.verdict for v in verdicts] == [stats.HOLDS, stats.FAILS, stats.FAILS]
     assert "1e+03" in verdicts[0].ours, "the capped Exp 2 runs count at the cap"
     fast_adversarial = {"Exp 1": 500, "Exp 2": 40, "Exp 3": None}
     table = widths_table(GOOD, fast_adversarial, datasets=("gaussians", "spirals"))
-    assert verdicts_from(paper_b_claims.widths_training_time, table) == [claims.FAILS, claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.widths_training_time, table) == [stats.FAILS, stats.HOLDS, stats.HOLDS]
     all_capped = widths_table(GOOD, {"Exp 1": None, "Exp 2": None, "Exp 3": None}, datasets=("spirals",))
     verdicts = paper_b_claims.widths_training_time(all_capped)
-    assert [v.verdict for v in verdicts] == [claims.UNCLEAR] * 2 and "nothing to compare" in verdicts[0].test
+    assert [v.verdict for v in verdicts] == [stats.UNCLEAR] * 2 and "nothing to compare" in verdicts[0].test
 
 
 def test_widths_small_mnist():
     table = widths_table({"Exp 1": 80.0, "Exp 2": 60.0, "Exp 3": 70.0, "Norm": 70.0}, datasets=("vmnist",))
     verdicts = paper_b_claims.widths_small_mnist(table)
-    assert [v.verdict for v in verdicts] == [claims.HOLDS] and "p = 10" in verdicts[0].claim
-    assert verdicts_from(paper_b_claims.widths_small_mnist, widths_table(BAD, datasets=("vmnist",))) == [claims.FAILS]
+    assert [v.verdict for v in verdicts] == [stats.HOLDS] and "p = 10" in verdicts[0].claim
+    assert verdicts_from(paper_b_claims.widths_small_mnist, widths_table(BAD, datasets=("vmnist",))) == [stats.FAILS]
     assert paper_b_claims.widths_small_mnist(widths_table(GOOD)) == []
 
 
@@ -191,7 +194,7 @@ def test_widths_verdicts_gather_every_check():
     table = widths_table(GOOD, datasets=("gaussians", "vmnist"))
     verdicts = paper_b_claims.widths_verdicts(table)
     assert len(verdicts) == 2 + 4 + 1 + 1 + 3 + 4
-    assert list(claims.verdict_table(verdicts).columns) == ["claim", "paper", "ours", "verdict", "test"]
+    assert list(stats.verdict_table(verdicts).columns) == ["claim", "paper", "ours", "verdict", "test"]
 
 
 def lengths_table(lengths: dict):
@@ -201,6 +204,6 @@ def lengths_table(lengths: dict):
 
 def test_boundary_verdicts():
     jagged = lengths_table({"Exp 1": 20.0, "Exp 2": 60.0, "Exp 3": 25.0, "Norm": 22.0})
-    assert verdicts_from(paper_b_claims.boundary_verdicts, jagged) == [claims.HOLDS, claims.HOLDS]
+    assert verdicts_from(paper_b_claims.boundary_verdicts, jagged) == [stats.HOLDS, stats.HOLDS]
     smooth = lengths_table({"Exp 1": 40.0, "Exp 2": 20.0, "Exp 3": 30.0, "Norm": 22.0})
-    assert verdicts_from(paper_b_claims.boundary_verdicts, smooth) == [claims.FAILS, claims.FAILS]
+    assert verdicts_from(paper_b_claims.boundary_verdicts, smooth) == [stats.FAILS, stats.FAILS]

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from badminima.config import ParameterError
-from badminima.convnets import NAMES, build, describe
+from badminima.core.config import ParameterError
+from badminima.core.convnets import NAMES, build, describe
 
 # The common pytorch-cifar counts (10 classes, 3 channels); DenseNet-40 (k=12, 24-channel stem) as implemented here.
 FULL_WIDTH_PARAMETERS = {

@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
-from badminima import convnets
-from badminima.metrics import fgsm_accuracy, frobenius_norm, path_norm
+from badminima.core import convnets
+from badminima.core.metrics import fgsm_accuracy, frobenius_norm, path_norm
 
 
 def test_path_norms_of_a_two_layer_net_by_hand():

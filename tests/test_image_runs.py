@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from badminima import image_runs
-from badminima.image_runs import Adversarial, DataSpec, ImageRun
-from badminima.metrics import distance
-from badminima.store import Store
-from badminima.train import TrainConfig
+from badminima.paper_a import runs as image_runs
+from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
+from badminima.core.metrics import distance
+from badminima.core.store import Store
+from badminima.core.train import TrainConfig
 
 CPU = torch.device("cpu")
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from badminima.config import ParameterError
-from badminima.data import images
-from badminima.data.images import (CIFAR10_CLASSES, MalformedDataError, MissingDataError, crop_flip, load,
+from badminima.core.config import ParameterError
+from badminima.core.data import images
+from badminima.core.data.images import (CIFAR10_CLASSES, MalformedDataError, MissingDataError, crop_flip, load,
                                    mnist_present, subset, to_float)
 
 RNG = np.random.default_rng(0)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from badminima.metrics import accuracy, distance, margin, predict
-from badminima.models import MLP, member_params
+from badminima.core.metrics import accuracy, distance, margin, predict
+from badminima.core.models import MLP, member_params
 
 
 def test_distance_to_itself_is_zero_and_scales():

@@ -1,6 +1,6 @@
 import torch
 
-from badminima.models import MLP, Single, member_params
+from badminima.core.models import MLP, Single, member_params
 
 
 def test_member_is_independent_of_its_batch():

@@ -3,10 +3,11 @@
 import pandas as pd
 import pytest
 
-from badminima import paper_a, reproduce
-from badminima.config import ParameterError
-from badminima.metrics import TABLE1_COLUMNS
-from badminima.store import NotStored, ReadOnlyStore, Store
+from badminima.paper_a import experiments as paper_a
+from badminima.book import summary
+from badminima.core.config import ParameterError
+from badminima.core.metrics import TABLE1_COLUMNS
+from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 CFG = paper_a.config_for("smoke", seeds=[0, 1], models=["resnet18", "vgg16"])
 
@@ -101,6 +102,6 @@ def test_gaps_subtract_the_adversarial_from_the_random_init():
 
 
 def test_reproduce_says_what_is_not_stored_and_trains_nothing(tmp_path):
-    table, absent = reproduce.gather("smoke", tmp_path)
-    assert table.empty and set(absent) == set(reproduce.VERDICTS)
+    table, absent = summary.gather("smoke", tmp_path)
+    assert table.empty and set(absent) == set(summary.VERDICTS)
     assert not any(tmp_path.iterdir())

@@ -1,8 +1,8 @@
 import pytest
 
-from badminima import sketch
-from badminima.config import ParameterError
-from badminima.store import Store
+from badminima.paper_a import sketch
+from badminima.core.config import ParameterError
+from badminima.core.store import Store
 
 
 def test_smoke_run_is_stored_and_not_retrained(tmp_path, monkeypatch):

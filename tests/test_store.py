@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from badminima.store import Store
+from badminima.core.store import Store
 
 
 def test_saves_once_then_loads(tmp_path):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from badminima.config import ParameterError
-from badminima.data.toy import DATASETS, draw, noisy_copies
+from badminima.core.config import ParameterError
+from badminima.core.data.toy import DATASETS, draw, noisy_copies
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))

@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from badminima.config import ParameterError
-from badminima.data.toy import draw
-from badminima.models import MLP, member_params
-from badminima.train import TrainConfig, train
+from badminima.core.config import ParameterError
+from badminima.core.data.toy import draw
+from badminima.core.models import MLP, member_params
+from badminima.core.train import TrainConfig, train
 
 CPU = torch.device("cpu")
 

@@ -4,13 +4,13 @@ import math
 import pytest
 import torch
 
-from badminima import widths
-from badminima.config import ParameterError
-from badminima.data.toy import draw
-from badminima.metrics import boundary_length
-from badminima.models import MLP, member_params
-from badminima.store import Store
-from badminima.train import TrainConfig, train
+from badminima.paper_b import experiments as widths
+from badminima.core.config import ParameterError
+from badminima.core.data.toy import draw
+from badminima.core.metrics import boundary_length
+from badminima.core.models import MLP, member_params
+from badminima.core.store import Store
+from badminima.core.train import TrainConfig, train
 
 CPU = torch.device("cpu")
 

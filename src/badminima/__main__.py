@@ -1,5 +1,5 @@
 import sys
 
-from badminima.cli import main
+from badminima.book.cli import main
 
 sys.exit(main())

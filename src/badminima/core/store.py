@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from badminima.config import as_dict, config_key
+from badminima.core.config import as_dict, config_key
 
 Weights = dict[str, torch.Tensor]
 

@@ -9,12 +9,13 @@ from typing import Iterable
 import pandas as pd
 import torch
 
-from badminima import convnets, image_runs
-from badminima.config import ParameterError, check_choice, check_range, check_seeds, scaled
-from badminima.image_runs import Adversarial, DataSpec, ImageRun
-from badminima.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
-from badminima.store import NotStored, ReadOnlyStore, Store
-from badminima.train import TrainConfig
+from badminima.core import convnets
+from badminima.paper_a import runs as image_runs
+from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
+from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
+from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
+from badminima.core.store import NotStored, ReadOnlyStore, Store
+from badminima.core.train import TrainConfig
 
 # The paper's learning-rate schedules (Section 2): total epochs and the epochs after which lr is divided by 10.
 PAPER_SCHEDULES = {"cinic10": (300, (150, 225)), "restricted_imagenet": (300, (150, 225))}

@@ -17,15 +17,15 @@ from typing import Iterator
 import pandas as pd
 import torch
 
-from badminima.adversarial import random_labels
-from badminima.config import ParameterError, check_choice, check_range, check_seeds, scaled
-from badminima.data import images, toy
-from badminima.metrics import accuracy, boundary_length
-from badminima.models import MLP
-from badminima.plots import extent_of
-from badminima.sketch import member_logits
-from badminima.store import Store, Stored
-from badminima.train import TrainConfig, default_device, train
+from badminima.paper_a.algorithm1 import random_labels
+from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
+from badminima.core.data import images, toy
+from badminima.core.metrics import accuracy, boundary_length
+from badminima.core.models import MLP
+from badminima.core.plots import extent_of
+from badminima.paper_a.sketch import member_logits
+from badminima.core.store import Store, Stored
+from badminima.core.train import TrainConfig, default_device, train
 
 Tensor = torch.Tensor
 

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from badminima.config import check_choice, check_range
+from badminima.core.config import check_choice, check_range
 
 Tensor = torch.Tensor
 

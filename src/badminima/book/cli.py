@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from badminima import chapters
-from badminima.config import SCALES, ParameterError
-from badminima.data.images import MalformedDataError
+from badminima.book import chapters
+from badminima.core.config import SCALES, ParameterError
+from badminima.core.data.images import MalformedDataError
 
 PRESETS = {"vanilla": (False, 0.0, 0.0), "sota": (True, 5e-4, 0.9)}
 
@@ -46,8 +46,8 @@ def _train_parser(sub) -> None:
 
 
 def _image_run(args):
-    from badminima.image_runs import Adversarial, DataSpec, ImageRun, schedule
-    from badminima.train import TrainConfig
+    from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun, schedule
+    from badminima.core.train import TrainConfig
 
     augment, l2, momentum = PRESETS[args.preset]
     augment = augment if args.augment is None else args.augment == "on"
@@ -65,8 +65,8 @@ def _image_run(args):
 
 
 def _train(args) -> None:
-    from badminima.image_runs import run_image
-    from badminima.store import Store
+    from badminima.paper_a.runs import run_image
+    from badminima.core.store import Store
 
     if args.data_dir:
         os.environ["BADMINIMA_DATA"] = args.data_dir

@@ -1,4 +1,4 @@
-"""Paper B's claims (PROTOCOL.md, B4) as verdicts on the tidy tables of badminima.widths: one row per data set,
+"""Paper B's claims (PROTOCOL.md, B4) as verdicts on the tidy tables of badminima.paper_b.experiments: one row per data set,
 width, experiment and seed, with the columns dataset, name, width, experiment, seed, "test acc %", steps, cap, ..."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from badminima.claims import UNCLEAR, Verdict, all_reach, greater, within
+from badminima.core.stats import UNCLEAR, Verdict, all_reach, greater, within
 
 def _runs(table: pd.DataFrame, dataset: str, experiment: str, column: str, widths: Sequence[int] | None = None
           ) -> list[float]:
@@ -141,7 +141,7 @@ def widths_verdicts(table: pd.DataFrame) -> list[Verdict]:
 
 
 def boundary_verdicts(lengths: pd.DataFrame) -> list[Verdict]:
-    """Figure 2's reading, from the boundary lengths of badminima.widths.boundary_table: the adversarial init
+    """Figure 2's reading, from the boundary lengths of badminima.paper_b.experiments.boundary_table: the adversarial init
     leaves a jagged boundary (longer than Exp 1's) and resetting the readout smooths it (Exp 3 shorter than
     Exp 2)."""
     verdicts = []

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from badminima.adversarial import random_labels
-from badminima.config import ParameterError, check_range, check_seeds, scaled
-from badminima.data.toy import draw, noisy_copies
-from badminima.metrics import accuracy, distance, margin
-from badminima.models import MLP, member_params
-from badminima.plots import extent_of
-from badminima.store import Store
-from badminima.train import Run, TrainConfig, train
+from badminima.paper_a.algorithm1 import random_labels
+from badminima.core.config import ParameterError, check_range, check_seeds, scaled
+from badminima.core.data.toy import draw, noisy_copies
+from badminima.core.metrics import accuracy, distance, margin
+from badminima.core.models import MLP, member_params
+from badminima.core.plots import extent_of
+from badminima.core.store import Store
+from badminima.core.train import Run, TrainConfig, train
 
 
 @dataclass(frozen=True)

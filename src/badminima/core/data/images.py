@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from badminima.config import ParameterError, check_choice, check_range
+from badminima.core.config import ParameterError, check_choice, check_range
 
 Tensor = torch.Tensor
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]

@@ -10,7 +10,7 @@ from pathlib import Path
 import jupytext
 import papermill
 
-from badminima.config import SCALES, check_choice
+from badminima.core.config import SCALES, check_choice
 
 # chapter name -> jupytext source under notebooks/; each lands as book/chapters/<name>.ipynb (see _toc.yml).
 # Chapters execute in this order; "reproduce" reads every other chapter's stored results, so it stays last.

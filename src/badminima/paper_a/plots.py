@@ -1,4 +1,4 @@
-"""Paper A's image figures. They draw the per-seed tables of badminima.paper_a (mean line, min-max band over
+"""Paper A's image figures. They draw the per-seed tables of badminima.paper_a.experiments (mean line, min-max band over
 seeds, as the paper reports min, max and mean) and compute no metric."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from badminima.plots import with_spread
+from badminima.core.plots import with_spread
 
 
 def lines(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, hue: list[str]) -> None:

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from badminima import convnets
-from badminima.adversarial import algorithm1_set
-from badminima.config import check_range
-from badminima.data import images
-from badminima.metrics import table1_distances
-from badminima.models import Single
-from badminima.store import Store, Stored
-from badminima.train import TrainConfig, default_device, train
+from badminima.core import convnets
+from badminima.paper_a.algorithm1 import algorithm1_set
+from badminima.core.config import check_range
+from badminima.core.data import images
+from badminima.core.metrics import table1_distances
+from badminima.core.models import Single
+from badminima.core.store import Store, Stored
+from badminima.core.train import TrainConfig, default_device, train
 
 # Paper A's CIFAR schedule: lr 0.1, divided by 10 after epochs 150 and 250, 350 epochs in all.
 PAPER_EPOCHS, PAPER_DROPS = 350, (150, 250)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from badminima.config import ParameterError, check_choice, check_range
+from badminima.core.config import ParameterError, check_choice, check_range
 
 Tensor = torch.Tensor
 

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from badminima.config import check_range
-from badminima.metrics import accuracy, predict
+from badminima.core.config import check_range
+from badminima.core.metrics import accuracy, predict
 
 Tensor = torch.Tensor
 DataSet = tuple[Tensor, Tensor]  # x: (1 or members, n, ...), y: (1 or members, n)

@@ -1,11 +1,11 @@
-"""Paper A's claims as verdicts: Figure 1's (on badminima.sketch's per-seed table) and claims 1-6 (PROTOCOL.md, A3,
-on the per-seed tables of badminima.paper_a). The tolerances are stated here once and printed in every verdict's
+"""Paper A's claims as verdicts: Figure 1's (on badminima.paper_a.sketch's per-seed table) and claims 1-6 (PROTOCOL.md, A3,
+on the per-seed tables of badminima.paper_a.experiments). The tolerances are stated here once and printed in every verdict's
 test."""
 from __future__ import annotations
 
 import pandas as pd
 
-from badminima.claims import Verdict, all_reach, greater, within
+from badminima.core.stats import Verdict, all_reach, greater, within
 
 CLEAR_GAP = 1.0     # test-accuracy points: a drop must exceed this (plus two standard errors) to count as clear
 SAME = 1.0          # test-accuracy points: two inits count as "the same" when their gap is within this
@@ -20,7 +20,7 @@ def _col(table: pd.DataFrame, value: str, **where) -> list[float]:
 
 
 def sketch_verdicts(table: pd.DataFrame) -> list[Verdict]:
-    """Paper A's Figure 1 claims from the per-seed table of badminima.sketch."""
+    """Paper A's Figure 1 claims from the per-seed table of badminima.paper_a.sketch."""
     col = lambda setting, name: table[table.setting == setting].sort_values("seed")[name].tolist()
     return [
         all_reach("SGD fits the true labels from a random init (setting 1)", "100% training accuracy",

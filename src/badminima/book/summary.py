@@ -7,9 +7,14 @@ from typing import Callable
 
 import pandas as pd
 
-from badminima import claims, paper_a, paper_a_claims, paper_b_claims, sketch, widths
-from badminima.claims import Verdict
-from badminima.store import NotStored, ReadOnlyStore, Store
+from badminima.core import stats
+from badminima.paper_a import experiments as paper_a
+from badminima.paper_a import claims as paper_a_claims
+from badminima.paper_b import claims as paper_b_claims
+from badminima.paper_a import sketch
+from badminima.paper_b import experiments as widths
+from badminima.core.stats import Verdict
+from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 
 def sketch_verdicts(scale: str, store: Store) -> list[Verdict]:
@@ -67,7 +72,7 @@ def gather(scale: str, root: str | Path | None = None) -> tuple[pd.DataFrame, di
     rows, absent = [], {}
     for chapter, (paper, verdicts) in VERDICTS.items():
         try:
-            table = claims.verdict_table(verdicts(scale, store))
+            table = stats.verdict_table(verdicts(scale, store))
         except NotStored as missing:
             absent[chapter] = str(missing)
             continue
