@@ -1,8 +1,10 @@
 """Images per second for training and evaluation of Paper A's architectures on the current device, through the
 project's training loop. On CUDA it also times each model with bf16 autocast, channels_last and torch.compile
-switched on one after another.
+switched on one after another, and the training step's achieved TFLOP/s (its floating-point operations counted by
+torch's FlopCounterMode) against the device's bf16 matrix peak.
 
     .venv/bin/python scripts/bench_images.py [--models resnet18 ...] [--widths 0.25 1.0] [--shape 1 28 28]
+                                             [--compile-models resnet18 ...] [--peak-tflops 790]
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from badminima.core import convnets
 from badminima.core.metrics import accuracy
@@ -46,12 +49,26 @@ def throughput(model: torch.nn.Module, shape: tuple[int, ...], batches: int, dev
     return train_rate, n / (time.perf_counter() - start)
 
 
+def train_flops_per_image(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
+    """Floating-point operations of one training step (forward and backward), per image of a batch of 128."""
+    x = torch.randn(128, *shape, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.nn.functional.cross_entropy(model(x), torch.zeros(128, dtype=torch.long, device=device)).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 128
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(convnets.NAMES))
     parser.add_argument("--widths", nargs="+", type=float, default=[0.25, 1.0], help="cpu-scale and paper widths")
     parser.add_argument("--shape", nargs=3, type=int, default=[1, 28, 28], help="C H W (Fashion-MNIST: 1 28 28)")
     parser.add_argument("--batches", type=int, default=0, help="timed batches (default: 4 on CPU, 50 on CUDA)")
+    parser.add_argument("--compile-models", nargs="*", default=None,
+                        help="on CUDA, the models also timed under torch.compile (default: all of --models)")
+    parser.add_argument("--peak-tflops", type=float, default=790.0,
+                        help="the device's bf16 matrix peak for the last column (default: an H200's measured 790)")
     args = parser.parse_args()
     device = default_device()
     batches = args.batches or (50 if device.type == "cuda" else 4)
@@ -61,17 +78,26 @@ def main() -> None:
                      ("bf16+channels_last+compile", True, True, True)]
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; input {tuple(args.shape)}, batch 128, {batches} timed batches")
-    print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'eval img/s':>10}")
+    print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'eval img/s':>10} "
+          f"{'TFLOP/s':>8} {'of peak':>8}")
+    compiled = args.models if args.compile_models is None else args.compile_models
     for model_name in args.models:
         for width in args.widths:
+            flops = train_flops_per_image(
+                convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=0).to(device),
+                tuple(args.shape), device)
             for label, amp, channels_last, compile_ in variants:
+                if compile_ and model_name not in compiled:
+                    continue
                 model = convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=0).to(device)
                 params = convnets.describe(model)["parameters"]
                 if compile_:
                     model = torch.compile(model)
                 train_rate, eval_rate = throughput(model, tuple(args.shape), batches, device, amp, channels_last)
-                print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} {eval_rate:>10.0f}",
-                      flush=True)
+                tflops = train_rate * flops / 1e12
+                share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"
+                print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} {eval_rate:>10.0f} "
+                      f"{tflops:>8.2f} {share:>8}", flush=True)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,9 @@ class _Epochs:
         # member stops where it would have stopped alone.
         self.frozen = [p.detach().clone() for p in params] if members > 1 and cfg.until_fit else []
         if checkpoint and checkpoint.exists():
-            self._resume(torch.load(checkpoint, weights_only=False), device)
+            # Loaded on the CPU: a checkpoint written on a GPU resumes where there is none (the generators' states
+            # must be CPU tensors anyway); load_state_dict moves the rest onto the model's device.
+            self._resume(torch.load(checkpoint, weights_only=False, map_location="cpu"), device)
 
     def _resume(self, state: dict, device: torch.device) -> None:
         self.model.load_state_dict(state["model"])

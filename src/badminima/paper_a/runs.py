@@ -140,7 +140,7 @@ def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = 
         c_set = (images.to_float(x_c, data.raw.mean, data.raw.std, device)[None], y_c[None].to(device))
         model = build_model(run, data.raw)
         init = {k: v.clone() for k, v in model.state_dict().items()}
-        result = train(_for_device(model, device, compile_), c_set, adv.train, [run.seed],
+        result = train(for_device(model, device, compile_), c_set, adv.train, [run.seed],
                        test_set=(data.x_test, data.y_test),
                        checkpoint=workdir / "phase1.ckpt", device=device, progress=progress)
         metrics = {**result.as_dict(), "best_train_acc": result.best_train_acc[0]}
@@ -149,12 +149,14 @@ def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = 
     return store.load_or_run("adversarial", phase1_key(run), fit_random_labels)
 
 
-def _for_device(model: nn.Module, device: torch.device, compile_: bool) -> nn.Module:
-    """The network wrapped for the loop; on CUDA in channels_last layout and, if asked, compiled."""
+def for_device(model: nn.Module, device: torch.device, compile_: bool) -> nn.Module:
+    """The network wrapped for the loop; on CUDA in channels_last layout and, if asked, compiled. Compiled in place
+    (`Module.compile`), so its state_dict keeps the plain names and a checkpoint written by a compiled run resumes
+    in an uncompiled one (on another machine, say)."""
     if device.type == "cuda":
         model = model.to(device, memory_format=torch.channels_last)
         if compile_:
-            model = torch.compile(model)
+            model.compile()
     return Single(model)
 
 
@@ -172,7 +174,7 @@ def run_image(run: ImageRun, store: Store | None = None, device: torch.device | 
         model = build_model(run, data.raw)
         if start is not None:
             model.load_state_dict(start)
-        result = train(_for_device(model, device, compile_), (data.x_train, data.y_train), run.train, [run.seed],
+        result = train(for_device(model, device, compile_), (data.x_train, data.y_train), run.train, [run.seed],
                        test_set=(data.x_test, data.y_test), augment=_augment(run.augment),
                        checkpoint=workdir / "train.ckpt", device=device, progress=progress)
         h = result.history
