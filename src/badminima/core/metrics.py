@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 Tensor = torch.Tensor
 
@@ -68,13 +69,45 @@ def frobenius_norm(model: nn.Module) -> float:
     return float(torch.sqrt(sum((p.detach().double() ** 2).sum() for p in model.parameters())))
 
 
+# average pooling -> the number of spatial dimensions it pools over
+AVERAGE_POOLS = {F.avg_pool1d: 1, F.avg_pool2d: 2, F.avg_pool3d: 3,
+                 F.adaptive_avg_pool1d: 1, F.adaptive_avg_pool2d: 2, F.adaptive_avg_pool3d: 3}
+
+
+class _PoweredPools(TorchFunctionMode):
+    """Raises each coefficient of every average pooling to the power p: a path through an average of k inputs
+    carries (1/k)^p, which the all-ones pass would otherwise see as 1/k. Being a function mode, it also catches
+    pools called as functions inside a forward (the convnets' global pooling), not only pooling modules."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in AVERAGE_POOLS:
+            return func(*args, **kwargs)
+        x, *rest = args
+        dims = AVERAGE_POOLS[func]
+        spatial = x.shape[-dims:]
+        size = math.prod(spatial)
+        # The pool is linear and acts on each channel alike: pooling unit images gives its explicit matrix.
+        units = torch.eye(size, dtype=x.dtype, device=x.device).reshape(size, 1, *spatial)
+        pooled = func(units, *rest, **kwargs)
+        coefficients = pooled.reshape(size, -1)                                   # (inputs, outputs)
+        out = x.reshape(*x.shape[:-dims], size) @ coefficients ** self.p
+        return out.reshape(*x.shape[:-dims], *pooled.shape[2:])
+
+
 @torch.no_grad()
 def path_norm(model: nn.Module, input_shape: tuple[int, ...], p: int) -> float:
     """The l_p path norm: (sum over input-output paths of the product of |w|^p along the path)^(1/p), computed
     as one forward pass of an all-ones input through a copy whose weights are |w|^p and whose biases are 0
-    (ReLUs then pass everything, residual sums add the paths). Batch norm in eval mode is the diagonal map
+    (ReLUs then pass everything, residual sums and concatenations add the paths). An average pool over k inputs
+    is a layer of weights 1/k, entering as (1/k)^p. Batch norm in eval mode is the diagonal map
     x * gamma / sqrt(running_var + eps): its factor enters as |gamma / sqrt(var + eps)|^p and its shift is
-    dropped like a bias. Max-pooling keeps a single path per output, the largest."""
+    dropped like a bias. Max pooling is not linear: each of its outputs keeps the paths through one input of its
+    window, the one whose paths sum to the most."""
     net = copy.deepcopy(model).eval().double()
     for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -83,11 +116,12 @@ def path_norm(model: nn.Module, input_shape: tuple[int, ...], p: int) -> float:
             module.bias.zero_()
             module.running_mean.zero_()
             module.running_var.fill_(1 - module.eps)
-        elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        elif isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
             module.weight.copy_(module.weight.abs() ** p)
             if module.bias is not None:
                 module.bias.zero_()
-    total = float(net(torch.ones(1, *input_shape, dtype=torch.float64)).sum())
+    with _PoweredPools(p):
+        total = float(net(torch.ones(1, *input_shape, dtype=torch.float64)).sum())
     return total ** (1 / p)
 
 

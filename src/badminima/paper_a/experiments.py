@@ -343,7 +343,8 @@ def measures(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
             data = image_runs.prepare(run.data, torch.device("cpu"))
             test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
             return _measure(cfg, run, store.load("image", run).weights, test), {}
-        key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size}
+        # "measures" 2: average pools enter the l2 path norm as (1/k)^2 (1/k before), so older results retire
+        key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size, "measures": 2}
         m = store.load_or_run("paper_a_measures", key, compute).metrics
         base = {**labels, "frobenius": m["frobenius"], "path l1": m["path l1"], "path l2": m["path l2"]}
         rows += [{**base, "epsilon": eps, "fgsm acc %": 100 * acc} for eps, acc in zip(cfg.fgsm_epsilons, m["fgsm"])]
