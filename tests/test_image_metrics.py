@@ -247,3 +247,58 @@ def test_fgsm_lowers_accuracy_and_zero_epsilon_is_clean():
     clean, small, large = fgsm_accuracy(net, x, y, [0.0, 0.02, 0.3], mean, std)
     assert clean == float((net(x).argmax(1) == y).float().mean()) and clean > 0.99
     assert clean >= small > large and large < 0.2
+
+
+class Recorded(nn.Module):
+    """Logits (0, w . x + b) of the normalised image x; keeps every batch it is shown."""
+
+    def __init__(self, w: torch.Tensor, b: float):
+        super().__init__()
+        self.w, self.b, self.seen = w, b, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        z = x.flatten(1) @ self.w.flatten() + self.b
+        return torch.stack([torch.zeros_like(z), z], 1)
+
+
+def test_fgsm_steps_eps_pixels_against_the_label_and_clamps_to_valid_pixels():
+    torch.manual_seed(0)
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.25, 0.3])
+    per_pixel = lambda t: t.view(1, 3, 1, 1)
+    pixels = torch.rand(64, 3, 2, 2)
+    x = (pixels - per_pixel(mean)) / per_pixel(std)
+    w, b = 0.3 * torch.randn(3, 2, 2), 0.3   # small enough that no loss saturates to a zero gradient
+    y = torch.randint(0, 2, (64,))
+    epsilons = [0.0, 0.05, 0.2, 1.0]
+    net = Recorded(w, b)
+    accuracies = fgsm_accuracy(net, x, y, epsilons, mean, std)
+    # By hand: the loss grows with z for label 0 and falls for label 1, so each pixel moves eps (in [0, 1] pixel
+    # units) along sign(w) for label 0 and against it for label 1, then is clamped to [0, 1].
+    direction = torch.where(y.view(-1, 1, 1, 1) == 0, 1.0, -1.0) * w.sign()
+    for eps, accuracy, attacked in zip(epsilons, accuracies, net.seen[1:]):
+        expected = (pixels + eps * direction).clamp(0, 1)
+        seen = attacked * per_pixel(std) + per_pixel(mean)
+        assert torch.allclose(seen, expected, atol=1e-6), f"eps={eps}"
+        assert seen.min() >= -1e-6 and seen.max() <= 1 + 1e-6
+        z = ((expected - per_pixel(mean)) / per_pixel(std)).flatten(1) @ w.flatten() + b
+        assert z.abs().min() > 1e-4, "no decision so close to a tie that rounding could flip it"
+        assert accuracy == pytest.approx(float(((z > 0).long() == y).float().mean()))
+    assert accuracies[-1] < accuracies[0]
+    assert set(net.seen[-1].mul(per_pixel(std)).add(per_pixel(mean)).round(decimals=5).unique().tolist()) == {0.0, 1.0}
+
+
+def test_fgsm_clamping_can_decide_the_prediction():
+    # One pixel at 0.9 (normalised (0.9 - 0.3) / 0.2 = 3), label 0, z = x - 3.6 = -0.6: correct. An eps of 0.2 pushes
+    # it up; clamped at 1 it reads 3.5 and z = -0.1 (still correct), unclamped it would read 4 and z = 0.4.
+    net = nn.Sequential(nn.Flatten(), nn.Linear(1, 2))
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([[0.0], [1.0]]))
+        net[1].bias.copy_(torch.tensor([0.0, -3.6]))
+    x = torch.full((1, 1, 1, 1), 3.0)
+    assert fgsm_accuracy(net, x, torch.tensor([0]), [0.05, 0.2], torch.tensor([0.3]), torch.tensor([0.2])) == [1.0, 1.0]
+    # The same push from 0.7 (normalised 2) is not clamped and must fail: 0.9 reads 3, then 0.2 more reads 4.
+    x = torch.full((1, 1, 1, 1), 3.0 - 1.0)
+    with torch.no_grad():
+        net[1].bias.copy_(torch.tensor([0.0, -2.6]))
+    assert fgsm_accuracy(net, x, torch.tensor([0]), [0.2], torch.tensor([0.3]), torch.tensor([0.2])) == [0.0]
