@@ -101,7 +101,7 @@ def test_gaps_subtract_the_adversarial_from_the_random_init():
     assert paper_a.r_gaps(r)["gap"].tolist() == [1.0, 4.0]
 
 
-def test_reproduce_says_what_is_not_stored_and_trains_nothing(tmp_path):
-    table, absent = summary.gather("smoke", tmp_path)
-    assert table.empty and set(absent) == set(summary.VERDICTS)
+def test_reproduce_says_what_is_not_executed_and_trains_nothing(tmp_path):
+    table, sources, absent = summary.gather(tmp_path / "chapters", tmp_path)
+    assert table.empty and sources.empty and set(absent) == set(summary.CHAPTERS)
     assert not any(tmp_path.iterdir())

@@ -1,82 +1,107 @@
-"""The "Does it reproduce?" page: every chapter's verdicts recomputed from the stored results at one scale, with
-the same experiment functions the chapters call, through a store that reads and never trains."""
+"""The "Does it reproduce?" page: every chapter's verdicts, from the same function the chapter shows them with, called
+with the configuration the chapter was executed with (rebuilt from the parameters papermill recorded in the executed
+notebook), through a store that reads and never trains."""
 from __future__ import annotations
 
+import ast
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import nbformat
 import pandas as pd
 
 from badminima.core import stats
-from badminima.paper_a import experiments as paper_a
-from badminima.paper_a import claims as paper_a_claims
-from badminima.paper_b import claims as paper_b_claims
-from badminima.paper_a import sketch
-from badminima.paper_b import experiments as widths
 from badminima.core.stats import Verdict
 from badminima.core.store import NotStored, ReadOnlyStore, Store
+from badminima.paper_a import claims as paper_a_claims
+from badminima.paper_a import protocol as paper_a
+from badminima.paper_a import sketch
+from badminima.paper_b import claims as paper_b_claims
+from badminima.paper_b import protocol as paper_b
+
+CHAPTERS_DIR = Path("book") / "chapters"   # where chapters.execute writes the executed notebooks
+BOUNDARY_DATASETS = ("gaussians", "circles", "spirals")   # the boundaries chapter's data sets (Figure 2)
 
 
-def sketch_verdicts(scale: str, store: Store) -> list[Verdict]:
-    result = sketch.run_sketch(sketch.config_for(scale), store)
-    return paper_a_claims.sketch_verdicts(sketch.sketch_table(result))
+@dataclass(frozen=True)
+class Chapter:
+    paper: str
+    config: Callable[[dict], Any]                          # its parameters -> its configuration, as it builds it
+    verdicts: Callable[[Any, Store], list[Verdict]]        # the function the chapter shows its verdicts with
 
 
-def training_verdicts(scale: str, store: Store) -> list[Verdict]:
-    cfg = paper_a.config_for(scale)
-    runs = paper_a.runs_table(paper_a.main_grid(cfg), store)
-    return (paper_a_claims.claim1_fit(runs) + paper_a_claims.claim2_drop(runs) + paper_a_claims.claim3_sota(runs)
-            + paper_a_claims.claim4_distance(paper_a.distances(cfg, store)))
+def _boundaries_config(parameters: dict) -> Any:
+    # fixed_draw only chooses Figure 6's data draw, which no verdict reads.
+    options = {k: v for k, v in parameters.items() if k != "fixed_draw"}
+    return paper_b.config_for(datasets=BOUNDARY_DATASETS, **options)
 
 
-def heuristics_verdicts(scale: str, store: Store) -> list[Verdict]:
-    cfg = paper_a.config_for(scale)
-    return paper_a_claims.claim5_heuristics(paper_a.runs_table(paper_a.table2_grid(cfg), store))
-
-
-def complexity_verdicts(scale: str, store: Store) -> list[Verdict]:
-    return paper_a_claims.claim6_complexity(paper_a.measures(paper_a.config_for(scale), store))
-
-
-def widths_verdicts(scale: str, store: Store) -> list[Verdict]:
-    return paper_b_claims.widths_verdicts(widths.sweep(widths.config_for(scale), store))
-
-
-def boundaries_verdicts(scale: str, store: Store) -> list[Verdict]:
-    cfg = widths.config_for(scale, datasets=("gaussians", "circles", "spirals"))
-    return paper_b_claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.boundary_width, store))
-
-
-def long_verdicts(scale: str, store: Store) -> list[Verdict]:
-    cfg = widths.long_config_for(scale)
-    return (paper_b_claims.widths_verdicts(widths.sweep(cfg, store))
-            + paper_b_claims.boundary_verdicts(widths.boundary_table(cfg, cfg.datasets, cfg.widths[0], store)))
-
-
-# chapter -> (paper, its verdicts at a scale).
-VERDICTS: dict[str, tuple[str, Callable[[str, Store], list[Verdict]]]] = {
-    "paper_a_sketch": ("A", sketch_verdicts),
-    "paper_a_training": ("A", training_verdicts),
-    "paper_a_heuristics": ("A", heuristics_verdicts),
-    "paper_a_complexity": ("A", complexity_verdicts),
-    "paper_b_widths": ("B", widths_verdicts),
-    "paper_b_boundaries": ("B", boundaries_verdicts),
-    "paper_b_long": ("B", long_verdicts),
+# chapter -> how its verdicts are computed; the chapters without verdicts are not here.
+CHAPTERS: dict[str, Chapter] = {
+    "paper_a_sketch": Chapter("A", lambda p: sketch.config_for(**p), paper_a_claims.sketch_verdicts),
+    "paper_a_training": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.training_verdicts),
+    "paper_a_replication": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.replication_verdicts),
+    "paper_a_heuristics": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.heuristics_verdicts),
+    "paper_a_complexity": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.complexity_verdicts),
+    "paper_b_widths": Chapter("B", lambda p: paper_b.config_for(**p), paper_b_claims.widths_verdicts),
+    "paper_b_boundaries": Chapter("B", _boundaries_config, paper_b_claims.boundaries_verdicts),
+    "paper_b_long": Chapter("B", lambda p: paper_b.long_config_for(**p), paper_b_claims.long_verdicts),
 }
 
 
-def gather(scale: str, root: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per claim of every chapter whose results are stored (paper, chapter, claim, paper's number, ours,
-    verdict, test), and for each chapter that is not stored, why."""
+def _literals(source: str) -> dict[str, Any]:
+    """The `name = literal` assignments of a parameters cell."""
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(source).body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+
+
+def executed_parameters(notebook: Path) -> dict[str, Any]:
+    """The parameters an executed chapter ran with: its parameters cell's defaults, replaced by those papermill
+    injected (recorded in the notebook's metadata)."""
+    nb = nbformat.read(notebook, as_version=4)
+    defaults = {}
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            defaults.update(_literals(cell.source))
+    return {**defaults, **nb.metadata.get("papermill", {}).get("parameters", {})}
+
+
+def chapter_config(name: str, chapters_dir: str | Path = CHAPTERS_DIR) -> tuple[dict[str, Any], Any]:
+    """The parameters chapter `name` was executed with and the configuration it built from them. Raises
+    FileNotFoundError when the chapter has not been executed into `chapters_dir`."""
+    notebook = Path(chapters_dir) / f"{name}.ipynb"
+    if not notebook.exists():
+        raise FileNotFoundError(f"not executed: there is no {notebook}")
+    parameters = executed_parameters(notebook)
+    return parameters, CHAPTERS[name].config(parameters)
+
+
+def _set(parameters: dict[str, Any]) -> str:
+    """The parameters given a value (the others keep the scale's defaults), as `name=value` pairs."""
+    chosen = [f"{k}={v!r}" for k, v in parameters.items() if v is not None and k != "scale"]
+    return ", ".join(chosen) or "the scale's defaults"
+
+
+def gather(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None
+           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Every executed chapter's verdicts from the stored results: one row per claim (paper, chapter, scale, claim,
+    paper's number, ours, verdict, test); one row per chapter with the scale and parameters its rows come from
+    and how many statistical tests they hold; and, for each chapter with no rows, why."""
     store = ReadOnlyStore(root)
-    rows, absent = [], {}
-    for chapter, (paper, verdicts) in VERDICTS.items():
+    rows, sources, absent = [], [], {}
+    for name, chapter in CHAPTERS.items():
         try:
-            table = stats.verdict_table(verdicts(scale, store))
-        except NotStored as missing:
-            absent[chapter] = str(missing)
+            parameters, cfg = chapter_config(name, chapters_dir)
+            verdicts = chapter.verdicts(cfg, store)
+        except (FileNotFoundError, NotStored) as missing:
+            absent[name] = str(missing)
             continue
-        rows.append(table.assign(paper_=paper, chapter=chapter))
-    columns = ["paper_", "chapter", "claim", "paper", "ours", "verdict", "test"]
+        scale = parameters.get("scale")
+        rows.append(stats.verdict_table(verdicts).assign(Paper=chapter.paper, chapter=name, scale=scale))
+        sources.append({"chapter": name, "scale": scale, "parameters": _set(parameters), "claims": len(verdicts),
+                        "tests": stats.tests_in(verdicts)})
+    columns = ["Paper", "chapter", "scale", "claim", "paper", "ours", "verdict", "test"]
     table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
-    return table.rename(columns={"paper_": "Paper", "paper": "paper's number"}), absent
+    sources = pd.DataFrame(sources, columns=["chapter", "scale", "parameters", "claims", "tests"])
+    return table.rename(columns={"paper": "paper's number"}), sources, absent

@@ -1,15 +1,34 @@
-"""Paper A's claims as verdicts: Figure 1's (on badminima.paper_a.sketch's per-seed table) and claims 1-6 (PROTOCOL.md, A3,
-on the per-seed tables of badminima.paper_a.experiments). The tolerances are stated here once and printed in every verdict's
-test."""
+"""Paper A's claims as verdicts: Figure 1's (on badminima.paper_a.sketch's per-seed table), claims 1-6 (PROTOCOL.md,
+A3) and Figure 4's (on the per-seed tables of badminima.paper_a.experiments). The tolerances are stated here once and
+printed in every verdict's test.
+
+Each chapter's verdicts come from one function of its configuration and the store (`sketch_verdicts`,
+`training_verdicts`, `replication_verdicts`, `heuristics_verdicts`, `complexity_verdicts`): the chapter shows what it
+returns and the "Does it reproduce?" page calls it with the configuration the chapter was executed with."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from badminima.core.stats import Verdict, all_reach, greater, within
+from badminima.core.stats import Verdict, all_reach, family, greater, within
+from badminima.core.store import Store
+from badminima.paper_a import experiments, sketch
 
-CLEAR_GAP = 1.0     # test-accuracy points: a drop must exceed this (plus two standard errors) to count as clear
+if TYPE_CHECKING:
+    from badminima.paper_a.protocol import PaperAConfig
+    from badminima.paper_a.sketch import SketchConfig
+
+CLEAR_GAP = 1.0     # test-accuracy points: a drop must exceed this (tested one-sided) to count as clear
 SAME = 1.0          # test-accuracy points: two inits count as "the same" when their gap is within this
 MOST = 0.5          # "most of the gap": a heuristic leaves less than this fraction of the vanilla gap
+
+THRESHOLDS = (f"A drop in test accuracy counts as *clear* when it exceeds {CLEAR_GAP:g} point(s). Two runs end at "
+              f"*the same* test accuracy when their gap is within {SAME:g} point(s). A single heuristic recovers "
+              f"*most* of the vanilla gap when the gap it leaves is less than {MOST:g} times the vanilla gap. "
+              f"Figure 4's trend is the least-squares line of test accuracy against R (R = 0: the random init), per "
+              f"seed: its change from R = 0 to the largest R must be a clear drop for vanilla SGD, and within "
+              f"{SAME:g} point(s) of none for SOTA SGD.")
 
 
 def _col(table: pd.DataFrame, value: str, **where) -> list[float]:
@@ -19,7 +38,7 @@ def _col(table: pd.DataFrame, value: str, **where) -> list[float]:
     return sel.sort_values("seed")[value].tolist()
 
 
-def sketch_verdicts(table: pd.DataFrame) -> list[Verdict]:
+def figure1(table: pd.DataFrame) -> list[Verdict]:
     """Paper A's Figure 1 claims from the per-seed table of badminima.paper_a.sketch."""
     col = lambda setting, name: table[table.setting == setting].sort_values("seed")[name].tolist()
     return [
@@ -52,39 +71,36 @@ def claim1_fit(runs: pd.DataFrame) -> list[Verdict]:
 
 def claim2_drop(runs: pd.DataFrame) -> list[Verdict]:
     """Claim 2: from the adversarial init vanilla SGD ends at clearly lower test accuracy."""
-    return [greater(f"{m}: vanilla SGD generalizes clearly worse from the adversarial init",
-                    "drop of up to 40 points; ResNet18 CIFAR-10 84.8 vs 56.0 (Table 2)",
-                    _col(runs, "test acc %", model=m, mode="vanilla", init="random"),
-                    _col(runs, "test acc %", model=m, mode="vanilla", init="adversarial"),
-                    ("random", "adversarial"), min_gap=CLEAR_GAP)
-            for m in runs["model"].unique()]
+    return family([greater(f"{m}: vanilla SGD generalizes clearly worse from the adversarial init",
+                           "drop of up to 40 points; ResNet18 CIFAR-10 84.8 vs 56.0 (Table 2)",
+                           _col(runs, "test acc %", model=m, mode="vanilla", init="random"),
+                           _col(runs, "test acc %", model=m, mode="vanilla", init="adversarial"),
+                           ("random", "adversarial"), min_gap=CLEAR_GAP)
+                   for m in runs["model"].unique()])
 
 
 def claim3_sota(runs: pd.DataFrame) -> list[Verdict]:
     """Claim 3: with augmentation, l2 and momentum both inits end at the same test accuracy."""
-    return [within(f"{m}: SOTA SGD ends at the same test accuracy from both inits",
-                   "same test accuracy; ResNet18 CIFAR-10 95.3 vs 95.3 (Table 2)",
-                   _col(runs, "test acc %", model=m, mode="SOTA", init="random"),
-                   _col(runs, "test acc %", model=m, mode="SOTA", init="adversarial"),
-                   ("random", "adversarial"), tolerance=SAME)
-            for m in runs["model"].unique()]
+    return family([within(f"{m}: SOTA SGD ends at the same test accuracy from both inits",
+                          "same test accuracy; ResNet18 CIFAR-10 95.3 vs 95.3 (Table 2)",
+                          _col(runs, "test acc %", model=m, mode="SOTA", init="random"),
+                          _col(runs, "test acc %", model=m, mode="SOTA", init="adversarial"),
+                          ("random", "adversarial"), tolerance=SAME)
+                   for m in runs["model"].unique()])
 
 
 def claim4_distance(distances: pd.DataFrame) -> list[Verdict]:
     """Claim 4: from the adversarial init vanilla SGD moves little (less than from a random init) and SOTA SGD
-    moves far (farther than vanilla)."""
-    verdicts = []
-    for m in distances["model"].unique():
-        d = lambda col: _col(distances, col, model=m)
-        verdicts += [
-            greater(f"{m}: from the adversarial init vanilla SGD moves less than from a random init",
-                    "d(W0A, WVA) ~0.2 vs d(W0R, WVR) ~0.9 (Table 1)", d("d(W0R, WVR)"), d("d(W0A, WVA)"),
-                    ("d(W0R, WVR)", "d(W0A, WVA)")),
-            greater(f"{m}: from the adversarial init SOTA SGD moves farther than vanilla SGD",
-                    "d(W0A, WSA) 7 to 83 vs d(W0A, WVA) ~0.2 (Table 1)", d("d(W0A, WSA)"), d("d(W0A, WVA)"),
-                    ("d(W0A, WSA)", "d(W0A, WVA)")),
-        ]
-    return verdicts
+    moves far (farther than vanilla). Each of the two claims over the models is one family."""
+    d = lambda m, col: _col(distances, col, model=m)
+    models = distances["model"].unique()
+    less = family([greater(f"{m}: from the adversarial init vanilla SGD moves less than from a random init",
+                           "d(W0A, WVA) ~0.2 vs d(W0R, WVR) ~0.9 (Table 1)", d(m, "d(W0R, WVR)"), d(m, "d(W0A, WVA)"),
+                           ("d(W0R, WVR)", "d(W0A, WVA)")) for m in models])
+    farther = family([greater(f"{m}: from the adversarial init SOTA SGD moves farther than vanilla SGD",
+                              "d(W0A, WSA) 7 to 83 vs d(W0A, WVA) ~0.2 (Table 1)", d(m, "d(W0A, WSA)"),
+                              d(m, "d(W0A, WVA)"), ("d(W0A, WSA)", "d(W0A, WVA)")) for m in models])
+    return [v for pair in zip(less, farther) for v in pair]
 
 
 def _gap(table2_runs: pd.DataFrame, mode: str) -> list[float]:
@@ -96,36 +112,95 @@ def _gap(table2_runs: pd.DataFrame, mode: str) -> list[float]:
 def claim5_heuristics(table2_runs: pd.DataFrame) -> list[Verdict]:
     """Claim 5 (Table 2): each single heuristic leaves less than MOST of the vanilla gap; any two close it."""
     vanilla = _gap(table2_runs, "Vanilla SGD")
-    singles = [greater(f"{h} alone recovers most of the vanilla gap",
-                       "Table 2: each technique alone largely escapes the bad init",
-                       [MOST * g for g in vanilla], _gap(table2_runs, h),
-                       (f"{MOST:g} x vanilla gap", f"{h} gap"))
-               for h in ("DA", "l2", "Momentum")]
-    pairs = [within(f"{h}: both inits end at the same test accuracy",
-                    "Table 2: with a second technique the test error no longer depends on the init",
-                    _col(table2_runs, "test acc %", mode=h, init="random"),
-                    _col(table2_runs, "test acc %", mode=h, init="adversarial"),
-                    ("random", "adversarial"), tolerance=SAME)
-             for h in ("DA+l2", "DA+Momentum", "l2+Momentum")]
+    singles = family([greater(f"{h} alone recovers most of the vanilla gap",
+                              "Table 2: each technique alone largely escapes the bad init",
+                              [MOST * g for g in vanilla], _gap(table2_runs, h),
+                              (f"{MOST:g} x vanilla gap", f"{h} gap"))
+                      for h in ("DA", "l2", "Momentum")])
+    pairs = family([within(f"{h}: both inits end at the same test accuracy",
+                           "Table 2: with a second technique the test error no longer depends on the init",
+                           _col(table2_runs, "test acc %", mode=h, init="random"),
+                           _col(table2_runs, "test acc %", mode=h, init="adversarial"),
+                           ("random", "adversarial"), tolerance=SAME)
+                    for h in ("DA+l2", "DA+Momentum", "l2+Momentum")])
     return singles + pairs
 
 
 def claim6_complexity(measures: pd.DataFrame) -> list[Verdict]:
     """Claim 6: adversarially initialized vanilla models have larger norms (Figure 5) and lower accuracy under
-    FGSM (Figure 6; the mean over the non-zero epsilons)."""
+    FGSM (Figure 6; the mean over the non-zero epsilons). Each of the four claims over the models is one family."""
     vanilla = measures[measures["mode"] == "vanilla"]
     norms = vanilla[vanilla["epsilon"] == vanilla["epsilon"].min()]
     attacked = vanilla[vanilla["epsilon"] > 0].groupby(["model", "seed", "init"], as_index=False)["fgsm acc %"].mean()
-    verdicts = []
-    for m in measures["model"].unique():
-        for norm in ("frobenius", "path l1", "path l2"):
-            verdicts.append(greater(f"{m}: the adversarially initialized vanilla model has a larger {norm} norm",
-                                    "larger for adversarial init, vanilla SGD (Figure 5, ResNet50)",
-                                    _col(norms, norm, model=m, init="adversarial"),
-                                    _col(norms, norm, model=m, init="random"), ("adversarial", "random")))
-        verdicts.append(greater(f"{m}: the adversarially initialized vanilla model is less robust to FGSM",
-                                "lower accuracy under FGSM (Figure 6, ResNet50)",
-                                _col(attacked, "fgsm acc %", model=m, init="random"),
-                                _col(attacked, "fgsm acc %", model=m, init="adversarial"),
-                                ("random", "adversarial")))
-    return verdicts
+    models = measures["model"].unique()
+    families = [family([greater(f"{m}: the adversarially initialized vanilla model has a larger {norm} norm",
+                                "larger for adversarial init, vanilla SGD (Figure 5, ResNet50)",
+                                _col(norms, norm, model=m, init="adversarial"),
+                                _col(norms, norm, model=m, init="random"), ("adversarial", "random"))
+                        for m in models])
+                for norm in ("frobenius", "path l1", "path l2")]
+    families.append(family([greater(f"{m}: the adversarially initialized vanilla model is less robust to FGSM",
+                                    "lower accuracy under FGSM (Figure 6, ResNet50)",
+                                    _col(attacked, "fgsm acc %", model=m, init="random"),
+                                    _col(attacked, "fgsm acc %", model=m, init="adversarial"),
+                                    ("random", "adversarial")) for m in models]))
+    return [v for per_model in zip(*families) for v in per_model]
+
+
+def _fitted_change(r_table: pd.DataFrame) -> pd.DataFrame:
+    """Per model, mode and seed: the least-squares line of test accuracy against R, as its change from R = 0 to
+    the largest R (test-accuracy points; negative: accuracy falls as R grows)."""
+    def change(rows: pd.DataFrame) -> float:
+        r, acc = rows["R"].astype(float), rows["test acc %"].astype(float)
+        slope = ((r - r.mean()) * (acc - acc.mean())).sum() / ((r - r.mean()) ** 2).sum()
+        return float(slope * r.max())
+    return (r_table.groupby(["model", "mode", "seed"])[["R", "test acc %"]].apply(change)
+            .rename("change").reset_index())
+
+
+def figure4(r_table: pd.DataFrame) -> list[Verdict]:
+    """Figure 4: as R grows, vanilla SGD from the adversarial init ends at clearly lower test accuracy, and SOTA
+    SGD does not move (the change over the R sweep within SAME). Each claim over the models is one family."""
+    changes = _fitted_change(r_table)
+    models = changes["model"].unique()
+    drop = lambda m, mode: [-c for c in _col(changes, "change", model=m, mode=mode)]
+    top = int(r_table["R"].max())
+    vanilla = family([greater(f"{m}: vanilla SGD's test accuracy falls as R grows (R = 0 to {top})",
+                              "falls as R grows, fast at first (Figure 4, CIFAR-10)", drop(m, "vanilla"),
+                              [0.0] * len(drop(m, "vanilla")), ("fitted drop", "none"), min_gap=CLEAR_GAP)
+                      for m in models])
+    sota = family([within(f"{m}: SOTA SGD's test accuracy does not change with R (R = 0 to {top})",
+                          "flat in R (Figure 4, CIFAR-10)", drop(m, "SOTA"), [0.0] * len(drop(m, "SOTA")),
+                          ("fitted drop", "none"), tolerance=SAME)
+                   for m in models])
+    return [v for pair in zip(vanilla, sota) for v in pair]
+
+
+# One function per chapter: its configuration and the store -> its verdicts.
+
+def sketch_verdicts(cfg: SketchConfig, store: Store | None = None) -> list[Verdict]:
+    """The sketch chapter (Figure 1)."""
+    return figure1(sketch.sketch_table(sketch.run_sketch(cfg, store or Store())))
+
+
+def training_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
+    """The training chapter: claims 1-4 on the main grid."""
+    store = store or Store()
+    runs = experiments.runs_table(experiments.main_grid(cfg), store)
+    return (claim1_fit(runs) + claim2_drop(runs) + claim3_sota(runs)
+            + claim4_distance(experiments.distances(cfg, store)))
+
+
+def replication_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
+    """The replication-factor chapter: Figure 4 on the R sweep."""
+    return figure4(experiments.runs_table(experiments.r_grid(cfg), store or Store()))
+
+
+def heuristics_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
+    """The heuristics chapter: claim 5 on Table 2's grid."""
+    return claim5_heuristics(experiments.runs_table(experiments.table2_grid(cfg), store or Store()))
+
+
+def complexity_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
+    """The complexity chapter: claim 6 on the main grid's norms and FGSM accuracies."""
+    return claim6_complexity(experiments.measures(cfg, store or Store()))
