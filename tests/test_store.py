@@ -1,46 +1,264 @@
+import dataclasses
+import gzip
+import logging
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
-from badminima.core.store import Store
+from badminima.book.cli import main
+from badminima.core import store as store_module
+from badminima.core.config import config_key
+from badminima.core.data import images
+from badminima.core.store import CorruptEntry, DataMismatch, NotStored, ReadOnlyStore, Store
+
+
+def counting(calls: list, metrics: dict | None = None, weights: dict | None = None):
+    def run(workdir):
+        calls.append(workdir)
+        return metrics or {"acc": 0.5}, weights or {"w": torch.arange(3.0)}
+    return run
 
 
 def test_saves_once_then_loads(tmp_path):
     store = Store(tmp_path)
     calls = []
-
-    def run(workdir):
-        calls.append(workdir)
-        return {"acc": 0.5}, {"w": torch.arange(3.0)}
-
-    first = store.load_or_run("demo", {"lr": 0.1, "seeds": (0, 1)}, run)
-    again = store.load_or_run("demo", {"seeds": [0, 1], "lr": 0.1}, run)
+    first = store.load_or_run("demo", {"lr": 0.1, "seeds": (0, 1)}, counting(calls))
+    again = store.load_or_run("demo", {"seeds": [0, 1], "lr": 0.1}, counting(calls))
     assert len(calls) == 1
     assert again.metrics == {"acc": 0.5} and torch.equal(again.weights["w"], torch.arange(3.0))
     assert first.config == again.config == {"lr": 0.1, "seeds": [0, 1]}
-    store.load_or_run("demo", {"lr": 0.2, "seeds": (0, 1)}, run)
+    store.load_or_run("demo", {"lr": 0.2, "seeds": (0, 1)}, counting(calls))
     assert len(calls) == 2, "another configuration is another run"
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(
+        [store.key({"lr": 0.1, "seeds": [0, 1]}), store.key({"lr": 0.2, "seeds": [0, 1]})]), "no lock or tmp left"
 
 
-def test_a_failed_run_leaves_no_result_and_keeps_its_workdir(tmp_path):
-    store = Store(tmp_path)
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    width: float
+    sizes: tuple
 
-    def boom(workdir):
-        (workdir / "train.ckpt").write_text("half way")
-        raise RuntimeError("killed")
 
-    with pytest.raises(RuntimeError):
-        store.load_or_run("demo", {"a": 1}, boom)
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    inner: Inner
+    flag: bool = False
+
+
+def test_equal_values_give_one_key():
+    assert config_key({"width": 1}) == config_key({"width": 1.0}) == config_key({"width": np.float64(1.0)})
+    assert config_key({"sizes": [1, 2]}) == config_key({"sizes": (1.0, 2)})
+    assert config_key(Outer(Inner(1, (2, 3)))) == config_key(Outer(Inner(1.0, [2.0, 3])))
+    assert config_key({"run": Outer(Inner(1, ()))}) == config_key({"run": {"inner": {"width": 1.0, "sizes": []},
+                                                                          "flag": False}})
+    assert config_key({"width": 1}) != config_key({"width": 1.5})
+    assert config_key({"flag": True}) != config_key({"flag": 1}), "a bool is not a number"
+    assert config_key({"flag": False}) != config_key({"flag": 0})
+    assert config_key({"w": 1e-4}) != config_key({"w": 1e-5})
+
+
+def test_an_int_and_an_integral_float_share_one_stored_result(tmp_path):
+    store, calls = Store(tmp_path), []
+    store.load_or_run("demo", Outer(Inner(1, (2,))), counting(calls))
+    store.load_or_run("demo", Outer(Inner(1.0, [2.0])), counting(calls))
+    assert len(calls) == 1
+
+
+def test_the_store_format_is_part_of_every_key(tmp_path, monkeypatch):
+    store, calls = Store(tmp_path), []
+    old = store.path("demo", {"a": 1})
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    monkeypatch.setattr(store_module, "FORMAT", store_module.FORMAT + 1)
+    assert store.path("demo", {"a": 1}) != old
     assert store.load("demo", {"a": 1}) is None
-    partial = store.path("demo", {"a": 1}).with_name(store.path("demo", {"a": 1}).name + ".partial")
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    assert len(calls) == 2, "a new format retires the old result"
+
+
+def test_a_result_from_other_data_is_never_returned(tmp_path):
+    store, calls = Store(tmp_path), []
+    original = {"dataset": "mnist", "folder": "/data/a", "sha256": "1" * 64}
+    store.load_or_run("demo", {"a": 1}, counting(calls), data=original)
+    copy = {**original, "folder": "/elsewhere"}
+    assert store.load_or_run("demo", {"a": 1}, counting(calls), data=copy).metrics == {"acc": 0.5}
+    other = {**original, "folder": "/data/b", "sha256": "2" * 64}
+    with pytest.raises(DataMismatch) as err:
+        store.load_or_run("demo", {"a": 1}, counting(calls), data=other)
+    assert len(calls) == 1
+    message = str(err.value)
+    assert "\n" not in message and "/data/a" in message and "/data/b" in message and "store rm" in message
+    with pytest.raises(DataMismatch):
+        ReadOnlyStore(tmp_path).load("demo", {"a": 1}, data=other)
+    assert store.load("demo", {"a": 1}, data=original) is not None, "the stored result is left as it was"
+
+
+def write_mnist(folder: Path, pixels: int, gzipped: bool) -> None:
+    folder.mkdir(parents=True)
+    for split, n in (("train", 20), ("t10k", 10)):
+        x = np.full((n, 28, 28), pixels, np.uint8)
+        y = np.arange(n, dtype=np.uint8) % 10
+        for stem, array, magic in ((f"{split}-images-idx3-ubyte", x, 0x803), (f"{split}-labels-idx1-ubyte", y, 0x801)):
+            body = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape) + array.tobytes()
+            if gzipped:
+                (folder / f"{stem}.gz").write_bytes(gzip.compress(body))
+            else:
+                (folder / stem).write_bytes(body)
+
+
+def test_the_data_fingerprint_follows_the_images_not_the_folder(tmp_path):
+    write_mnist(tmp_path / "a" / "mnist", 7, gzipped=True)
+    write_mnist(tmp_path / "b" / "mnist", 7, gzipped=False)
+    write_mnist(tmp_path / "c" / "mnist", 8, gzipped=True)
+    a, b, c = (images.fingerprint("mnist", tmp_path / name) for name in "abc")
+    assert a["sha256"] == b["sha256"] and a["folder"] != b["folder"], "the same images, stored differently"
+    assert a["sha256"] != c["sha256"], "one pixel value changed"
+    assert (a["train"], a["test"]) == (20, 10)
+    store, calls = Store(tmp_path / "results"), []
+    store.load_or_run("demo", {"a": 1}, counting(calls), data=a)
+    store.load_or_run("demo", {"a": 1}, counting(calls), data=b)
+    with pytest.raises(DataMismatch):
+        store.load_or_run("demo", {"a": 1}, counting(calls), data=c)
+    assert len(calls) == 1
+
+
+def slow_run(root: str) -> dict:
+    """Run in a spawned process: the computation takes long enough for the other process to ask meanwhile."""
+    def run(workdir):
+        with open(Path(root) / "calls.txt", "a") as f:
+            f.write("called\n")
+        (workdir / "train.ckpt").write_text("checkpoint")
+        time.sleep(2)
+        return {"acc": 0.75}, {"w": torch.ones(4)}
+    return Store(Path(root) / "results").load_or_run("demo", {"shared": True}, run).metrics
+
+
+def test_two_processes_asking_for_one_result_compute_it_once(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(slow_run, [str(tmp_path)] * 2)
+    assert results == [{"acc": 0.75}] * 2
+    assert (tmp_path / "calls.txt").read_text() == "called\n"
+    entry = Store(tmp_path / "results").path("demo", {"shared": True})
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name], "no lock, partial or tmp file left"
+    assert sorted(p.name for p in entry.iterdir()) == ["config.json", "manifest.json", "metrics.json", "weights.pt"]
+
+
+def test_a_failed_run_keeps_its_checkpoints_for_a_resume(tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(RuntimeError):
+        store.load_or_run("demo", {"a": 1}, killed_after_a_checkpoint)
+    assert store.load("demo", {"a": 1}) is None
+    partial = store.path("demo", {"a": 1}).with_name(store.key({"a": 1}) + ".partial")
     assert (partial / "train.ckpt").read_text() == "half way", "the checkpoint survives for a resume"
+    assert [e.status for e in store.entries()] == ["partial"]
     seen = []
     store.load_or_run("demo", {"a": 1}, lambda w: (seen.append((w / "train.ckpt").exists()), ({}, {}))[1])
     assert seen == [True]
+    assert not partial.exists() and not list((tmp_path / "demo").glob("*.ckpt"))
 
 
-def test_corrupted_weights_are_detected(tmp_path):
+def test_a_failed_run_without_checkpoints_leaves_nothing(tmp_path):
+    def boom(workdir):
+        raise RuntimeError("bad input")
+
+    with pytest.raises(RuntimeError):
+        Store(tmp_path).load_or_run("demo", {"a": 1}, boom)
+    assert list((tmp_path / "demo").iterdir()) == []
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    else:  # one byte changed: the file still parses, only its checksum tells
+        data = bytearray(path.read_bytes())
+        data[-2] ^= 1
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.json", "weights.pt", "manifest.json"])
+@pytest.mark.parametrize("how", ["missing", "truncated", "flipped"])
+def test_a_damaged_result_is_moved_aside_and_recomputed(tmp_path, caplog, name, how):
+    store, calls = Store(tmp_path), []
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    entry = store.path("demo", {"a": 1})
+    damage(entry / name, how)
+    with caplog.at_level(logging.WARNING):
+        again = store.load_or_run("demo", {"a": 1}, counting(calls))
+    assert len(calls) == 2 and again.metrics == {"acc": 0.5}
+    aside = list(tmp_path.glob("demo/*.corrupt-*"))
+    assert len(aside) == 1 and (aside[0] / name).exists() != (how == "missing")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and str(entry) in warnings[0] and aside[0].name in warnings[0]
+    assert "\n" not in warnings[0]
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 0, "the recomputed result passes"
+
+
+def test_a_read_only_store_reports_damage_and_computes_nothing(tmp_path):
     store = Store(tmp_path)
-    store.load_or_run("demo", {"a": 1}, lambda w: ({}, {"w": torch.ones(2)}))
-    (store.path("demo", {"a": 1}) / "weights.pt").write_bytes(b"garbage")
-    with pytest.raises(RuntimeError, match="checksum"):
-        store.load("demo", {"a": 1})
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    damage(store.path("demo", {"a": 1}) / "weights.pt", "flipped")
+    reader = ReadOnlyStore(tmp_path)
+    with pytest.raises(CorruptEntry, match="weights.pt fails its checksum"):
+        reader.load_or_run("demo", {"a": 1}, lambda w: pytest.fail("computed"))
+    with pytest.raises(NotStored):
+        reader.load_or_run("demo", {"a": 2}, lambda w: pytest.fail("computed"))
+    assert [p.name for p in (tmp_path / "demo").iterdir()] == [store.key({"a": 1})], "nothing moved"
+
+
+def fill(root: Path) -> Store:
+    store = Store(root)
+    store.load_or_run("image", {"data": {"dataset": "mnist"}, "model": "resnet18", "width": 0.5, "seed": 3},
+                      counting([]))
+    store.load_or_run("widths", {"group": "start", "width": 8}, counting([]))
+    with pytest.raises(RuntimeError):
+        store.load_or_run("widths", {"group": "retrain", "width": 8}, killed_after_a_checkpoint)
+    return store
+
+
+def killed_after_a_checkpoint(workdir: Path):
+    (workdir / "train.ckpt").write_text("half way")
+    raise RuntimeError("killed")
+
+
+def test_store_list_shows_each_result(tmp_path, capsys):
+    store = fill(tmp_path)
+    assert main(["store", "list", "--results", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    image = next(line for line in lines if line.startswith("image"))
+    key = store.key({"data": {"dataset": "mnist"}, "model": "resnet18", "width": 0.5, "seed": 3})
+    assert key in image and "complete" in image and "dataset=mnist model=resnet18 width=0.5 seed=3" in image
+    assert any("partial" in line and "group=retrain" in line for line in lines)
+
+
+def test_store_verify_fails_on_a_bad_checksum(tmp_path, capsys):
+    store = fill(tmp_path)
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 0
+    assert "2 stored results checked" in capsys.readouterr().out
+    bad = store.path("widths", {"group": "start", "width": 8})
+    damage(bad / "metrics.json", "flipped")
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"FAILED widths/{bad.name}: metrics.json fails its checksum ({bad})"
+    assert out[1].endswith("1 failed")
+    assert (bad / "metrics.json").exists(), "verify only reports"
+
+
+def test_store_rm_removes_what_is_selected_and_refuses_everything(tmp_path, capsys):
+    store = fill(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["store", "rm", "--results", str(tmp_path)]) == 2
+    assert "needs --kind or --key" in capsys.readouterr().err
+    assert main(["store", "rm", "--results", str(tmp_path), "--key", "zzz"]) == 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert main(["store", "rm", "--results", str(tmp_path), "--kind", "widths"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert [e.kind for e in store.entries()] == ["image"]
+    key = store.entries()[0].key
+    assert main(["store", "rm", "--results", str(tmp_path), "--kind", "image", "--key", key[:6]]) == 0
+    assert store.entries() == []

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from badminima.book import chapters
+from badminima.book import chapters, store_commands
 from badminima.core.config import SCALES, ParameterError
 from badminima.core.data.images import MalformedDataError
 
@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--scale", default="cpu", choices=SCALES)
         p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
     _train_parser(sub)
+    store_commands.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "store":
+        return store_commands.run(args)
     try:
         if args.command == "train":
             _train(args)

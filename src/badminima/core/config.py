@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from typing import Any, Iterable
 
 SCALES = ("smoke", "cpu", "paper")
@@ -54,9 +55,32 @@ def as_dict(obj: Any) -> Any:
     return obj
 
 
+def _number(value: numbers.Real) -> int | float:
+    """One form per value: an integral float is its int, so 1 and 1.0 key alike (bools are left to the caller)."""
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def canonical(obj: Any) -> Any:
+    """The form of a configuration that its key hashes: `as_dict`'s, with every number in one form (1 and 1.0,
+    numpy scalars and Python ones alike); bools stay bools, so True never keys like 1."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return canonical(as_dict(obj))
+    if isinstance(obj, dict):
+        return {str(_number(k) if isinstance(k, numbers.Real) and not isinstance(k, bool) else k): canonical(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, numbers.Real) and not isinstance(obj, bool):
+        return _number(obj)
+    return obj
+
+
 def config_key(config: Any) -> str:
-    """A short hash of the whole configuration: equal configurations share stored results."""
-    text = json.dumps(as_dict(config), sort_keys=True, separators=(",", ":"))
+    """A short hash of the whole configuration in canonical form: equal configurations share stored results."""
+    text = json.dumps(canonical(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,18 +1,43 @@
-"""Results keyed by their whole configuration: each run is trained once, written atomically, checked on load."""
+"""Results keyed by their whole configuration: each run is computed once (one process at a time, under a lock),
+written durably, checked on every load, and set aside and recomputed if damaged.
+
+Layout under the root folder:
+
+    <kind>/<key>/                 a stored result: config.json, metrics.json, weights.pt, manifest.json
+    <kind>/<key>.partial/         a run in progress (config.json and its checkpoints): resumed when restarted
+    <kind>/<key>.lock             exists while a process holds the key's lock
+    <kind>/<key>.corrupt-<time>/  a damaged result, moved aside for inspection
+
+`key` hashes the configuration in canonical form together with FORMAT. manifest.json, written last, holds the
+SHA-256 of the three other files, the format, the time it was stored and the identity of the data the run read.
+"""
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-from badminima.core.config import as_dict, config_key
+from badminima.core.config import ParameterError, as_dict, config_key
+
+# Part of every key: raise it when a change to how runs are computed must retire every stored result.
+FORMAT = 2
+FILES = ("config.json", "metrics.json", "weights.pt")
+MANIFEST = "manifest.json"
+PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
 
 Weights = dict[str, torch.Tensor]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,66 +47,267 @@ class Stored:
     weights: Weights
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("BADMINIMA_RESULTS", "results"))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-class Store:
-    """A folder of runs: <root>/<kind>/<key>/{config.json, metrics.json, weights.pt}. A run in progress lives in
-    <key>.partial/ (its checkpoints too) and is renamed into place only when complete, so a failed or killed run
-    never replaces a finished one, and a restarted run resumes from its checkpoints."""
-
-    def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else default_root()
-
-    def path(self, kind: str, config: Any) -> Path:
-        return self.root / kind / config_key(config)
-
-    def load(self, kind: str, config: Any) -> Stored | None:
-        path = self.path(kind, config)
-        if not path.exists():
-            return None
-        metrics = json.loads((path / "metrics.json").read_text())
-        if _sha256(path / "weights.pt") != metrics["weights_sha256"]:
-            raise RuntimeError(f"stored weights at {path} do not match their checksum; delete that folder to rerun")
-        weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
-        return Stored(json.loads((path / "config.json").read_text()), metrics["metrics"], weights)
-
-    def load_or_run(self, kind: str, config: Any,
-                    run: Callable[[Path], tuple[dict, Weights]]) -> Stored:
-        """The stored result for `config`, or the result of `run(workdir)` (metrics, weights), stored first."""
-        stored = self.load(kind, config)
-        if stored is not None:
-            return stored
-        final = self.path(kind, config)
-        work = final.with_name(final.name + ".partial")
-        work.mkdir(parents=True, exist_ok=True)
-        metrics, weights = run(work)
-        torch.save({k: v.detach().cpu() for k, v in weights.items()}, work / "weights.pt")
-        plain = as_dict(config)
-        (work / "config.json").write_text(json.dumps(plain, indent=1, sort_keys=True))
-        (work / "metrics.json").write_text(json.dumps(
-            {"metrics": metrics, "weights_sha256": _sha256(work / "weights.pt")}))
-        for leftover in work.glob("*.ckpt"):
-            leftover.unlink()
-        os.replace(work, final)
-        return Stored(plain, metrics, self.load(kind, config).weights)
+@dataclass
+class Entry:
+    """One folder of the store as `badminima store list` shows it; status is complete, partial or corrupt."""
+    kind: str
+    key: str
+    status: str
+    path: Path
+    size: int
+    modified: float
+    config: dict | None
 
 
 class NotStored(LookupError):
     """A result that a read-only store was asked for is not there."""
 
 
-class ReadOnlyStore(Store):
-    """A store that only reads: a missing result raises NotStored instead of being computed, so a page that
-    gathers results from the chapters never trains."""
+class CorruptEntry(NotStored):
+    """A read-only store found a damaged result; it leaves it where it is and does not recompute it."""
 
-    def load_or_run(self, kind: str, config: Any, run: Callable[[Path], tuple[dict, Weights]]) -> Stored:
-        stored = self.load(kind, config)
+
+class DataMismatch(ParameterError):
+    """A stored result was computed from other data than the data folder now holds."""
+
+
+class _Damaged(Exception):
+    """A stored result that fails its checks; the message says which file and how."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("BADMINIMA_RESULTS", "results"))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_durably(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True).encode()))
+
+
+def _same_data(stored: dict | None, given: dict) -> bool:
+    return stored is not None and stored.get("sha256") == given.get("sha256")
+
+
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _split_name(name: str) -> tuple[str, str] | None:
+    """(key, status) of a folder's name under <kind>/, None for anything else (lock files)."""
+    for marker, status in ((PARTIAL, "partial"), (CORRUPT, "corrupt")):
+        if marker in name:
+            return name.split(marker)[0], status
+    return (name, "complete") if not name.endswith(LOCK) else None
+
+
+class Store:
+    """A folder of results, laid out as the module docstring says. A run in progress lives in <key>.partial/ and
+    is renamed into place only when complete, so a failed or killed run never replaces a finished one, and a
+    restarted run resumes from its checkpoints."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def key(self, config: Any) -> str:
+        return config_key({"store_format": FORMAT, "config": config})
+
+    def path(self, kind: str, config: Any) -> Path:
+        return self.root / kind / self.key(config)
+
+    def load(self, kind: str, config: Any, data: dict | None = None) -> Stored | None:
+        """The stored result, or None if there is none. A damaged one is moved aside (with a warning) and None
+        returned. `data`, the identity of the data the caller would compute from (a dict with a "sha256"), must
+        match the one stored with the result, else DataMismatch."""
+        path = self.path(kind, config)
+        try:
+            return self._checked(kind, path, data)
+        except _Damaged:
+            with self._lock(path):
+                return self._load_locked(kind, path, data)
+
+    def load_or_run(self, kind: str, config: Any, run: Callable[[Path], tuple[dict, Weights]],
+                    data: dict | None = None) -> Stored:
+        """The stored result for `config`, or the result of `run(workdir)` (metrics, weights), stored first. One
+        process computes a key at a time; another asking for it meanwhile waits, then loads it."""
+        path = self.path(kind, config)
+        with contextlib.suppress(_Damaged):
+            stored = self._checked(kind, path, data)
+            if stored is not None:
+                return stored
+        with self._lock(path):
+            stored = self._load_locked(kind, path, data)
+            return stored if stored is not None else self._compute(kind, config, path, run, data)
+
+    def entries(self) -> list[Entry]:
+        """Every result folder under the root: complete, partial (a run in progress or killed) or corrupt."""
+        found = []
+        for kind_dir in sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []:
+            for path in sorted(p for p in kind_dir.iterdir() if p.is_dir()):
+                split = _split_name(path.name)
+                if split is None:
+                    continue
+                config_file = path / "config.json"
+                try:
+                    config = json.loads(config_file.read_text())
+                except (OSError, ValueError):
+                    config = None
+                found.append(Entry(kind_dir.name, split[0], split[1], path, _folder_size(path),
+                                   path.stat().st_mtime, config))
+        return found
+
+    def problem(self, entry: Entry) -> str | None:
+        """Why a complete entry fails its checks (missing or truncated file, checksum), or None if it passes."""
+        try:
+            self._verified(entry.path)
+        except _Damaged as damaged:
+            return str(damaged)
+        return None
+
+    def remove(self, entry: Entry) -> bool:
+        """Delete an entry's folder; False (and nothing deleted) while a process holds its key's lock."""
+        with self._lock(entry.path.with_name(entry.key), wait=False) as held:
+            if held:
+                shutil.rmtree(entry.path)
+            return held
+
+    def _checked(self, kind: str, path: Path, data: dict | None) -> Stored | None:
+        if not path.exists():
+            return None
+        manifest = self._verified(path)
+        if data is not None and not _same_data(manifest.get("data"), data):
+            raise DataMismatch(_mismatch(kind, path, manifest.get("data"), data))
+        try:
+            weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+            return Stored(json.loads((path / "config.json").read_text()),
+                          json.loads((path / "metrics.json").read_text())["metrics"], weights)
+        except Exception as err:  # a file with the right checksum that still does not parse was stored damaged
+            raise _Damaged(f"a file does not parse ({type(err).__name__})") from err
+
+    def _verified(self, path: Path) -> dict:
+        """The manifest of a stored result whose files are all there and match their checksums."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            sums = manifest["sha256"]
+        except FileNotFoundError:
+            raise _Damaged(f"{MANIFEST} is missing") from None
+        except (OSError, ValueError, KeyError, TypeError):
+            raise _Damaged(f"{MANIFEST} is unreadable") from None
+        for name in FILES:
+            if not (path / name).is_file():
+                raise _Damaged(f"{name} is missing")
+            if _sha256(path / name) != sums.get(name):
+                raise _Damaged(f"{name} fails its checksum")
+        return manifest
+
+    def _load_locked(self, kind: str, path: Path, data: dict | None) -> Stored | None:
+        try:
+            return self._checked(kind, path, data)
+        except _Damaged as damaged:
+            self._set_aside(path, str(damaged))
+            return None
+
+    def _set_aside(self, path: Path, reason: str) -> None:
+        aside = path.with_name(f"{path.name}{CORRUPT}{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}")
+        os.replace(path, aside)
+        log.warning("badminima store: %s is damaged (%s); moved to %s and recomputing", path, reason, aside.name)
+
+    def _compute(self, kind: str, config: Any, path: Path, run: Callable[[Path], tuple[dict, Weights]],
+                 data: dict | None) -> Stored:
+        work = path.with_name(path.name + PARTIAL)
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            _write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
+            metrics, weights = run(work)
+        except BaseException:
+            if [p.name for p in work.iterdir()] == ["config.json"]:
+                shutil.rmtree(work)  # nothing to resume from; a folder with checkpoints stays for a resume
+            raise
+        weights = {k: v.detach().cpu() for k, v in weights.items()}
+        _write_durably(work / "weights.pt", lambda f: torch.save(weights, f))
+        _write_json(work / "metrics.json", {"metrics": metrics})
+        for leftover in [*work.glob("*.ckpt"), *work.glob("*.tmp")]:
+            leftover.unlink()
+        _write_json(work / MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
+                                      "data": data, "sha256": {name: _sha256(work / name) for name in FILES}})
+        _fsync_dir(work)
+        os.replace(work, path)
+        _fsync_dir(path.parent)
+        return self._checked(kind, path, data)
+
+    @contextlib.contextmanager
+    def _lock(self, path: Path, wait: bool = True) -> Iterator[bool]:
+        """Hold <path>.lock exclusively (yields True), or yield False at once if `wait` is off and it is held.
+        The file is removed on release; a process that locked it just before must then retry on a fresh one,
+        which the inode check below catches."""
+        lock = path.with_name(path.name + LOCK)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except OSError as err:
+                os.close(fd)
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    yield False
+                    return
+                raise
+            try:
+                current = os.stat(lock).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
+            os.close(fd)
+        try:
+            yield True
+        finally:
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+
+
+def _mismatch(kind: str, path: Path, stored: dict | None, given: dict) -> str:
+    was = (f"{stored.get('dataset')} data {str(stored.get('sha256'))[:12]} read from {stored.get('folder')}"
+           if stored else "data it did not record")
+    return (f"data folder {given.get('folder')}: its {given.get('dataset')} data ({str(given.get('sha256'))[:12]}) "
+            f"differs from the {was}, which the stored {kind} result {path} was computed from; point "
+            f"$BADMINIMA_DATA (--data-dir) at that data, use another results folder, or remove the result with "
+            f"`badminima store rm --results {path.parent.parent} --kind {kind} --key {path.name}`")
+
+
+class ReadOnlyStore(Store):
+    """A store that only reads: a missing result raises NotStored and a damaged one CorruptEntry instead of being
+    computed, so a page that gathers results from the chapters never trains (nor moves anything)."""
+
+    def load(self, kind: str, config: Any, data: dict | None = None) -> Stored | None:
+        path = self.path(kind, config)
+        try:
+            return self._checked(kind, path, data)
+        except _Damaged as damaged:
+            raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged}); rerun its chapter "
+                               f"to recompute it") from None
+
+    def load_or_run(self, kind: str, config: Any, run: Callable[[Path], tuple[dict, Weights]],
+                    data: dict | None = None) -> Stored:
+        stored = self.load(kind, config, data)
         if stored is None:
-            raise NotStored(f"no stored {kind} result {config_key(config)} under {self.root}")
+            raise NotStored(f"no stored {kind} result {self.key(config)} under {self.root}")
         return stored

@@ -146,7 +146,8 @@ def adversarial_init(run: ImageRun, store: Store, device: torch.device | None = 
         metrics = {**result.as_dict(), "best_train_acc": result.best_train_acc[0]}
         return metrics, {**_with_prefix(init, "init"), **_with_prefix(model.state_dict(), "final")}
 
-    return store.load_or_run("adversarial", phase1_key(run), fit_random_labels)
+    return store.load_or_run("adversarial", phase1_key(run), fit_random_labels,
+                             data=images.fingerprint(run.data.dataset))
 
 
 def for_device(model: nn.Module, device: torch.device, compile_: bool) -> nn.Module:
@@ -181,7 +182,7 @@ def run_image(run: ImageRun, store: Store | None = None, device: torch.device | 
         metrics = {**result.as_dict(), "train_acc": h["train_acc"][-1][0], "test_acc": h["test_acc"][-1][0]}
         return metrics, model.state_dict()
 
-    return store.load_or_run("image", run, fit_true_labels)
+    return store.load_or_run("image", run, fit_true_labels, data=images.fingerprint(run.data.dataset))
 
 
 def load_model(run: ImageRun, weights: dict) -> nn.Module:

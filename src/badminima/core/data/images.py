@@ -24,6 +24,7 @@ one-line message saying what is expected where.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import io
@@ -341,6 +342,26 @@ def load(name: str = "fashion_mnist", data_dir: str | os.PathLike | None = None)
     mean, std = _channel_stats(x_train)
     return ImageData(name, torch.from_numpy(x_train), torch.from_numpy(y_train), torch.from_numpy(x_test),
                      torch.from_numpy(y_test), classes, mean, std)
+
+
+def fingerprint(name: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """The identity of what `load(name, data_dir)` reads: the data set, the data folder, the image counts and a
+    SHA-256 of the decoded images, labels and class count. Hashing what was decoded, not the files, gives the same
+    data one fingerprint wherever it lies and however it is stored (gzipped or not); different pixels or labels
+    give another. Computed once per process and folder: a data folder is not expected to change under a run."""
+    check_choice("dataset", name, LOADERS)
+    return dict(_fingerprint(name, data_folder(data_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=None)
+def _fingerprint(name: str, folder: Path) -> tuple[tuple[str, object], ...]:
+    *arrays, classes = LOADERS[name](folder)
+    digest = hashlib.sha256(f"{name} {classes}".encode())
+    for array in arrays:
+        digest.update(f"{array.dtype} {array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return (("dataset", name), ("folder", str(folder)), ("train", len(arrays[0])), ("test", len(arrays[2])),
+            ("sha256", digest.hexdigest()))
 
 
 def subset(x: Tensor, y: Tensor, per_class: int, seed: int, classes: int | None = None) -> tuple[Tensor, Tensor]:
