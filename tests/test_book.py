@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from badminima.book import chapters
+from badminima.core.store import Store
+from badminima.paper_a import claims, sketch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +41,10 @@ def test_book_builds_with_the_figure(smoke_book):
     assert index.exists()
     page = (smoke_book / "_build" / "html" / "book" / "chapters" / "paper_a_sketch.html").read_text()
     assert re.search(r'<img[^>]+src="[^"]+\.png"', page), "the figure is in the HTML"
-    assert "Does it reproduce?" in page and "holds" in page
+    # The verdict table shows what the claims module computes from the chapter's stored runs, row by row.
+    verdicts = claims.sketch_verdicts(sketch.config_for("smoke"), Store(smoke_book / "results"))
+    shown = re.findall(r"<td>(holds|does not hold|inconclusive)</td>", page)
+    assert shown == [v.verdict for v in verdicts] and verdicts
 
 
 def test_a_bad_parameter_fails_without_replacing_the_good_notebook(smoke_book):

@@ -115,7 +115,8 @@ def test_cifar10_batches(tmp_path):
     # Row-major planes: the first 1024 bytes are the red channel of the 32x32 image.
     assert np.array_equal(data.x_train[4, 0].numpy().ravel(), batches[1][0, :1024])
     assert np.array_equal(data.x_test[3, 2].numpy().ravel(), batches[5][3, 2048:])
-    assert len(data.mean) == 3 and len(data.std) == 3
+    pixels = np.concatenate(batches[:5]).reshape(20, 3, 1024) / 255
+    assert data.mean == pytest.approx(tuple(pixels.mean((0, 2)))) and data.std == pytest.approx(tuple(pixels.std((0, 2))))
 
 
 def test_missing_cifar_batch_is_one_line_error(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from badminima.core.metrics import accuracy, distance, margin, predict
-from badminima.core.models import MLP, member_params
+from badminima.core.models import MLP
 
 
 def test_distance_to_itself_is_zero_and_scales():
@@ -35,5 +35,10 @@ def test_accuracy_and_predict_binary_and_multiclass():
     model = MLP([2, 1], seeds=[0, 1])
     x = torch.randn(1, 20, 2)
     y = predict(model(x.expand(2, 20, 2)))
-    assert accuracy(model, x, y[:1]).tolist()[0] == 1.0
-    assert member_params(model).shape == (2, 3)
+    wrong = y.clone()
+    wrong[0, :5] = 1 - wrong[0, :5]
+    wrong[1, 10:] = 1 - wrong[1, 10:]
+    # chunks of 3 do not divide 20: the last, partial chunk must count too
+    assert accuracy(model, x, wrong, chunk=3).tolist() == [0.75, 0.5]
+    agree = float((y[1] == y[0]).float().mean())
+    assert accuracy(model, x, y[:1]).tolist() == pytest.approx([1.0, agree]), "one row of labels serves every member"

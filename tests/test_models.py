@@ -18,5 +18,7 @@ def test_default_init_bound():
 
 
 def test_single_wraps_an_ordinary_net():
-    net = Single(torch.nn.Linear(3, 4))
-    assert net(torch.randn(1, 5, 3)).shape == (1, 5, 4)
+    linear = torch.nn.Linear(3, 4)
+    x = torch.randn(1, 5, 3)
+    assert torch.equal(Single(linear)(x), linear(x[0])[None])
+    assert Single.members == 1

@@ -95,8 +95,10 @@ def test_only_the_given_parameters_move():
     data, _ = gaussians()
     model = MLP([2, 16, 1], seeds=[0])
     first = model.weights[0].detach().clone()
+    readout = [p.detach().clone() for p in model.readout()]
     train(model, data, TrainConfig(lr=0.1, max_epochs=5, until_fit=False), [0], params=model.readout(), device=CPU)
     assert torch.equal(model.weights[0], first)
+    assert all(not torch.equal(p, q) for p, q in zip(model.readout(), readout)), "the given parameters trained"
 
 
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):

@@ -5,19 +5,21 @@ import pytest
 import torch
 
 from badminima.paper_b import experiments as widths
+from badminima.paper_b import protocol
 from badminima.core.config import ParameterError
 from badminima.core.data.toy import draw
 from badminima.core.metrics import boundary_length
 from badminima.core.models import MLP, member_params
+from badminima.core.plots import extent_of
 from badminima.core.store import Store
 from badminima.core.train import TrainConfig, train
 
 CPU = torch.device("cpu")
 
 
-def tiny(**overrides) -> widths.WidthsConfig:
-    return widths.config_for("smoke", **{"datasets": ("gaussians",), "widths": (6,), "max_steps": 40,
-                                         "n_test": 50, **overrides})
+def tiny(**overrides) -> protocol.WidthsConfig:
+    return protocol.config_for("smoke", **{"datasets": ("gaussians",), "widths": (6,), "max_steps": 40,
+                                           "n_test": 50, **overrides})
 
 
 def test_exp3_freezes_the_first_layer_and_starts_from_a_zero_readout(tmp_path):
@@ -154,9 +156,19 @@ def test_decision_boundaries_of_each_experiment(tmp_path):
     assert set(result.models) == {"Exp 1", "Exp 2", "Exp 3", "Norm"} and result.x.shape == (2, 100, 2)
     grid = widths.panels(result, [0, 1], cfg.seeds)
     assert len(grid) == 2 and len(grid[0]) == 3
-    assert grid[0][0]["logit_fn"](torch.zeros(5, 2)).shape == (5,)
-    lengths = widths.boundary_table(cfg, ("gaussians",), 6, Store(tmp_path))
-    assert len(lengths) == 4 * 2 and (lengths["boundary length"] >= 0).all()
+    points = torch.randn(5, 2)
+    for m in (0, 1):
+        for column, experiment in enumerate(("Exp 1", "Exp 2", "Exp 3")):
+            batched = result.models[experiment](points.expand(len(cfg.seeds), 5, 2))[m, :, 0]
+            assert torch.allclose(grid[m][column]["logit_fn"](points), batched), "row m shows member m's net"
+            assert torch.equal(grid[m][column]["x"], result.x[m])
+    lengths = widths.boundary_table(cfg, ("gaussians",), 6, Store(tmp_path), resolution=50)
+    assert len(lengths) == 4 * 2
+    extent = extent_of(result.x)
+    for _, row in lengths.iterrows():
+        m, net = cfg.seeds.index(row["seed"]), result.models[row["experiment"]]
+        logit = lambda pts: net(pts.expand(len(cfg.seeds), *pts.shape))[m, :, 0]
+        assert row["boundary length"] == pytest.approx(boundary_length(logit, extent, 50)), row.to_dict()
     with pytest.raises(ParameterError, match="no decision boundary"):
         widths.trained(cfg, "vmnist", 6, Store(tmp_path))
 
@@ -165,30 +177,32 @@ def test_boundary_length():
     box = (-1.0, 1.0, -1.0, 1.0)
     assert boundary_length(lambda p: p[:, 0] - 0.3, box, 101) == pytest.approx(2.0, rel=0.02)
     assert boundary_length(lambda p: torch.ones(len(p)), box) == 0.0
-    wiggly = boundary_length(lambda p: p[:, 1] - 0.5 * torch.sin(8 * p[:, 0]), box, 201)
-    assert wiggly > 2.5, "a wiggly boundary is longer than a straight one"
+    # The staircase estimate of y = 0.5 sin(8x) is its width plus its total rise, 2 + integral of |4 cos 8x| over [-1, 1].
+    wiggly = boundary_length(lambda p: p[:, 1] - 0.5 * torch.sin(8 * p[:, 0]), box, 401)
+    xs = torch.linspace(-1, 1, 100_001, dtype=torch.float64)
+    assert wiggly == pytest.approx(2 + float(torch.trapezoid((4 * torch.cos(8 * xs)).abs(), xs)), rel=0.02)
 
 
 def test_the_long_run_is_one_2d_data_set_and_width_with_a_larger_cap():
-    cpu, sweep = widths.long_config_for("cpu"), widths.config_for("cpu")
+    cpu, sweep = protocol.long_config_for("cpu"), protocol.config_for("cpu")
     assert len(cpu.datasets) == len(cpu.widths) == 1 and cpu.max_steps > sweep.max_steps
     assert cpu.seeds == sweep.seeds and cpu.n_test == sweep.n_test, "the sweep's seeds and test set, more steps"
-    cfg = widths.long_config_for("smoke", "spirals", 8, max_steps=50)
+    cfg = protocol.long_config_for("smoke", "spirals", 8, max_steps=50)
     assert (cfg.datasets, cfg.widths, cfg.max_steps) == (("spirals",), (8,), 50)
     with pytest.raises(ParameterError, match="dataset='vmnist' is not allowed"):
-        widths.long_config_for("cpu", "vmnist")
+        protocol.long_config_for("cpu", "vmnist")
     with pytest.raises(ParameterError, match="width=0"):
-        widths.long_config_for("cpu", "circles", 0)
+        protocol.long_config_for("cpu", "circles", 0)
 
 
 def test_bad_parameters_name_themselves():
     with pytest.raises(ParameterError, match="dataset='moons' is not allowed"):
-        widths.config_for("smoke", datasets=["moons"])
+        protocol.config_for("smoke", datasets=["moons"])
     with pytest.raises(ParameterError, match=r"widths=\(0, 4\) must be a non-empty list of positive integers"):
-        widths.config_for("smoke", widths=[0, 4])
+        protocol.config_for("smoke", widths=[0, 4])
     with pytest.raises(ParameterError, match="scale='huge' is not allowed"):
-        widths.config_for("huge")
+        protocol.config_for("huge")
     with pytest.raises(ParameterError, match="unknown parameter"):
-        widths.config_for("smoke", depth=3)
+        protocol.config_for("smoke", depth=3)
     with pytest.raises(ParameterError, match="image_source='cifar10' is not allowed"):
-        widths.config_for("smoke", image_source="cifar10")
+        protocol.config_for("smoke", image_source="cifar10")
