@@ -10,6 +10,7 @@ from pathlib import Path
 import jupytext
 import papermill
 
+from badminima.core import runtime
 from badminima.core.config import SCALES, check_choice
 
 # chapter name -> jupytext source under notebooks/; each lands as book/chapters/<name>.ipynb (see _toc.yml).
@@ -41,10 +42,13 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     plain = out_dir / f"{name}.source.ipynb"
     jupytext.write(source, plain)
     running = out_dir / f"{name}.running.ipynb"
-    os.environ.setdefault("BADMINIMA_RESULTS", str(root / "results"))
+    # Only the kernel gets these variables: this process's environment is left as it was.
+    kernel_env = {"BADMINIMA_RESULTS": os.environ.get("BADMINIMA_RESULTS", str(root / "results")),
+                  **runtime.KEEP_FREED_MEMORY}
     try:
-        papermill.execute_notebook(plain, running, parameters=parameters or {}, kernel_name="python3",
-                                   cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
+        with runtime.environment(**kernel_env):
+            papermill.execute_notebook(plain, running, parameters=parameters or {}, kernel_name="python3",
+                                       cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
     except Exception:
         os.replace(running, out_dir / f"{name}.failed.ipynb")
         raise

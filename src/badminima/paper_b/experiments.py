@@ -8,7 +8,6 @@ phase 2 from the phase-1 weights, and the random init rescaled to their norm, bo
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import math
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from badminima.core.config import ParameterError, check_choice, check_range, che
 from badminima.core.data import images, toy
 from badminima.core.metrics import accuracy, boundary_length
 from badminima.core.models import MLP
+from badminima.core import runtime
 from badminima.core.plots import extent_of
 from badminima.paper_a.sketch import member_logits
 from badminima.core.store import Store, Stored
@@ -40,7 +40,6 @@ IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
 MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 0), "Norm": ("retrain", 1)}
 RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc mallopt parameters (malloc.h)
 CURVE_POINTS = 60            # each run's stored training curve: about this many log-spaced history entries
 HISTORY_POINTS = 5000        # a run's training history records about this many epochs at most
 
@@ -214,29 +213,12 @@ def _curve(history: dict[str, list]) -> dict[str, list]:
     return {"step": [history["step"][e - 1] for e in keep], "train_acc": [history["train_acc"][e - 1] for e in keep]}
 
 
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse. A batched width sweep allocates and frees activations of a few
-    MB at every step; by default glibc hands them back to the system and the next step page-faults them in
-    again (about 2,500 faults a step at p = 500 with 32 members), which costs more than the arithmetic.
-    Returns False where the C library is not glibc (nothing changes there)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):
-        return False
-
-
 @contextlib.contextmanager
 def cpu_settings() -> Iterator[None]:
-    """The settings every width-sweep run trains under (the benchmark uses them too)."""
+    """The settings every width-sweep run trains under (the benchmark uses them too), restored on the way out."""
     # Denormal floats (from saturated logistic losses) are several times slower on x86 CPUs.
-    keep_freed_memory()
-    torch.set_flush_denormal(True)
-    try:
+    with runtime.flush_denormal(True):
         yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 def _model(sizes: tuple[int, ...], seeds: tuple[int, ...], state: dict[str, Tensor] | None = None) -> MLP:

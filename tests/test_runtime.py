@@ -1,0 +1,118 @@
+"""Library calls leave the process as they found it: thread count, denormal flushing, environment variables."""
+import os
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+import torch
+
+from badminima.book import chapters
+from badminima.core import runtime
+from badminima.core.store import Store
+from badminima.paper_b import experiments as widths, protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+WATCHED = ("BADMINIMA_RESULTS", *runtime.KEEP_FREED_MEMORY)
+
+
+def process_state() -> dict:
+    return {"threads": torch.get_num_threads(), "flush denormal": runtime.flush_denormal_enabled(),
+            "environment": {name: os.environ.get(name) for name in WATCHED}}
+
+
+@pytest.fixture
+def can_flush():
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def test_the_denormal_probe_reads_what_torch_set(can_flush):
+    assert not runtime.flush_denormal_enabled()
+    torch.set_flush_denormal(True)
+    assert runtime.flush_denormal_enabled()
+    torch.set_flush_denormal(False)
+    assert not runtime.flush_denormal_enabled()
+
+
+@pytest.mark.parametrize("start", [False, True])
+@pytest.mark.parametrize("raises", [False, True])
+def test_flush_denormal_is_restored_to_what_it_was(can_flush, start, raises):
+    torch.set_flush_denormal(start)
+    with pytest.raises(RuntimeError) if raises else nullcontext():
+        with runtime.flush_denormal(not start):
+            assert runtime.flush_denormal_enabled() is (not start)
+            if raises:
+                raise RuntimeError("inside")
+    assert runtime.flush_denormal_enabled() is start
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_threads_are_restored(raises):
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError) if raises else nullcontext():
+        with runtime.threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            if raises:
+                raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with runtime.threads(None):
+        assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_environment_is_restored_set_and_unset(monkeypatch, raises):
+    monkeypatch.setenv("BADMINIMA_TEST_KEPT", "old")
+    monkeypatch.delenv("BADMINIMA_TEST_NEW", raising=False)
+    with pytest.raises(RuntimeError) if raises else nullcontext():
+        with runtime.environment(BADMINIMA_TEST_KEPT=None, BADMINIMA_TEST_NEW="new"):
+            assert "BADMINIMA_TEST_KEPT" not in os.environ and os.environ["BADMINIMA_TEST_NEW"] == "new"
+            if raises:
+                raise RuntimeError("inside")
+    assert os.environ["BADMINIMA_TEST_KEPT"] == "old" and "BADMINIMA_TEST_NEW" not in os.environ
+
+
+@pytest.mark.parametrize("start", [False, True])
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_width_sweep_run_leaves_the_process_as_it_found_it(tmp_path, monkeypatch, can_flush, start, raises):
+    cfg = protocol.config_for("smoke", datasets=("gaussians",), widths=(4,), max_steps=20, n_test=20)
+    real_train = widths.train
+    inside = []
+
+    def train(*args, **kwargs):
+        inside.append(runtime.flush_denormal_enabled())
+        if raises:
+            raise RuntimeError("training failed")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(widths, "train", train)
+    torch.set_flush_denormal(start)
+    before = process_state()
+    with pytest.raises(RuntimeError) if raises else nullcontext():
+        widths.run_width(cfg, "gaussians", 4, Store(tmp_path))
+    assert inside and all(inside), "the runs trained with denormals flushed"
+    assert process_state() == before
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_chapter_gives_its_kernel_the_environment_and_leaves_ours_alone(tmp_path, monkeypatch, raises):
+    monkeypatch.delenv("BADMINIMA_RESULTS", raising=False)
+    for name in runtime.KEEP_FREED_MEMORY:
+        monkeypatch.delenv(name, raising=False)
+    kernel = {}
+
+    def execute_notebook(source, output, **kwargs):
+        kernel.update(os.environ)   # what a kernel started now would inherit
+        Path(output).write_text("{}")
+        if raises:
+            raise RuntimeError("a cell failed")
+
+    monkeypatch.setattr(chapters.papermill, "execute_notebook", execute_notebook)
+    before = process_state()
+    with pytest.raises(RuntimeError) if raises else nullcontext():
+        chapters.execute("reproduce", ROOT, out_dir=tmp_path)
+    assert kernel["BADMINIMA_RESULTS"] == str(ROOT / "results")
+    assert all(kernel[name] == value for name, value in runtime.KEEP_FREED_MEMORY.items())
+    assert process_state() == before
