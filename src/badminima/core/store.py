@@ -80,8 +80,11 @@ def default_root() -> Path:
 
 
 def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -111,12 +114,12 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _split_name(name: str) -> tuple[str, str] | None:
-    """(key, status) of a folder's name under <kind>/, None for anything else (lock files)."""
+def _split_name(name: str) -> tuple[str, str]:
+    """(key, status) of a result folder's name under <kind>/."""
     for marker, status in ((PARTIAL, "partial"), (CORRUPT, "corrupt")):
         if marker in name:
             return name.split(marker)[0], status
-    return (name, "complete") if not name.endswith(LOCK) else None
+    return name, "complete"
 
 
 class Store:
@@ -161,16 +164,12 @@ class Store:
         """Every result folder under the root: complete, partial (a run in progress or killed) or corrupt."""
         found = []
         for kind_dir in sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []:
-            for path in sorted(p for p in kind_dir.iterdir() if p.is_dir()):
-                split = _split_name(path.name)
-                if split is None:
-                    continue
-                config_file = path / "config.json"
+            for path in sorted(p for p in kind_dir.iterdir() if p.is_dir()):  # lock files are not folders
                 try:
-                    config = json.loads(config_file.read_text())
+                    config = json.loads((path / "config.json").read_text())
                 except (OSError, ValueError):
                     config = None
-                found.append(Entry(kind_dir.name, split[0], split[1], path, _folder_size(path),
+                found.append(Entry(kind_dir.name, *_split_name(path.name), path, _folder_size(path),
                                    path.stat().st_mtime, config))
         return found
 
