@@ -4,12 +4,13 @@ import pandas as pd
 import pytest
 
 from badminima.paper_a import experiments as paper_a
+from badminima.paper_a import protocol
 from badminima.book import summary
 from badminima.core.config import ParameterError
 from badminima.core.metrics import TABLE1_COLUMNS
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
-CFG = paper_a.config_for("smoke", seeds=[0, 1], models=["resnet18", "vgg16"])
+CFG = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18", "vgg16"])
 
 
 def runs_of(cells):
@@ -17,19 +18,19 @@ def runs_of(cells):
 
 
 def test_scales_and_overrides():
-    cpu = paper_a.config_for("cpu")
+    cpu = protocol.config_for("cpu")
     assert len(cpu.seeds) >= 3 and cpu.dataset == "fashion_mnist"
-    paper = paper_a.config_for("paper")
+    paper = protocol.config_for("paper")
     assert (paper.width, paper.per_class, paper.epochs, len(paper.seeds), paper.batch_size) == (1.0, None, 350, 5, 128)
-    assert set(paper.models) == {"vgg16", "resnet18", "resnet50", "densenet40"} and paper_a.matches_paper(paper)
-    cinic = paper_a.config_for("paper", dataset="cinic10")
-    assert (cinic.epochs, cinic.l2, paper_a.drops(cinic, cinic.epochs)) == (300, 1e-4, (150, 225))
-    assert paper_a.drops(paper, 350) == (150, 250) and not paper_a.matches_paper(cpu)
-    assert paper_a.config_for("cpu", R=7, seeds=[3]).R == 7
+    assert set(paper.models) == {"vgg16", "resnet18", "resnet50", "densenet40"} and protocol.matches_paper(paper)
+    cinic = protocol.config_for("paper", dataset="cinic10")
+    assert (cinic.epochs, cinic.l2, protocol.drops(cinic, cinic.epochs)) == (300, 1e-4, (150, 225))
+    assert protocol.drops(paper, 350) == (150, 250) and not protocol.matches_paper(cpu)
+    assert protocol.config_for("cpu", R=7, seeds=[3]).R == 7
     with pytest.raises(ParameterError, match="unknown parameter"):
-        paper_a.config_for("cpu", colour="red")
+        protocol.config_for("cpu", colour="red")
     with pytest.raises(ParameterError, match="models"):
-        paper_a.config_for("cpu", models=["alexnet"])
+        protocol.config_for("cpu", models=["alexnet"])
 
 
 def test_main_grid_has_every_model_seed_init_and_recipe():
@@ -60,7 +61,7 @@ def test_other_grids_sizes_and_shared_runs():
 
 
 def test_training_once_and_reading_without_training(tmp_path):
-    cfg = paper_a.config_for("smoke")
+    cfg = protocol.config_for("smoke")
     store = Store(tmp_path)
     with pytest.raises(NotStored, match="4 of 4 runs"):
         paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))

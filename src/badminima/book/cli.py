@@ -1,105 +1,198 @@
-"""The command line over the library: `python -m badminima --help`."""
+"""The command line over the library: `python -m badminima --help`. Every option is checked before any work starts;
+a bad one ends the command with one line on stderr (the option as typed, its value, what is allowed) and exit
+status 2."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
+from unittest import mock
+
+import yaml
 
 from badminima.book import chapters, store_commands
-from badminima.core.config import SCALES, ParameterError
+from badminima.core.config import SCALES, ParameterError, check_choice
 from badminima.core.data.images import MalformedDataError
 
-PRESETS = {"vanilla": (False, 0.0, 0.0), "sota": (True, 5e-4, 0.9)}
+# Where a configuration's field is the value of a `train` option, its errors name the option.
+TRAIN_OPTIONS = {"scale": "--scale", "dataset": "--dataset", "per_class": "--per-class", "test_size": "--test-size",
+                 "width": "--width", "seed": "--seed", "R": "--R", "N": "--N", "phase1_epochs": "--phase1-epochs",
+                 "epochs": "--epochs", "lr": "--lr", "l2": "--l2", "momentum": "--momentum"}
+ADVERSARIAL_ONLY = {"R": "--R", "N": "--N", "whole_pixels": "--whole-pixels", "phase1_epochs": "--phase1-epochs"}
 
 
-def _train_parser(sub) -> None:
+class Parser(argparse.ArgumentParser):
+    """argparse that reads negative numbers as values (`--l2 -1e-4`) and ends its own errors in one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes an argument for an option unless it matches this; its own pattern misses "-1e-4".
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"badminima: {message}\n")
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; allowed: an integer such as 3") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: a number such as 0.1 or 1e-4") from None
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one image run (Paper A) into the result store",
-                       description="Train one configuration of Paper A's image experiments into the result "
-                                   "store; a stored run is loaded, not retrained, and a killed run resumes.")
-    p.add_argument("--dataset", default="fashion_mnist",
-                   help="fashion_mnist (default), mnist, cifar10, cifar100, cinic10, restricted_imagenet")
+                       description="Train one run of Paper A's image experiments into the result store, by "
+                                   "default exactly as the paper-scale chapters do (so the book reuses it); a stored "
+                                   "run is loaded, not retrained, and a killed run resumes. Options override the "
+                                   "scale's protocol.")
+    p.add_argument("--scale", default="paper", choices=SCALES,
+                   help="the chapters' protocol to follow (default: paper)")
+    p.add_argument("--dataset", help="fashion_mnist, mnist, cifar10, cifar100, cinic10, restricted_imagenet "
+                                     "(default: the scale's; cifar10 at paper scale)")
     p.add_argument("--data-dir", help="folder holding the data sets (default: $BADMINIMA_DATA or ./data)")
     p.add_argument("--results", help="result store folder (default: $BADMINIMA_RESULTS or ./results)")
-    p.add_argument("--per-class", type=int, help="training images per class (default: the whole training set)")
-    p.add_argument("--test-size", type=int, help="evaluate on the first N test images (default: all)")
+    p.add_argument("--per-class", type=_integer, help="training images per class (default: the scale's)")
+    p.add_argument("--test-size", type=_integer, help="evaluate on the first N test images (default: the scale's)")
     p.add_argument("--model", default="resnet18", help="vgg16, resnet18 (default), resnet50, densenet40")
-    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1.0)")
-    p.add_argument("--seed", type=int, default=0, help="fixes init, Algorithm 1's set C, batch order (default 0)")
+    p.add_argument("--width", type=_number, help="channel width multiplier (default: the scale's)")
+    p.add_argument("--seed", type=_integer, default=0, help="fixes init, Algorithm 1's set C, batch order (default 0)")
     p.add_argument("--init", choices=("random", "adversarial"), default="random")
-    p.add_argument("--R", type=int, default=1, help="Algorithm 1 replication factor (default 1)")
-    p.add_argument("--N", type=float, default=10.0, help="Algorithm 1: %% of values zeroed per copy (default 10)")
+    p.add_argument("--R", type=_integer, help="Algorithm 1's replication factor (default: the scale's)")
+    p.add_argument("--N", type=_number, help="Algorithm 1: %% of values zeroed per copy (default: the scale's)")
     p.add_argument("--whole-pixels", action="store_true", help="Algorithm 1 zeroes whole pixels, not values")
-    p.add_argument("--phase1-epochs", type=int, default=350,
-                   help="cap on Algorithm 1's training (default 350; stops at 99.99%% or when stalled)")
-    p.add_argument("--preset", choices=PRESETS, default="vanilla",
-                   help="vanilla: plain SGD; sota: crop+flip, l2 5e-4, momentum 0.9 (switches below override)")
+    p.add_argument("--phase1-epochs", type=_integer,
+                   help="cap on Algorithm 1's training (default: the scale's; it stops at 99.99%%)")
+    p.add_argument("--preset", choices=("vanilla", "sota"), default="vanilla",
+                   help="vanilla: plain SGD; sota: crop+flip, l2, momentum (switches below override)")
     p.add_argument("--augment", choices=("on", "off"), help="random crop (padding 4) and horizontal flip")
-    p.add_argument("--l2", type=float, help="weight decay")
-    p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--lr", type=float, default=0.1, help="initial learning rate (default 0.1)")
-    p.add_argument("--epochs", type=int, default=350,
-                   help="epochs (default 350); the lr is divided by 10 at 150/350 and 250/350 of them")
+    p.add_argument("--l2", type=_number, help="weight decay (default: the preset's)")
+    p.add_argument("--momentum", type=_number, help="SGD momentum (default: the preset's)")
+    p.add_argument("--lr", type=_number, help="initial learning rate (default: the scale's)")
+    p.add_argument("--epochs", type=_integer,
+                   help="epochs (default: the scale's); the paper's lr drops scale with them")
     p.add_argument("--until-fit", action="store_true", help="stop at 100%% training accuracy")
     p.add_argument("--compile", action="store_true", help="on CUDA, torch.compile the network")
 
 
-def _image_run(args):
-    from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun, schedule
-    from badminima.core.train import TrainConfig
-
-    augment, l2, momentum = PRESETS[args.preset]
-    augment = augment if args.augment is None else args.augment == "on"
-    phase1 = None
-    if args.init == "adversarial":
-        base = Adversarial().train
-        phase1 = Adversarial(replication=args.R, noise_percent=args.N, whole_pixels=args.whole_pixels,
-                             train=dataclasses.replace(base, max_epochs=args.phase1_epochs,
-                                                       lr_drops=schedule(args.phase1_epochs)))
-    train = TrainConfig(lr=args.lr, batch_size=128, max_epochs=args.epochs, lr_drops=schedule(args.epochs),
-                        until_fit=args.until_fit, momentum=momentum if args.momentum is None else args.momentum,
-                        weight_decay=l2 if args.l2 is None else args.l2)
-    return ImageRun(DataSpec(args.dataset, args.per_class, args.test_size), args.model, args.width, args.seed,
-                    phase1, augment, train)
+def _chapter_parsers(sub: argparse._SubParsersAction) -> None:
+    for name, text in (("book", "execute every chapter at a scale, then build the HTML book"),
+                       ("chapter", "execute chapters with papermill into book/chapters/ (no book build)")):
+        p = sub.add_parser(name, help=text, description=text)
+        if name == "chapter":
+            p.add_argument("names", nargs="*", help=f"chapters (default: all): {', '.join(chapters.CHAPTERS)}")
+            p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                           help="a chapter parameter, as papermill takes it (VALUE is read as YAML: 0.05, "
+                                "'[0, 1]', resnet18); `-p scale S` is --scale S")
+        p.add_argument("--scale", default="cpu", choices=SCALES)
+        p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
 
 
-def _train(args) -> None:
-    from badminima.paper_a.runs import run_image
+def parse_value(text: str) -> Any:
+    """A -p value: YAML, as papermill's -y reads it, except that numbers YAML 1.1 leaves as text (1e-4) are
+    numbers and None is None, as papermill's -p reads them."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return _numbers(value)
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    if value == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def image_run(args: argparse.Namespace):
+    """The run the `train` options ask for, built by Paper A's protocol; errors name the options."""
+    from badminima.core import convnets
+    from badminima.paper_a import protocol
+
+    given = {field: getattr(args, field) for field in ADVERSARIAL_ONLY if getattr(args, field) not in (None, False)}
+    if args.init == "random" and given:
+        field, value = next(iter(given.items()))
+        raise ParameterError(f"{ADVERSARIAL_ONLY[field]}={value!r} applies only to an adversarial run; allowed: "
+                             f"--init adversarial, or leave {ADVERSARIAL_ONLY[field]} out")
+    check_choice("--model", args.model, convnets.NAMES)
+    try:
+        cfg = protocol.config_for(args.scale, dataset=args.dataset, models=(args.model,), width=args.width,
+                                  per_class=args.per_class, test_size=args.test_size, R=args.R, N=args.N,
+                                  whole_pixels=args.whole_pixels or None, epochs=args.epochs,
+                                  phase1_epochs=args.phase1_epochs, lr=args.lr, l2=args.l2, momentum=args.momentum)
+        augment = None if args.augment is None else args.augment == "on"
+        return protocol.image_run(cfg, args.model, args.seed, args.init, args.preset, augment=augment, l2=args.l2,
+                                  momentum=args.momentum, until_fit=args.until_fit)
+    except ParameterError as err:
+        raise err.renamed(TRAIN_OPTIONS[err.name]) if err.name in TRAIN_OPTIONS else err
+
+
+def _train(args: argparse.Namespace) -> int:
+    from badminima.core.data import images
     from badminima.core.store import Store
+    from badminima.paper_a.runs import run_image
 
-    if args.data_dir:
-        os.environ["BADMINIMA_DATA"] = args.data_dir
-    run = _image_run(args)
-    stored = run_image(run, Store(args.results), compile_=args.compile)
+    run = image_run(args)
+    if run.data.per_class is not None or run.data.test_size is not None:
+        try:
+            run.data.check_sizes(images.load(run.data.dataset, args.data_dir))
+        except ParameterError as err:
+            raise err.renamed(TRAIN_OPTIONS[err.name])
+    data_dir = {"BADMINIMA_DATA": str(args.data_dir)} if args.data_dir else {}
+    with mock.patch.dict(os.environ, data_dir):
+        stored = run_image(run, Store(args.results), compile_=args.compile)
     m = stored.metrics
     print(f"{args.init} init, {args.preset}: train acc {100 * m['train_acc']:.2f}%, "
           f"test acc {100 * m['test_acc']:.2f}%, {m['epochs']} epochs")
+    return 0
+
+
+def _chapter(args: argparse.Namespace) -> int:
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    chapters.execute_all(args.root, args.scale, args.names or None, parameters=parameters)
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    chapters.execute_all(args.root, args.scale)
+    print(f"book built: {chapters.build(args.root)}")
+    return 0
+
+
+COMMANDS = {"train": _train, "chapter": _chapter, "book": _book, "store": store_commands.run}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="badminima", description=__doc__)
+    parser = Parser(prog="badminima", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("book", "execute every chapter at a scale, then build the HTML book"),
-                       ("chapter", "execute chapters with papermill into book/chapters/ (no book build)")):
-        p = sub.add_parser(name, help=text)
-        if name == "chapter":
-            p.add_argument("names", nargs="*", help=f"chapters (default: all): {', '.join(chapters.CHAPTERS)}")
-        p.add_argument("--scale", default="cpu", choices=SCALES)
-        p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
+    _chapter_parsers(sub)
     _train_parser(sub)
     store_commands.add_parser(sub)
-    args = parser.parse_args(argv)
-    if args.command == "store":
-        return store_commands.run(args)
     try:
-        if args.command == "train":
-            _train(args)
-            return 0
-        chapters.execute_all(args.root, args.scale, getattr(args, "names", None) or None)
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:   # --help, or argparse's own one-line error
+        return exit_.code
+    try:
+        return COMMANDS[args.command](args)
     except (ParameterError, FileNotFoundError, MalformedDataError) as err:
         print(f"badminima: {err}", file=sys.stderr)
         return 2
-    if args.command == "book":
-        print(f"book built: {chapters.build(args.root)}")
-    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import numbers
 from typing import Any, Iterable
 
@@ -11,7 +12,16 @@ SCALES = ("smoke", "cpu", "paper")
 
 
 class ParameterError(ValueError):
-    """A bad parameter: the message is one line naming the parameter and what is allowed."""
+    """A bad parameter. The message is one line that starts with `name=value` and says what is allowed; `renamed`
+    gives the same line under the name its user typed (a command-line option, say)."""
+
+    @property
+    def name(self) -> str | None:
+        head = str(self).split("=", 1)[0]
+        return head if head.isidentifier() else None
+
+    def renamed(self, name: str) -> ParameterError:
+        return ParameterError(name + str(self)[len(self.name):]) if self.name else self
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
@@ -21,26 +31,39 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
+def _interval(low: float | None, high: float | None, open_low: bool, open_high: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    if low is not None:
+        return f" {'>' if open_low else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if open_high else '<='} {high:g}"
+    return ""
+
+
 def check_range(name: str, value: Any, low: float | None = None, high: float | None = None,
-                integer: bool = False) -> Any:
+                integer: bool = False, open_low: bool = False, open_high: bool = False) -> Any:
+    """`value` if it is a number (an integer if `integer`) within [low, high]; `open_low`/`open_high` exclude
+    the bound itself."""
     kind = "an integer" if integer else "a number"
+    allowed = f"allowed: {kind}{_interval(low, high, open_low, open_high)}"
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
-        raise ParameterError(f"{name}={value!r} must be {kind}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ParameterError(f"{name}={value!r} is out of range; allowed: {kind} in {bounds}")
+        raise ParameterError(f"{name}={value!r} is not {kind}; {allowed}")
+    below = low is not None and (value <= low if open_low else value < low)
+    above = high is not None and (value >= high if open_high else value > high)
+    if below or above or not math.isfinite(value):
+        raise ParameterError(f"{name}={value!r} is out of range; {allowed}")
     return value
 
 
 def check_seeds(seeds: Any) -> tuple[int, ...]:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ParameterError(f"seeds={seeds!r} must be a non-empty list of non-negative integers")
-    if len(set(seeds)) != len(seeds):
-        raise ParameterError(f"seeds={seeds!r} must not repeat a seed")
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ParameterError(f"seeds={seeds!r} must be a non-empty list of distinct non-negative integers")
     return tuple(seeds)
 
 
@@ -91,7 +114,9 @@ def scaled(cls: type, scales: dict[str, dict], scale: str, overrides: dict, what
     check_choice("scale", scale, scales)
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
     values = {**(scales[scale] if base is None else base), **given}
-    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
     if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for {what}")
+        raise ParameterError(f"{unknown[0]}={values[unknown[0]]!r} is an unknown parameter of {what}; allowed: "
+                             f"{', '.join(names)}")
     return cls(**values)

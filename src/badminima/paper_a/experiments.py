@@ -1,132 +1,20 @@
-"""Paper A's image experiments (Sections 3.1-3.7): the grids of runs behind Figures 2-6 and Tables 1-2, per scale,
-and the tidy tables the chapters show. Every run goes through `image_runs.run_image`, so a configuration that two
-grids share is trained once and read by both."""
+"""Paper A's image experiments (Sections 3.1-3.7): the grids of runs behind Figures 2-6 and Tables 1-2, built from
+the recipes of protocol.py, and the tidy tables the chapters show. Every run goes through `image_runs.run_image`, so
+a configuration that two grids (or a grid and the command line) share is trained once and read by both."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 import pandas as pd
 import torch
 
-from badminima.core import convnets
+from badminima.paper_a import protocol
 from badminima.paper_a import runs as image_runs
-from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
-from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
+from badminima.paper_a.runs import ImageRun
 from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
 from badminima.core.store import NotStored, ReadOnlyStore, Store
-from badminima.core.train import TrainConfig
 
-# The paper's learning-rate schedules (Section 2): total epochs and the epochs after which lr is divided by 10.
-PAPER_SCHEDULES = {"cinic10": (300, (150, 225)), "restricted_imagenet": (300, (150, 225))}
-CIFAR_SCHEDULE = (350, (150, 250))
-PAPER_DATASETS = ("cifar10", "cifar100", "cinic10", "restricted_imagenet")
-
-
-@dataclass(frozen=True)
-class PaperAConfig:
-    dataset: str = "fashion_mnist"
-    models: tuple[str, ...] = ("resnet18", "vgg16")
-    width: float = 0.125
-    per_class: int | None = 20          # training images per class; None: the whole training set
-    test_size: int | None = 1000        # the first test images; None: the whole test set
-    seeds: tuple[int, ...] = (0, 1, 2)
-    R: int = 4                          # Algorithm 1's replication factor
-    N: float = 10.0                     # Algorithm 1's zero-out percentage
-    epochs: int = 30                    # phase 2 (vanilla and SOTA alike, as in the paper)
-    phase1_epochs: int = 40             # phase 1 cap; it stops earlier at 99.99% training accuracy
-    lr: float = 0.01                    # phase 2 initial learning rate
-    phase1_lr: float = 0.1
-    lr_drops: bool = False              # the paper's two drops by 10, scaled to the epochs (both phases)
-    l2: float = 5e-4
-    momentum: float = 0.9
-    batch_size: int = 32
-    eval_every: int = 3                 # test accuracy every this many phase-2 epochs (and at the end)
-    sweep_models: tuple[str, ...] = ("resnet18",)   # models of the R, per-class and lr sweeps
-    R_sweep: tuple[int, ...] = (1, 2, 4)
-    per_class_sweep: tuple[int, ...] = (5, 10, 20)
-    lr_sweep: tuple[float, ...] = (0.1, 0.01)
-    table2_model: str = "resnet18"
-    fgsm_epsilons: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
-    fgsm_size: int = 1000               # test images attacked
-
-    def __post_init__(self) -> None:
-        check_seeds(self.seeds)
-        for name in ("models", "sweep_models"):
-            for model in getattr(self, name):
-                check_choice(name, model, convnets.NAMES)
-        check_choice("table2_model", self.table2_model, convnets.NAMES)
-        for name in ("R", "epochs", "phase1_epochs", "batch_size", "eval_every", "fgsm_size"):
-            check_range(name, getattr(self, name), 1, integer=True)
-        check_range("N", self.N, 0, 100)
-        for name in ("lr", "phase1_lr", "l2", "width"):
-            check_range(name, getattr(self, name), 0)
-        check_range("momentum", self.momentum, 0, 0.999)
-        if not self.models:
-            raise ParameterError("models=() must name at least one model")
-
-
-SCALES = {
-    "smoke": dict(models=("resnet18",), width=0.0625, per_class=2, test_size=40, seeds=(0,), R=1, epochs=1,
-                  phase1_epochs=1, eval_every=1, R_sweep=(1, 2), per_class_sweep=(2, 3), lr_sweep=(0.01,),
-                  fgsm_epsilons=(0.0, 0.05), fgsm_size=20),
-    "cpu": dict(),
-    "paper": dict(dataset="cifar10", models=convnets.NAMES, width=1.0, per_class=None, test_size=None,
-                  seeds=(0, 1, 2, 3, 4), R=10, lr=0.1, lr_drops=True, batch_size=128, eval_every=1,
-                  sweep_models=convnets.NAMES, R_sweep=(1, 2, 5, 10), per_class_sweep=(), lr_sweep=(),
-                  fgsm_size=10000),
-}
-
-
-def config_for(scale: str, **overrides) -> PaperAConfig:
-    """The scale's defaults with the given overrides (None means: keep the default). At `paper` scale the
-    epochs and l2 follow the chosen data set as the paper's Section 2 does (300 epochs and l2 1e-4 on CINIC-10)."""
-    check_choice("scale", scale, SCALES)
-    base = SCALES[scale]
-    if scale == "paper":
-        base = {**base, **paper_defaults(overrides.get("dataset") or base["dataset"])}
-    return scaled(PaperAConfig, SCALES, scale, overrides, "Paper A's image chapters", base)
-
-
-def paper_defaults(dataset: str) -> dict:
-    """Section 2's epochs and l2 for a data set (300 epochs on CINIC-10 and Restricted ImageNet, l2 1e-4 on
-    CINIC-10)."""
-    epochs = PAPER_SCHEDULES.get(dataset, CIFAR_SCHEDULE)[0]
-    return {"epochs": epochs, "phase1_epochs": epochs, "l2": 1e-4 if dataset == "cinic10" else 5e-4}
-
-
-def drops(cfg: PaperAConfig, epochs: int) -> tuple[int, ...]:
-    """The paper's lr drops for the data set, scaled to `epochs` (none when cfg.lr_drops is off)."""
-    if not cfg.lr_drops:
-        return ()
-    total, paper_drops = PAPER_SCHEDULES.get(cfg.dataset, CIFAR_SCHEDULE)
-    return image_runs.schedule(epochs, total, paper_drops)
-
-
-def adversarial(cfg: PaperAConfig, R: int | None = None) -> Adversarial:
-    """Algorithm 1 as the authors' code runs it: plain SGD to 99.99% training accuracy, checked at every epoch
-    here (every 25 in their code) because the cpu caps are short; test accuracy only at the end."""
-    train = TrainConfig(lr=cfg.phase1_lr, batch_size=cfg.batch_size, max_epochs=cfg.phase1_epochs,
-                        lr_drops=drops(cfg, cfg.phase1_epochs), fit_target=0.9999, eval_every=cfg.phase1_epochs)
-    return Adversarial(replication=R or cfg.R, noise_percent=cfg.N, train=train)
-
-
-def vanilla(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None,
-            per_class: int | None = None, lr: float | None = None) -> ImageRun:
-    """Plain SGD for a fixed number of epochs (no momentum, l2 or augmentation) from a random or adversarial init."""
-    check_choice("init", init, ("random", "adversarial"))
-    train = TrainConfig(lr=lr or cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.epochs, until_fit=False,
-                        lr_drops=drops(cfg, cfg.epochs), eval_every=cfg.eval_every)
-    data = DataSpec(cfg.dataset, per_class or cfg.per_class, cfg.test_size)
-    return ImageRun(data, model, cfg.width, seed, adversarial(cfg, R) if init == "adversarial" else None,
-                    train=train)
-
-
-def sota(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None) -> ImageRun:
-    return image_runs.heuristics(True, cfg.l2, cfg.momentum, vanilla(cfg, model, seed, init, R))
-
-
-INITS, MODES = ("random", "adversarial"), ("vanilla", "SOTA")
+MODES = ("vanilla", "SOTA")
 # Table 2's rows in the paper's order: (augmentation, l2, momentum).
 TABLE2_ROWS = {
     "Vanilla SGD": (False, False, False), "DA": (True, False, False), "l2": (False, True, False),
@@ -165,25 +53,19 @@ TABLE1_PAPER = {
 }
 
 
-def matches_paper(cfg: PaperAConfig) -> bool:
-    """Whether our setting is the paper's: one of its data sets, all of it, full widths, its epochs and R = 10."""
-    return (cfg.dataset in PAPER_DATASETS and cfg.per_class is None and cfg.test_size is None and cfg.width == 1.0
-            and cfg.epochs == PAPER_SCHEDULES.get(cfg.dataset, CIFAR_SCHEDULE)[0] and cfg.lr == 0.1)
-
-
 Cell = tuple[dict, ImageRun]   # (labels of a run in a table, the run)
 
 
-def main_grid(cfg: PaperAConfig) -> list[Cell]:
+def main_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
     """Figures 2, 3, 5, 6 and Table 1: every model x seed x init x {vanilla, SOTA}."""
-    make = {"vanilla": vanilla, "SOTA": sota}
+    make = {"vanilla": protocol.vanilla, "SOTA": protocol.sota}
     return [({"model": m, "seed": s, "init": i, "mode": mode}, make[mode](cfg, m, s, i))
-            for m in cfg.models for s in cfg.seeds for i in INITS for mode in MODES]
+            for m in cfg.models for s in cfg.seeds for i in protocol.INITS for mode in MODES]
 
 
-def r_grid(cfg: PaperAConfig) -> list[Cell]:
+def r_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
     """Figure 4: vanilla and SOTA from the adversarial init of each R, and from the random init (R = 0)."""
-    make = {"vanilla": vanilla, "SOTA": sota}
+    make = {"vanilla": protocol.vanilla, "SOTA": protocol.sota}
     cells = []
     for m in cfg.sweep_models:
         for s in cfg.seeds:
@@ -194,27 +76,27 @@ def r_grid(cfg: PaperAConfig) -> list[Cell]:
     return cells
 
 
-def scale_grid(cfg: PaperAConfig) -> list[Cell]:
+def scale_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
     """The sweep behind the cpu defaults: vanilla from both inits against training images per class and against
     the phase-2 learning rate, every other setting at its default."""
     cells = []
     for m in cfg.sweep_models:
         for s in cfg.seeds:
-            for i in INITS:
+            for i in protocol.INITS:
                 cells += [({"model": m, "seed": s, "init": i, "sweep": "per class", "value": n},
-                           vanilla(cfg, m, s, i, per_class=n)) for n in cfg.per_class_sweep]
+                           protocol.vanilla(cfg, m, s, i, per_class=n)) for n in cfg.per_class_sweep]
                 cells += [({"model": m, "seed": s, "init": i, "sweep": "lr", "value": lr},
-                           vanilla(cfg, m, s, i, lr=lr)) for lr in cfg.lr_sweep]
+                           protocol.vanilla(cfg, m, s, i, lr=lr)) for lr in cfg.lr_sweep]
     return cells
 
 
-def table2_grid(cfg: PaperAConfig) -> list[Cell]:
+def table2_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
     """Table 2: the 8 combinations of augmentation, l2 and momentum x both inits x seeds, for one model."""
     cells = []
     for row, (da, l2, mom) in TABLE2_ROWS.items():
-        for i in INITS:
+        for i in protocol.INITS:
             for s in cfg.seeds:
-                base = vanilla(cfg, cfg.table2_model, s, i)
+                base = protocol.vanilla(cfg, cfg.table2_model, s, i)
                 run = image_runs.heuristics(da, cfg.l2 if l2 else 0.0, cfg.momentum if mom else 0.0, base)
                 cells.append(({"mode": row, "init": i, "seed": s}, run))
     return cells
@@ -265,7 +147,7 @@ def curves(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def phase1_table(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+def phase1_table(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     """Algorithm 1 per model and seed: epochs and the best accuracy reached on the randomly labelled set C."""
     store = store or Store()
     cells = [c for c in main_grid(cfg) if c[0]["init"] == "adversarial" and c[0]["mode"] == "vanilla"]
@@ -278,7 +160,7 @@ def phase1_table(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def distances(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+def distances(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     """Table 1 per model and seed: the seven distances."""
     store = store or Store()
     grid = main_grid(cfg)
@@ -321,7 +203,7 @@ def table2(per_seed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).rename_axis("Mode")
 
 
-def _measure(cfg: PaperAConfig, run: ImageRun, weights: dict, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
+def _measure(cfg: protocol.PaperAConfig, run: ImageRun, weights: dict, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
     model = image_runs.load_model(run, weights)
     raw = image_runs.prepare(run.data, torch.device("cpu")).raw
     shape = tuple(raw.x_train.shape[1:])
@@ -331,7 +213,7 @@ def _measure(cfg: PaperAConfig, run: ImageRun, weights: dict, test: tuple[torch.
             "path l2": path_norm(model, shape, 2), "fgsm": fgsm}
 
 
-def measures(cfg: PaperAConfig, store: Store | None = None) -> pd.DataFrame:
+def measures(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     """Figures 5 and 6 per run of the main grid: Frobenius norm, l1 and l2 path norms, and test accuracy (%)
     under FGSM at each epsilon on the first `fgsm_size` test images. Each run's numbers are stored once."""
     store = store or Store()
@@ -369,16 +251,3 @@ def r_gaps(r_table: pd.DataFrame) -> pd.DataFrame:
     adv = r_table[r_table["R"] > 0]
     ref = adv.set_index(["model", "seed", "mode"]).index.map(base)
     return adv.assign(gap=ref.to_numpy() - adv["test acc %"].to_numpy())
-
-
-def describe(cfg: PaperAConfig) -> str:
-    """The setting in one paragraph, for a chapter's opening."""
-    data = f"{cfg.per_class} training images per class" if cfg.per_class else "the whole training set"
-    test = f"the first {cfg.test_size} test images" if cfg.test_size else "the whole test set"
-    schedule = (f"divided by 10 after epoch(s) {', '.join(map(str, sorted(set(drops(cfg, cfg.epochs)))))}"
-                if cfg.lr_drops else "not dropped")
-    return (f"Data set `{cfg.dataset}`, {data}, {test}; models {', '.join(cfg.models)} at width {cfg.width:g}; "
-            f"seeds {list(cfg.seeds)}; Algorithm 1 with R = {cfg.R}, N = {cfg.N:g}%, phase 1 at lr "
-            f"{cfg.phase1_lr:g} for at most {cfg.phase1_epochs} epochs; phase 2 for {cfg.epochs} epochs at lr "
-            f"{cfg.lr:g}; learning rates {schedule}; batch {cfg.batch_size}; SOTA adds crop (padding 4) and flip, momentum {cfg.momentum:g}, l2 {cfg.l2:g}; "
-            f"test accuracy measured every {cfg.eval_every} epoch(s).")

@@ -12,21 +12,14 @@ from torch import nn
 
 from badminima.core import convnets
 from badminima.paper_a.algorithm1 import algorithm1_set
-from badminima.core.config import check_range
+from badminima.core.config import ParameterError, check_range
 from badminima.core.data import images
 from badminima.core.metrics import table1_distances
 from badminima.core.models import Single
 from badminima.core.store import Store, Stored
 from badminima.core.train import TrainConfig, default_device, train
 
-# Paper A's CIFAR schedule: lr 0.1, divided by 10 after epochs 150 and 250, 350 epochs in all.
-PAPER_EPOCHS, PAPER_DROPS = 350, (150, 250)
-
-
-def schedule(epochs: int, paper_epochs: int = PAPER_EPOCHS, drops: tuple[int, ...] = PAPER_DROPS
-             ) -> tuple[int, ...]:
-    """The paper's learning-rate drops, scaled to a run of `epochs` epochs."""
-    return tuple(max(1, round(d * epochs / paper_epochs)) for d in drops)
+MIN_WIDTH = 0.01   # the narrowest width multiplier accepted: the first layers are down to one channel there
 
 
 @dataclass(frozen=True)
@@ -42,19 +35,33 @@ class DataSpec:
         if self.test_size is not None:
             check_range("test_size", self.test_size, 1, integer=True)
 
+    def check_sizes(self, data: images.ImageData) -> None:
+        """Refuse a test size or a per-class count beyond what the data set holds (never train on fewer silently)."""
+        tests = len(data.y_test)
+        if self.test_size is not None and self.test_size > tests:
+            raise ParameterError(f"test_size={self.test_size} is more than the test set's {tests} images; allowed: "
+                                 f"an integer in [1, {tests}]")
+        if self.per_class is not None:
+            counts = torch.bincount(data.y_train, minlength=data.classes)
+            short = int(counts.argmin())
+            fewest = int(counts[short])
+            if self.per_class > fewest:
+                raise ParameterError(f"per_class={self.per_class} is more than class {short}'s {fewest} training "
+                                     f"images; allowed: an integer in [1, {fewest}]")
+
 
 @dataclass(frozen=True)
 class Adversarial:
-    """Algorithm 1: R noisy randomly labelled copies of every training image, fitted by vanilla SGD."""
+    """Algorithm 1: R noisy randomly labelled copies of every training image, fitted by vanilla SGD. Its training
+    has no default: the paper's is protocol.adversarial's."""
     replication: int = 1               # R
     noise_percent: float = 10.0        # N: % of each copy's values zeroed
     whole_pixels: bool = False         # zero whole pixels instead of single colour values
-    train: TrainConfig = TrainConfig(lr=0.1, batch_size=128, max_epochs=PAPER_EPOCHS, lr_drops=PAPER_DROPS,
-                                     fit_target=0.9999, patience=25, eval_every=25)
+    train: TrainConfig = field(kw_only=True)
 
     def __post_init__(self) -> None:
         check_range("R", self.replication, 1, integer=True)
-        check_range("N", self.noise_percent, 0, 100)
+        check_range("N", self.noise_percent, 0, 100, open_high=True)
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,10 @@ class ImageRun:
     seed: int = 0
     adversarial: Adversarial | None = None   # None: the framework's random init
     augment: bool = False                    # random crop (padding 4) and horizontal flip
-    train: TrainConfig = TrainConfig(lr=0.1, batch_size=128, max_epochs=PAPER_EPOCHS, lr_drops=PAPER_DROPS,
-                                     until_fit=False)
+    train: TrainConfig = field(kw_only=True)  # no default: the paper's recipes are in protocol.py
 
     def __post_init__(self) -> None:
-        check_range("width", self.width, 0.01)
+        check_range("width", self.width, MIN_WIDTH)
         check_range("seed", self.seed, 0, integer=True)
 
 
@@ -93,6 +99,7 @@ class Prepared:
 @functools.lru_cache(maxsize=4)
 def prepare(spec: DataSpec, device: torch.device) -> Prepared:
     data = images.load(spec.dataset)
+    spec.check_sizes(data)
     x, y = data.x_train, data.y_train
     if spec.per_class is not None:
         x, y = images.subset(x, y, spec.per_class, spec.subset_seed)

@@ -36,10 +36,13 @@ class SketchConfig:
         check_seeds(self.seeds)
         for name in ("n_per_class", "n_test", "batch_size", "max_epochs"):
             check_range(name, getattr(self, name), 1, integer=True)
-        for name in ("separation", "lr", "lr_random_labels", "weight_decay", "noise"):
+        for name in ("lr", "lr_random_labels"):
+            check_range(name, getattr(self, name), 0, open_low=True)
+        for name in ("separation", "weight_decay", "noise"):
             check_range(name, getattr(self, name), 0)
         check_range("momentum", self.momentum, 0, 0.999)
-        if not self.hidden or not all(isinstance(h, int) and h > 0 for h in self.hidden):
+        if not isinstance(self.hidden, tuple) or not self.hidden or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden):
             raise ParameterError(f"hidden={self.hidden!r} must be a non-empty list of positive layer widths")
 
 

@@ -17,25 +17,21 @@ import pandas as pd
 import torch
 
 from badminima.paper_a.algorithm1 import random_labels
-from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
+from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.data import images, toy
 from badminima.core.metrics import accuracy, boundary_length
 from badminima.core.models import MLP
 from badminima.core import runtime
 from badminima.core.plots import extent_of
 from badminima.paper_a.sketch import member_logits
+from badminima.paper_b import protocol
 from badminima.core.store import Store, Stored
 from badminima.core.train import TrainConfig, default_device, train
 
 Tensor = torch.Tensor
 
-# data set -> (distribution in data/toy.py, its fixed options); "vmnist" is the vectorized image set.
-TOY = {"gaussians": ("gaussians", {}), "circles": ("circles", {}), "spirals": ("spirals", {"t_max": 10.0}),
-       "spirals_2pi": ("spirals", {"t_max": 2 * math.pi})}
-DATASETS = (*TOY, "vmnist")
 NAMES = {"gaussians": "Gaussians", "circles": "concentric circles", "spirals": "spirals (t ≤ 10)",
          "spirals_2pi": "spirals (t ≤ 2π)", "vmnist": "vectorized MNIST"}
-IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
 # experiment -> (group, block): its runs are members block*k .. block*k + k-1 of that group's model (k seeds).
 MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 0), "Norm": ("retrain", 1)}
 RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
@@ -44,90 +40,13 @@ CURVE_POINTS = 60            # each run's stored training curve: about this many
 HISTORY_POINTS = 5000        # a run's training history records about this many epochs at most
 
 
-@dataclass(frozen=True)
-class WidthsConfig:
-    datasets: tuple[str, ...] = ("gaussians", "circles", "spirals", "vmnist")
-    widths: tuple[int, ...] = (10, 50, 100, 500)        # hidden units p, 2-D data sets
-    image_widths: tuple[int, ...] = (10, 50, 100, 500)  # hidden units p, vectorized MNIST
-    boundary_width: int = 500                           # Figure 2's width
-    seeds: tuple[int, ...] = tuple(range(8))
-    n_train: int = 100
-    n_test: int = 1000
-    lr: float = 0.01
-    max_steps: int = 4000          # cap per phase on the 2-D sets (full batch: one step per epoch)
-    data_seed: int | None = None   # None: seed s draws its own data; an int: this one draw for every seed (Fig. 6b)
-    mu: float = 2.5                # Gaussians' means are -+[mu, mu]
-    circle_noise: float = 0.5      # std of the Gaussian noise added to the circles' radii
-    spiral_jitter: float = 0.9     # spirals: each coordinate plus uniform noise on [0, jitter * t)
-    image_source: str = "auto"     # "auto": MNIST when its files are in the data folder, else Fashion-MNIST
-    image_train: int = 128
-    image_test: int = 1000
-    image_lr: float = 0.1
-    image_batch: int = 32
-    image_max_epochs: int = 500    # cap per phase on vectorized MNIST
-
-    def __post_init__(self) -> None:
-        check_seeds(self.seeds)
-        for name in self.datasets:
-            check_choice("dataset", name, DATASETS)
-        for name in ("widths", "image_widths"):
-            widths = getattr(self, name)
-            if not widths or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in widths):
-                raise ParameterError(f"{name}={widths!r} must be a non-empty list of positive integers")
-        for name in ("boundary_width", "n_train", "n_test", "max_steps", "image_train", "image_test",
-                     "image_batch", "image_max_epochs"):
-            check_range(name, getattr(self, name), 1, integer=True)
-        for name in ("lr", "image_lr", "mu", "circle_noise", "spiral_jitter"):
-            check_range(name, getattr(self, name), 0)
-        if self.data_seed is not None:
-            check_range("data_seed", self.data_seed, 0, integer=True)
-        check_choice("image_source", self.image_source, IMAGE_SOURCES)
-        if self.image_source == "auto":  # the key of a stored run must name the data that produced it
-            object.__setattr__(self, "image_source", "mnist" if images.mnist_present() else "fashion_mnist")
-
-
-SCALES = {
-    "smoke": dict(seeds=(0, 1), widths=(4, 16), image_widths=(8,), boundary_width=16, max_steps=30, n_test=200,
-                  image_test=100, image_max_epochs=3),
-    "cpu": dict(),
-    "paper": dict(seeds=tuple(range(10)), widths=(10, 20, 50, 100, 200, 500, 1000, 2000),
-                  image_widths=(10, 20, 50, 100, 200, 500, 1000, 2000), max_steps=300_000, n_test=10_000,
-                  image_test=10_000, image_max_epochs=10_000),
-}
-
-
-def config_for(scale: str, **overrides) -> WidthsConfig:
-    """The scale's defaults with the given overrides (None means: keep the default)."""
-    return scaled(WidthsConfig, SCALES, scale, overrides, "the width sweeps")
-
-
-# One data set and width with a cap large enough for phase 1 to reach zero training error on the random labels,
-# which the sweeps' caps are not (a measured run: circles, p = 500, 5 of 8 seeds fitted after 123k-220k steps).
-LONG_SCALES = {
-    "smoke": dict(datasets=("circles",), widths=(16,), seeds=(0, 1), max_steps=300, n_test=200),
-    "cpu": dict(datasets=("circles",), widths=(500,), max_steps=300_000),
-    "paper": dict(datasets=("circles",), widths=(500,), seeds=tuple(range(10)), max_steps=1_000_000,
-                  n_test=10_000),
-}
-
-
-def long_config_for(scale: str, dataset: str | None = None, width: int | None = None, **overrides) -> WidthsConfig:
-    """The long-phase-1 run's configuration: one 2-D data set, one width."""
-    if dataset is not None:
-        check_choice("dataset", dataset, tuple(TOY))
-    if width is not None:
-        check_range("width", width, 1, integer=True)
-    overrides = {**overrides, "datasets": (dataset,) if dataset else None, "widths": (width,) if width else None}
-    return scaled(WidthsConfig, LONG_SCALES, scale, overrides, "the long phase-1 run")
-
-
-def dataset_name(cfg: WidthsConfig, dataset: str) -> str:
+def dataset_name(cfg: protocol.WidthsConfig, dataset: str) -> str:
     if dataset == "vmnist" and cfg.image_source == "fashion_mnist":
         return "vectorized Fashion-MNIST"
     return NAMES[dataset]
 
 
-def widths_of(cfg: WidthsConfig, dataset: str) -> tuple[int, ...]:
+def widths_of(cfg: protocol.WidthsConfig, dataset: str) -> tuple[int, ...]:
     return cfg.image_widths if dataset == "vmnist" else cfg.widths
 
 
@@ -142,14 +61,14 @@ class Data:
     classes: int
 
 
-def _toy_options(cfg: WidthsConfig, dataset: str) -> dict:
-    kind, fixed = TOY[dataset]
+def _toy_options(cfg: protocol.WidthsConfig, dataset: str) -> dict:
+    kind, fixed = protocol.TOY[dataset]
     own = {"gaussians": {"mu": cfg.mu}, "circles": {"noise": cfg.circle_noise},
            "spirals": {"jitter": cfg.spiral_jitter}}[kind]
     return {**fixed, **own}
 
 
-def _data_key(cfg: WidthsConfig, dataset: str) -> dict:
+def _data_key(cfg: protocol.WidthsConfig, dataset: str) -> dict:
     if dataset == "vmnist":
         return {"source": cfg.image_source, "train": cfg.image_train, "test": cfg.image_test}
     return {"n_train": cfg.n_train, "n_test": cfg.n_test, "data_seed": cfg.data_seed,
@@ -157,17 +76,18 @@ def _data_key(cfg: WidthsConfig, dataset: str) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def load_data(cfg: WidthsConfig, dataset: str) -> Data:
+def load_data(cfg: protocol.WidthsConfig, dataset: str) -> Data:
     """The data set's training and test sets, as every run of `cfg` on it sees them."""
     if dataset == "vmnist":
         return _image_data(cfg)
     seeds = (cfg.data_seed,) if cfg.data_seed is not None else cfg.seeds
-    draws = [toy.draw(TOY[dataset][0], cfg.n_train, cfg.n_test, s, **_toy_options(cfg, dataset)) for s in seeds]
+    draws = [toy.draw(protocol.TOY[dataset][0], cfg.n_train, cfg.n_test, s, **_toy_options(cfg, dataset))
+             for s in seeds]
     stack = lambda i, j: torch.stack([d[i][j] for d in draws])
     return Data(stack(0, 0), stack(0, 1), stack(1, 0), stack(1, 1), 2)
 
 
-def _image_data(cfg: WidthsConfig) -> Data:
+def _image_data(cfg: protocol.WidthsConfig) -> Data:
     # The first images of each split: the same 128 training images in every run, as in the paper.
     data = images.load(cfg.image_source)
     flat = lambda x, k: x[:k].flatten(1).float()[None] / 255
@@ -182,25 +102,25 @@ def _per_member(t: Tensor, copies: int, members: int) -> Tensor:
 
 # Runs
 
-def train_config(cfg: WidthsConfig, dataset: str) -> TrainConfig:
+def train_config(cfg: protocol.WidthsConfig, dataset: str) -> TrainConfig:
     if dataset == "vmnist":
         return TrainConfig(lr=cfg.image_lr, batch_size=cfg.image_batch, max_epochs=cfg.image_max_epochs)
     return TrainConfig(lr=cfg.lr, batch_size=None, max_epochs=cfg.max_steps)
 
 
-def step_cap(cfg: WidthsConfig, dataset: str) -> int:
+def step_cap(cfg: protocol.WidthsConfig, dataset: str) -> int:
     """The most steps a phase can take on this data set."""
     if dataset == "vmnist":
         return cfg.image_max_epochs * math.ceil(cfg.image_train / cfg.image_batch)
     return cfg.max_steps
 
 
-def _sizes(cfg: WidthsConfig, dataset: str, width: int) -> tuple[int, int, int]:
+def _sizes(cfg: protocol.WidthsConfig, dataset: str, width: int) -> tuple[int, int, int]:
     d, classes = (28 * 28, 10) if dataset == "vmnist" else (2, 2)
     return d, width, 1 if classes == 2 else classes   # one logit: logistic loss; several: cross-entropy
 
 
-def _start_key(cfg: WidthsConfig, dataset: str, width: int) -> dict:
+def _start_key(cfg: protocol.WidthsConfig, dataset: str, width: int) -> dict:
     return {"group": "start", "dataset": dataset, "width": width, "seeds": cfg.seeds,
             "data": _data_key(cfg, dataset), "train": train_config(cfg, dataset), "curve_points": CURVE_POINTS}
 
@@ -242,7 +162,7 @@ def _stacked(*states: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int, ...],
-               init: dict[str, Tensor] | None, labels: Tensor, cfg: WidthsConfig, dataset: str,
+               init: dict[str, Tensor] | None, labels: Tensor, cfg: protocol.WidthsConfig, dataset: str,
                readout_only: bool = False) -> Stored:
     """Train (or load) one batched group: member m starts from init's member m (None: the seeds' random init)
     and trains on its data slice with labels[m]."""
@@ -277,10 +197,10 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
     return store.load_or_run("widths", key, run)
 
 
-def run_width(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> dict[str, Stored]:
+def run_width(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> dict[str, Stored]:
     """Train (or load) the three groups of one data set and width: {"start", "retrain", "readout"}."""
     store = store or Store()
-    check_choice("dataset", dataset, DATASETS)
+    check_choice("dataset", dataset, protocol.DATASETS)
     check_range("width", width, 1, integer=True)
     seeds, k = cfg.seeds, len(cfg.seeds)
     sizes = _sizes(cfg, dataset, width)
@@ -307,7 +227,7 @@ def _percent(fraction: float) -> float:
     return round(100 * fraction, 4)   # accuracies are counts over float32: drop the float noise
 
 
-def width_table(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> pd.DataFrame:
+def width_table(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> pd.DataFrame:
     """One row per experiment and seed of one data set and width."""
     groups = run_width(cfg, dataset, width, store)
     k = len(cfg.seeds)
@@ -332,7 +252,7 @@ def width_table(cfg: WidthsConfig, dataset: str, width: int, store: Store | None
     return table
 
 
-def sweep(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
+def sweep(cfg: protocol.WidthsConfig, store: Store | None = None) -> pd.DataFrame:
     """One row per data set, width, experiment and seed: accuracies, steps to zero training error (None: the
     run hit the cap), norms, and how far phase 1 got on the random labels."""
     store = store or Store()
@@ -340,7 +260,7 @@ def sweep(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def curves(cfg: WidthsConfig, store: Store | None = None) -> pd.DataFrame:
+def curves(cfg: protocol.WidthsConfig, store: Store | None = None) -> pd.DataFrame:
     """Training accuracy against steps of the first group of every data set and width: one row per data set,
     width, labels ("true": Exp 1, "random": phase 1), seed and recorded step."""
     store = store or Store()
@@ -400,7 +320,7 @@ class Trained:
     models: dict[str, MLP]       # experiment -> one member per seed
 
 
-def trained(cfg: WidthsConfig, dataset: str, width: int, store: Store | None = None) -> Trained:
+def trained(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> Trained:
     """The trained networks of one 2-D data set and width, per experiment."""
     if dataset == "vmnist":
         raise ParameterError("dataset='vmnist' has no decision boundary to draw; choose a 2-D data set")
@@ -422,7 +342,7 @@ def panels(result: Trained, members: list[int], seeds: tuple[int, ...],
              for e in experiments] for m in members]
 
 
-def boundary_table(cfg: WidthsConfig, datasets: tuple[str, ...], width: int, store: Store | None = None,
+def boundary_table(cfg: protocol.WidthsConfig, datasets: tuple[str, ...], width: int, store: Store | None = None,
                    resolution: int = 200) -> pd.DataFrame:
     """Length of each run's decision boundary inside its data set's plotting box, per experiment and seed."""
     rows = []

@@ -1,0 +1,182 @@
+"""Paper A's protocol, defined once: the scales its chapters run at, Section 2's learning-rate schedule and l2 per
+data set, Algorithm 1's training, and the vanilla and SOTA recipes, with the functions that build an image run
+from them. The chapters' grids (experiments.py) and the command line's `train` both build their runs here, so a run
+trained by either is the other's stored run."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from badminima.core import convnets
+from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
+from badminima.core.data import images
+from badminima.core.train import TrainConfig
+from badminima.paper_a.runs import MIN_WIDTH, Adversarial, DataSpec, ImageRun, heuristics
+
+# Section 2: total epochs and the epochs after which the lr is divided by 10. Data sets the paper did not use
+# (Fashion-MNIST, MNIST) follow the CIFAR schedule.
+SCHEDULES = {"cifar10": (350, (150, 250)), "cifar100": (350, (150, 250)), "cinic10": (300, (150, 225)),
+             "restricted_imagenet": (300, (150, 225))}
+PAPER_DATASETS = tuple(SCHEDULES)
+L2 = {"cinic10": 1e-4}          # Section 2's l2 where it is not the usual 5e-4
+USUAL_L2 = 5e-4
+PHASE1_FIT = 0.9999             # Algorithm 1 stops at this training accuracy on its set C (the authors' code)
+INITS = ("random", "adversarial")
+
+
+def paper_schedule(dataset: str) -> tuple[int, tuple[int, ...]]:
+    """The paper's epochs and lr drops for a data set."""
+    return SCHEDULES.get(dataset, SCHEDULES["cifar10"])
+
+
+def paper_defaults(dataset: str) -> dict:
+    """Section 2's epochs (both phases) and l2 for a data set."""
+    epochs = paper_schedule(dataset)[0]
+    return {"epochs": epochs, "phase1_epochs": epochs, "l2": L2.get(dataset, USUAL_L2)}
+
+
+@dataclass(frozen=True)
+class PaperAConfig:
+    dataset: str = "fashion_mnist"
+    models: tuple[str, ...] = ("resnet18", "vgg16")
+    width: float = 0.125
+    per_class: int | None = 20          # training images per class; None: the whole training set
+    test_size: int | None = 1000        # the first test images; None: the whole test set
+    seeds: tuple[int, ...] = (0, 1, 2)
+    R: int = 4                          # Algorithm 1's replication factor
+    N: float = 10.0                     # Algorithm 1's zero-out percentage
+    whole_pixels: bool = False          # Algorithm 1 zeroes whole pixels instead of single colour values
+    epochs: int = 30                    # phase 2 (vanilla and SOTA alike, as in the paper)
+    phase1_epochs: int = 40             # phase 1 cap; it stops earlier at 99.99% training accuracy
+    lr: float = 0.01                    # phase 2 initial learning rate
+    phase1_lr: float = 0.1
+    lr_drops: bool = False              # the paper's two drops by 10, scaled to the epochs (both phases)
+    l2: float = 5e-4
+    momentum: float = 0.9
+    batch_size: int = 32
+    eval_every: int = 3                 # test accuracy every this many phase-2 epochs (and at the end)
+    sweep_models: tuple[str, ...] = ("resnet18",)   # models of the R, per-class and lr sweeps
+    R_sweep: tuple[int, ...] = (1, 2, 4)
+    per_class_sweep: tuple[int, ...] = (5, 10, 20)
+    lr_sweep: tuple[float, ...] = (0.1, 0.01)
+    table2_model: str = "resnet18"
+    fgsm_epsilons: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
+    fgsm_size: int = 1000               # test images attacked
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, images.LOADERS)
+        check_seeds(self.seeds)
+        _check_models("models", self.models, empty=False)
+        _check_models("sweep_models", self.sweep_models, empty=True)
+        check_choice("table2_model", self.table2_model, convnets.NAMES)
+        check_range("width", self.width, MIN_WIDTH)
+        for name in ("per_class", "test_size"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1, integer=True)
+        for name in ("R", "epochs", "phase1_epochs", "batch_size", "eval_every", "fgsm_size"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        check_range("N", self.N, 0, 100, open_high=True)   # N = 100 would zero every value of every copy
+        for name in ("lr", "phase1_lr"):
+            check_range(name, getattr(self, name), 0, open_low=True)
+        check_range("l2", self.l2, 0)
+        check_range("momentum", self.momentum, 0, 0.999)
+        for name in ("whole_pixels", "lr_drops"):
+            check_choice(name, getattr(self, name), (False, True))
+
+
+def _check_models(name: str, models: Any, empty: bool) -> None:
+    if (not isinstance(models, tuple) or not (models or empty)
+            or not all(isinstance(m, str) and m in convnets.NAMES for m in models)):
+        raise ParameterError(f"{name}={models!r} must be a {'' if empty else 'non-empty '}list of models; choose "
+                             f"from {', '.join(map(repr, convnets.NAMES))}")
+
+
+SCALES = {
+    "smoke": dict(models=("resnet18",), width=0.0625, per_class=2, test_size=40, seeds=(0,), R=1, epochs=1,
+                  phase1_epochs=1, eval_every=1, R_sweep=(1, 2), per_class_sweep=(2, 3), lr_sweep=(0.01,),
+                  fgsm_epsilons=(0.0, 0.05), fgsm_size=20),
+    "cpu": dict(),
+    "paper": dict(dataset="cifar10", models=convnets.NAMES, width=1.0, per_class=None, test_size=None,
+                  seeds=(0, 1, 2, 3, 4), R=10, lr=0.1, lr_drops=True, batch_size=128, eval_every=1,
+                  sweep_models=convnets.NAMES, R_sweep=(1, 2, 5, 10), per_class_sweep=(), lr_sweep=(),
+                  fgsm_size=10000),
+}
+
+
+def config_for(scale: str, **overrides) -> PaperAConfig:
+    """The scale's defaults with the given overrides (None means: keep the default). At `paper` scale the
+    epochs and l2 follow the chosen data set as the paper's Section 2 does (300 epochs and l2 1e-4 on CINIC-10)."""
+    check_choice("scale", scale, SCALES)
+    base = SCALES[scale]
+    if scale == "paper":
+        dataset = overrides.get("dataset") or base["dataset"]
+        base = {**base, **paper_defaults(check_choice("dataset", dataset, images.LOADERS))}
+    return scaled(PaperAConfig, SCALES, scale, overrides, "Paper A's image chapters", base)
+
+
+def drops(cfg: PaperAConfig, epochs: int) -> tuple[int, ...]:
+    """The paper's lr drops for the data set, scaled to a run of `epochs` epochs (none when cfg.lr_drops is off)."""
+    if not cfg.lr_drops:
+        return ()
+    total, paper_drops = paper_schedule(cfg.dataset)
+    return tuple(max(1, round(d * epochs / total)) for d in paper_drops)
+
+
+def matches_paper(cfg: PaperAConfig) -> bool:
+    """Whether our setting is the paper's: one of its data sets, all of it, full widths, its epochs and lr."""
+    return (cfg.dataset in PAPER_DATASETS and cfg.per_class is None and cfg.test_size is None and cfg.width == 1.0
+            and cfg.epochs == paper_schedule(cfg.dataset)[0] and cfg.lr == 0.1)
+
+
+def adversarial(cfg: PaperAConfig, R: int | None = None) -> Adversarial:
+    """Algorithm 1 as the authors' code runs it: plain SGD to 99.99% training accuracy, checked at every epoch
+    here (every 25 in their code) because the cpu caps are short; test accuracy only at the end."""
+    train = TrainConfig(lr=cfg.phase1_lr, batch_size=cfg.batch_size, max_epochs=cfg.phase1_epochs,
+                        lr_drops=drops(cfg, cfg.phase1_epochs), fit_target=PHASE1_FIT, eval_every=cfg.phase1_epochs)
+    return Adversarial(replication=R or cfg.R, noise_percent=cfg.N, whole_pixels=cfg.whole_pixels, train=train)
+
+
+def vanilla(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None,
+            per_class: int | None = None, lr: float | None = None) -> ImageRun:
+    """Plain SGD for a fixed number of epochs (no momentum, l2 or augmentation) from a random or adversarial init."""
+    check_choice("init", init, INITS)
+    train = TrainConfig(lr=lr or cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.epochs, until_fit=False,
+                        lr_drops=drops(cfg, cfg.epochs), eval_every=cfg.eval_every)
+    data = DataSpec(cfg.dataset, per_class or cfg.per_class, cfg.test_size)
+    return ImageRun(data, model, cfg.width, seed, adversarial(cfg, R) if init == "adversarial" else None,
+                    train=train)
+
+
+def sota(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None) -> ImageRun:
+    """Vanilla plus the paper's SOTA heuristics: crop and flip, l2 and momentum."""
+    return heuristics(True, cfg.l2, cfg.momentum, vanilla(cfg, model, seed, init, R))
+
+
+RECIPES = {"vanilla": vanilla, "sota": sota}
+
+
+def image_run(cfg: PaperAConfig, model: str, seed: int, init: str, recipe: str = "vanilla",
+              augment: bool | None = None, l2: float | None = None, momentum: float | None = None,
+              until_fit: bool = False) -> ImageRun:
+    """One run of the main grid with Table 2's switches set where given (None: the recipe's), stopping at 100%
+    training accuracy if `until_fit`: the command line's run."""
+    run = RECIPES[check_choice("recipe", recipe, RECIPES)](cfg, model, seed, init)
+    train = run.train
+    run = heuristics(run.augment if augment is None else augment, train.weight_decay if l2 is None else l2,
+                     train.momentum if momentum is None else momentum, run)
+    return dataclasses.replace(run, train=dataclasses.replace(run.train, until_fit=True)) if until_fit else run
+
+
+def describe(cfg: PaperAConfig) -> str:
+    """The setting in one paragraph, for a chapter's opening."""
+    data = f"{cfg.per_class} training images per class" if cfg.per_class else "the whole training set"
+    test = f"the first {cfg.test_size} test images" if cfg.test_size else "the whole test set"
+    schedule = (f"divided by 10 after epoch(s) {', '.join(map(str, sorted(set(drops(cfg, cfg.epochs)))))}"
+                if cfg.lr_drops else "not dropped")
+    zeroed = "whole pixels" if cfg.whole_pixels else "values"
+    return (f"Data set `{cfg.dataset}`, {data}, {test}; models {', '.join(cfg.models)} at width {cfg.width:g}; "
+            f"seeds {list(cfg.seeds)}; Algorithm 1 with R = {cfg.R}, N = {cfg.N:g}% of {zeroed} zeroed, phase 1 at "
+            f"lr {cfg.phase1_lr:g} for at most {cfg.phase1_epochs} epochs; phase 2 for {cfg.epochs} epochs at lr "
+            f"{cfg.lr:g}; learning rates {schedule}; batch {cfg.batch_size}; SOTA adds crop (padding 4) and flip, "
+            f"momentum {cfg.momentum:g}, l2 {cfg.l2:g}; test accuracy measured every {cfg.eval_every} epoch(s).")

@@ -1,0 +1,100 @@
+"""Paper B's protocol, defined once: the width-sweep configuration, its data sets, and the scales its chapters run
+at (the sweeps of Experiments 1-3, and the long phase-1 run at one data set and width). The chapters and the
+"Does it reproduce?" page build their configurations here; experiments.py runs them."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
+from badminima.core.data import images
+
+# data set -> (distribution in data/toy.py, its fixed options); "vmnist" is the vectorized image set.
+TOY = {"gaussians": ("gaussians", {}), "circles": ("circles", {}), "spirals": ("spirals", {"t_max": 10.0}),
+       "spirals_2pi": ("spirals", {"t_max": 2 * math.pi})}
+DATASETS = (*TOY, "vmnist")
+IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
+BOUNDARY_DATASETS = ("gaussians", "circles", "spirals")   # Figure 2's decision boundaries
+
+
+@dataclass(frozen=True)
+class WidthsConfig:
+    datasets: tuple[str, ...] = ("gaussians", "circles", "spirals", "vmnist")
+    widths: tuple[int, ...] = (10, 50, 100, 500)        # hidden units p, 2-D data sets
+    image_widths: tuple[int, ...] = (10, 50, 100, 500)  # hidden units p, vectorized MNIST
+    boundary_width: int = 500                           # Figure 2's width
+    seeds: tuple[int, ...] = tuple(range(8))
+    n_train: int = 100
+    n_test: int = 1000
+    lr: float = 0.01
+    max_steps: int = 4000          # cap per phase on the 2-D sets (full batch: one step per epoch)
+    data_seed: int | None = None   # None: seed s draws its own data; an int: this one draw for every seed (Fig. 6b)
+    mu: float = 2.5                # Gaussians' means are -+[mu, mu]
+    circle_noise: float = 0.5      # std of the Gaussian noise added to the circles' radii
+    spiral_jitter: float = 0.9     # spirals: each coordinate plus uniform noise on [0, jitter * t)
+    image_source: str = "auto"     # "auto": MNIST when its files are in the data folder, else Fashion-MNIST
+    image_train: int = 128
+    image_test: int = 1000
+    image_lr: float = 0.1
+    image_batch: int = 32
+    image_max_epochs: int = 500    # cap per phase on vectorized MNIST
+
+    def __post_init__(self) -> None:
+        check_seeds(self.seeds)
+        if isinstance(self.datasets, str) or not isinstance(self.datasets, tuple) or not self.datasets:
+            raise ParameterError(f"datasets={self.datasets!r} must be a non-empty list of data sets; choose from "
+                                 f"{', '.join(map(repr, DATASETS))}")
+        for name in self.datasets:
+            check_choice("dataset", name, DATASETS)
+        for name in ("widths", "image_widths"):
+            widths = getattr(self, name)
+            if not isinstance(widths, tuple) or not widths or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in widths):
+                raise ParameterError(f"{name}={widths!r} must be a non-empty list of positive integers")
+        for name in ("boundary_width", "n_train", "n_test", "max_steps", "image_train", "image_test",
+                     "image_batch", "image_max_epochs"):
+            check_range(name, getattr(self, name), 1, integer=True)
+        for name in ("lr", "image_lr"):
+            check_range(name, getattr(self, name), 0, open_low=True)
+        for name in ("mu", "circle_noise", "spiral_jitter"):
+            check_range(name, getattr(self, name), 0)
+        if self.data_seed is not None:
+            check_range("data_seed", self.data_seed, 0, integer=True)
+        check_choice("image_source", self.image_source, IMAGE_SOURCES)
+        if self.image_source == "auto":  # the key of a stored run must name the data that produced it
+            object.__setattr__(self, "image_source", "mnist" if images.mnist_present() else "fashion_mnist")
+
+
+SCALES = {
+    "smoke": dict(seeds=(0, 1), widths=(4, 16), image_widths=(8,), boundary_width=16, max_steps=30, n_test=200,
+                  image_test=100, image_max_epochs=3),
+    "cpu": dict(),
+    "paper": dict(seeds=tuple(range(10)), widths=(10, 20, 50, 100, 200, 500, 1000, 2000),
+                  image_widths=(10, 20, 50, 100, 200, 500, 1000, 2000), max_steps=300_000, n_test=10_000,
+                  image_test=10_000, image_max_epochs=10_000),
+}
+
+
+def config_for(scale: str, **overrides) -> WidthsConfig:
+    """The scale's defaults with the given overrides (None means: keep the default)."""
+    return scaled(WidthsConfig, SCALES, scale, overrides, "the width sweeps")
+
+
+# One data set and width with a cap large enough for phase 1 to reach zero training error on the random labels,
+# which the sweeps' caps are not (a measured run: circles, p = 500, 5 of 8 seeds fitted after 123k-220k steps).
+LONG_SCALES = {
+    "smoke": dict(datasets=("circles",), widths=(16,), seeds=(0, 1), max_steps=300, n_test=200),
+    "cpu": dict(datasets=("circles",), widths=(500,), max_steps=300_000),
+    "paper": dict(datasets=("circles",), widths=(500,), seeds=tuple(range(10)), max_steps=1_000_000,
+                  n_test=10_000),
+}
+
+
+def long_config_for(scale: str, dataset: str | None = None, width: int | None = None, **overrides) -> WidthsConfig:
+    """The long-phase-1 run's configuration: one 2-D data set, one width."""
+    if dataset is not None:
+        check_choice("dataset", dataset, tuple(TOY))
+    if width is not None:
+        check_range("width", width, 1, integer=True)
+    overrides = {**overrides, "datasets": (dataset,) if dataset else None, "widths": (width,) if width else None}
+    return scaled(WidthsConfig, LONG_SCALES, scale, overrides, "the long phase-1 run")
