@@ -53,7 +53,7 @@ def test_a_bad_parameter_fails_without_replacing_the_good_notebook(smoke_book):
     with pytest.raises(Exception, match="scale='tiny' is not allowed"):
         chapters.execute("paper_a_sketch", smoke_book, {"scale": "tiny"})
     assert good.read_text() == before
-    assert (good.parent / "paper_a_sketch.failed.ipynb").exists()
+    assert not (good.parent / "paper_a_sketch.failed.ipynb").exists(), "rejected before papermill started"
 
 
 def test_reproduce_page_gathers_every_chapters_verdicts(smoke_book):

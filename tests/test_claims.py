@@ -329,7 +329,7 @@ def test_the_summary_rebuilds_the_configuration_a_chapter_ran_with(tmp_path):
     assert summary.chapter_config("paper_a_sketch", tmp_path)[1] == sketch.config_for("cpu")
     executed(tmp_path, "paper_b_boundaries", 'scale = "cpu"\nfixed_draw = None', {"scale": "smoke", "fixed_draw": 3})
     assert summary.chapter_config("paper_b_boundaries", tmp_path)[1] == paper_b_protocol.config_for(
-        "smoke", datasets=summary.BOUNDARY_DATASETS)
+        "smoke", datasets=paper_b_protocol.BOUNDARY_DATASETS)
     with pytest.raises(FileNotFoundError, match="not executed"):
         summary.chapter_config("paper_b_long", tmp_path)
 

@@ -3,7 +3,6 @@ with the configuration the chapter was executed with (rebuilt from the parameter
 notebook), through a store that reads and never trains."""
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -11,60 +10,41 @@ from typing import Any, Callable
 import nbformat
 import pandas as pd
 
+from badminima.book import chapters
 from badminima.core import stats
 from badminima.core.stats import Verdict
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 from badminima.paper_a import claims as paper_a_claims
-from badminima.paper_a import protocol as paper_a
-from badminima.paper_a import sketch
 from badminima.paper_b import claims as paper_b_claims
-from badminima.paper_b import protocol as paper_b
 
 CHAPTERS_DIR = Path("book") / "chapters"   # where chapters.execute writes the executed notebooks
-BOUNDARY_DATASETS = ("gaussians", "circles", "spirals")   # the boundaries chapter's data sets (Figure 2)
 
 
 @dataclass(frozen=True)
 class Chapter:
     paper: str
-    config: Callable[[dict], Any]                          # its parameters -> its configuration, as it builds it
     verdicts: Callable[[Any, Store], list[Verdict]]        # the function the chapter shows its verdicts with
 
 
-def _boundaries_config(parameters: dict) -> Any:
-    # fixed_draw only chooses Figure 6's data draw, which no verdict reads.
-    options = {k: v for k, v in parameters.items() if k != "fixed_draw"}
-    return paper_b.config_for(datasets=BOUNDARY_DATASETS, **options)
-
-
-# chapter -> how its verdicts are computed; the chapters without verdicts are not here.
+# chapter -> how its verdicts are computed; the chapters without verdicts are not here. Each chapter's configuration
+# is built by the same function that checked its parameters before it was executed (chapters.CHAPTERS).
 CHAPTERS: dict[str, Chapter] = {
-    "paper_a_sketch": Chapter("A", lambda p: sketch.config_for(**p), paper_a_claims.sketch_verdicts),
-    "paper_a_training": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.training_verdicts),
-    "paper_a_replication": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.replication_verdicts),
-    "paper_a_heuristics": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.heuristics_verdicts),
-    "paper_a_complexity": Chapter("A", lambda p: paper_a.config_for(**p), paper_a_claims.complexity_verdicts),
-    "paper_b_widths": Chapter("B", lambda p: paper_b.config_for(**p), paper_b_claims.widths_verdicts),
-    "paper_b_boundaries": Chapter("B", _boundaries_config, paper_b_claims.boundaries_verdicts),
-    "paper_b_long": Chapter("B", lambda p: paper_b.long_config_for(**p), paper_b_claims.long_verdicts),
+    "paper_a_sketch": Chapter("A", paper_a_claims.sketch_verdicts),
+    "paper_a_training": Chapter("A", paper_a_claims.training_verdicts),
+    "paper_a_replication": Chapter("A", paper_a_claims.replication_verdicts),
+    "paper_a_heuristics": Chapter("A", paper_a_claims.heuristics_verdicts),
+    "paper_a_complexity": Chapter("A", paper_a_claims.complexity_verdicts),
+    "paper_b_widths": Chapter("B", paper_b_claims.widths_verdicts),
+    "paper_b_boundaries": Chapter("B", paper_b_claims.boundaries_verdicts),
+    "paper_b_long": Chapter("B", paper_b_claims.long_verdicts),
 }
-
-
-def _literals(source: str) -> dict[str, Any]:
-    """The `name = literal` assignments of a parameters cell."""
-    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(source).body
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
 
 
 def executed_parameters(notebook: Path) -> dict[str, Any]:
     """The parameters an executed chapter ran with: its parameters cell's defaults, replaced by those papermill
     injected (recorded in the notebook's metadata)."""
     nb = nbformat.read(notebook, as_version=4)
-    defaults = {}
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            defaults.update(_literals(cell.source))
-    return {**defaults, **nb.metadata.get("papermill", {}).get("parameters", {})}
+    return {**chapters.declared_parameters(nb), **nb.metadata.get("papermill", {}).get("parameters", {})}
 
 
 def chapter_config(name: str, chapters_dir: str | Path = CHAPTERS_DIR) -> tuple[dict[str, Any], Any]:
@@ -74,7 +54,7 @@ def chapter_config(name: str, chapters_dir: str | Path = CHAPTERS_DIR) -> tuple[
     if not notebook.exists():
         raise FileNotFoundError(f"not executed: there is no {notebook}")
     parameters = executed_parameters(notebook)
-    return parameters, CHAPTERS[name].config(parameters)
+    return parameters, chapters.CHAPTERS[name].config(**parameters)
 
 
 def _set(parameters: dict[str, Any]) -> str:

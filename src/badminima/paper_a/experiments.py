@@ -102,12 +102,10 @@ def table2_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
     return cells
 
 
-def is_stored(run: ImageRun, store: Store) -> bool:
-    return store.path("image", run).exists()
-
-
 def missing(cells: Iterable[Cell], store: Store) -> list[ImageRun]:
-    return [run for _, run in cells if not is_stored(run, store)]
+    """The runs of a grid not yet stored (a damaged entry counts as stored here; loading it moves it aside and
+    recomputes it, or, from a read-only store, says it is damaged)."""
+    return [run for _, run in cells if not store.path("image", run).exists()]
 
 
 def train_all(cells: list[Cell], store: Store | None = None, progress: bool = False) -> None:
@@ -127,7 +125,7 @@ def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     train_all(cells, store)
     rows = []
     for labels, run in cells:
-        m = store.load("image", run).metrics
+        m = image_runs.run_image(run, store, progress=False).metrics
         rows.append({**labels, "train acc %": 100 * m["train_acc"], "test acc %": 100 * m["test_acc"],
                      "epochs": m["epochs"]})
     return pd.DataFrame(rows)
@@ -140,7 +138,7 @@ def curves(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     train_all(cells, store)
     rows = []
     for labels, run in cells:
-        h = store.load("image", run).metrics["history"]
+        h = image_runs.run_image(run, store, progress=False).metrics["history"]
         for epoch, tr, te in zip(h["epoch"], h["train_acc"], h["test_acc"]):
             rows.append({**labels, "epoch": epoch, "train acc %": 100 * tr[0],
                          "test acc %": 100 * te[0] if te is not None else float("nan")})
@@ -224,7 +222,7 @@ def measures(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataF
         def compute(_workdir, run=run):
             data = image_runs.prepare(run.data, torch.device("cpu"))
             test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
-            return _measure(cfg, run, store.load("image", run).weights, test), {}
+            return _measure(cfg, run, image_runs.run_image(run, store, progress=False).weights, test), {}
         # "measures" 2: average pools enter the l2 path norm as (1/k)^2 (1/k before), so older results retire
         key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size, "measures": 2}
         m = store.load_or_run("paper_a_measures", key, compute).metrics

@@ -174,14 +174,13 @@ def run_image(run: ImageRun, store: Store | None = None, device: torch.device | 
     `compile_` (CUDA only) does not change the configuration's key: it changes speed, not the numbers' meaning."""
     store = store or Store()
     device = device or default_device()
-    start = (_without_prefix(adversarial_init(run, store, device, progress, compile_).weights, "final")
-             if run.adversarial is not None else None)
 
     def fit_true_labels(workdir):
         data = prepare(run.data, device)
         model = build_model(run, data.raw)
-        if start is not None:
-            model.load_state_dict(start)
+        if run.adversarial is not None:   # phase 1 is read (or trained) only when phase 2 has to be trained
+            phase1 = adversarial_init(run, store, device, progress, compile_)
+            model.load_state_dict(_without_prefix(phase1.weights, "final"))
         result = train(for_device(model, device, compile_), (data.x_train, data.y_train), run.train, [run.seed],
                        test_set=(data.x_test, data.y_test), augment=_augment(run.augment),
                        checkpoint=workdir / "train.ckpt", device=device, progress=progress)

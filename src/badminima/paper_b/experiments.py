@@ -194,7 +194,9 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
         keep = dataset != "vmnist" or key["group"] == "start"
         return metrics, model.state_dict() if keep else {}
 
-    return store.load_or_run("widths", key, run)
+    # A vectorized-image run is checked against the image files it read; the 2-D sets are drawn from seeds.
+    data = images.fingerprint(cfg.image_source) if dataset == "vmnist" else None
+    return store.load_or_run("widths", key, run, data=data)
 
 
 def run_width(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> dict[str, Stored]:
