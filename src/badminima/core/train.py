@@ -114,7 +114,7 @@ def _differs_in_eval(model: nn.Module) -> bool:
     return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules())
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
+def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -192,7 +192,7 @@ class _Epochs:
         if epoch % self.history_every == 0 or last:
             self._record(epoch, loss, fit_acc, last, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
-            _save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+            save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                           "gens": [g.get_state() for g in self.gens], "run": run.as_dict(),
                           "done": self.done.cpu(), "frozen": [f.cpu() for f in self.frozen]}, self.checkpoint)
         return self.finished or stalled

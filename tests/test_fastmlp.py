@@ -1,0 +1,125 @@
+"""The fast path for one-hidden-layer nets keeps the one loop's contract: same stops, history and weights (to float
+tolerance) as `train`, resumable checkpoints, finished members left out of the work."""
+import pytest
+import torch
+
+from badminima.core import fastmlp
+from badminima.core.data.toy import draw
+from badminima.core.models import MLP
+from badminima.core.train import TrainConfig, train
+
+CPU = torch.device("cpu")
+
+
+def toy(members: int, n: int = 60, dataset: str = "circles") -> tuple[torch.Tensor, torch.Tensor]:
+    draws = [draw(dataset, n, 2, seed)[0] for seed in range(members)]
+    return torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
+
+
+def both(sizes, seeds, data, cfg, **kwargs):
+    """(generic run, its model, fast run, its model) from the same init."""
+    generic, fast = MLP(sizes, seeds), MLP(sizes, seeds)
+    readout = kwargs.pop("readout_only", False)
+    params = generic.readout() if readout else None
+    if readout:
+        for model in (generic, fast):
+            with torch.no_grad():
+                for p in model.readout():
+                    p.zero_()
+    a = train(generic, data, cfg, seeds, params=params, device=CPU, amp=False, **kwargs)
+    b = fastmlp.train_mlp(fast, data, cfg, seeds, readout_only=readout, device=CPU, **kwargs)
+    return a, generic, b, fast
+
+
+def assert_same(a, generic, b, fast, atol=1e-5):
+    assert b.fit_epoch == a.fit_epoch and b.fit_step == a.fit_step
+    assert (b.epochs, b.steps) == (a.epochs, a.steps)
+    assert b.history["epoch"] == a.history["epoch"] and b.history["step"] == a.history["step"]
+    assert b.history["lr"] == a.history["lr"]
+    assert b.history["train_acc"] == a.history["train_acc"]
+    torch.testing.assert_close(torch.tensor(b.history["loss"]), torch.tensor(a.history["loss"]), rtol=1e-4,
+                               atol=1e-6)
+    assert b.history["test_acc"] == a.history["test_acc"]
+    for pa, pb in zip(generic.parameters(), fast.parameters()):
+        torch.testing.assert_close(pb.detach(), pa.detach(), rtol=1e-4, atol=atol)
+
+
+def test_full_batch_gradient_descent_matches_the_generic_loop():
+    seeds = (0, 1, 2, 3)
+    x, y = toy(4)
+    xt, yt = toy(4, 200)
+    cfg = TrainConfig(lr=0.05, max_epochs=800, eval_every=7)
+    runs = both((2, 32, 1), seeds, (x, y), cfg, test_set=(xt, yt), history_every=5)
+    assert sum(runs[0].fitted) >= 2 and not all(runs[0].fitted), "some members fit, some hit the cap"
+    assert len(set(e for e in runs[0].fit_epoch if e)) >= 2, "members leave the batch at different epochs"
+    assert_same(*runs)
+
+
+def test_random_labels_momentum_weight_decay_and_fixed_epochs_match():
+    seeds = (5, 6, 7)
+    x, y = toy(3, 40)
+    y = torch.stack([torch.randint(0, 2, (40,), generator=torch.Generator().manual_seed(s)) for s in seeds])
+    cfg = TrainConfig(lr=0.02, momentum=0.9, weight_decay=1e-3, max_epochs=400, until_fit=False)
+    # Momentum carries each step's rounding into the next 400 steps: agreement to 1e-4, not 1e-5.
+    assert_same(*both((2, 64, 1), seeds, (x, y), cfg), atol=1e-4)
+
+
+def test_readout_only_matches_training_the_readout_parameters():
+    seeds = (0, 1)
+    x, y = toy(2)
+    cfg = TrainConfig(lr=0.1, max_epochs=500)
+    a, generic, b, fast = both((2, 16, 1), seeds, (x, y), cfg, readout_only=True)
+    assert_same(a, generic, b, fast)
+    assert torch.equal(fast.weights[0], MLP((2, 16, 1), seeds).weights[0]), "the first layer never moves"
+
+
+def test_minibatch_sgd_with_several_classes_matches():
+    seeds = (0, 1, 2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 48, 12, generator=gen)
+    y = torch.randint(0, 4, (1, 48), generator=gen)
+    cfg = TrainConfig(lr=0.2, batch_size=10, max_epochs=80)
+    runs = both((12, 24, 4), seeds, (x, y), cfg, test_set=(x[:, :20], y[:, :20]))
+    assert any(runs[0].fitted)
+    assert_same(*runs)
+
+
+def test_a_killed_run_resumes_to_the_same_end(tmp_path):
+    seeds = (0, 1, 2, 3)
+    x, y = toy(4)
+    cfg = TrainConfig(lr=0.05, max_epochs=1500)
+    whole = MLP((2, 32, 1), seeds)
+    full = fastmlp.train_mlp(whole, (x, y), cfg, seeds, device=CPU, history_every=10)
+    ckpt = tmp_path / "run.ckpt"
+    part = MLP((2, 32, 1), seeds)
+    fastmlp.train_mlp(part, (x, y), TrainConfig(lr=0.05, max_epochs=700), seeds, device=CPU, checkpoint=ckpt,
+                      checkpoint_every=50, history_every=10)
+    resumed_model = MLP((2, 32, 1), seeds)
+    resumed = fastmlp.train_mlp(resumed_model, (x, y), cfg, seeds, device=CPU, checkpoint=ckpt,
+                                checkpoint_every=50, history_every=10)
+    assert resumed.fit_step == full.fit_step and resumed.history == full.history
+    for pa, pb in zip(whole.parameters(), resumed_model.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_finished_members_are_not_computed(monkeypatch):
+    """A member that fitted early costs nothing afterwards: the forward passes shrink to the members still
+    training."""
+    seeds = (0, 1)
+    x, y = toy(2)
+    y = y.clone()
+    y[1] = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(9))   # member 1: random labels
+    sizes_seen = []
+    forward = fastmlp._forward
+    monkeypatch.setattr(fastmlp, "_forward", lambda params, xb: (sizes_seen.append(xb.shape[0]), forward(params, xb))[1])
+    run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU)
+    assert run.fitted[0] and not run.fitted[1]
+    assert sizes_seen.count(2) == run.fit_epoch[0] + 1 and sizes_seen.count(1) == 2000 - run.fit_epoch[0]
+
+
+def test_what_it_does_not_take_is_refused():
+    model = MLP((2, 8, 8, 1), (0,))
+    assert not fastmlp.supports(model, TrainConfig())
+    assert not fastmlp.supports(MLP((2, 8, 1), (0,)), TrainConfig(patience=5))
+    with pytest.raises(ValueError, match="one-hidden-layer"):
+        fastmlp.train_mlp(model, toy(1), TrainConfig(), (0,), device=CPU)
