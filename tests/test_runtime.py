@@ -78,7 +78,7 @@ def test_environment_is_restored_set_and_unset(monkeypatch, raises):
 @pytest.mark.parametrize("raises", [False, True])
 def test_a_width_sweep_run_leaves_the_process_as_it_found_it(tmp_path, monkeypatch, can_flush, start, raises):
     cfg = protocol.config_for("smoke", datasets=("gaussians",), widths=(4,), max_steps=20, n_test=20)
-    real_train = widths.train
+    real_train = widths.fastmlp.train_mlp
     inside = []
 
     def train(*args, **kwargs):
@@ -87,7 +87,7 @@ def test_a_width_sweep_run_leaves_the_process_as_it_found_it(tmp_path, monkeypat
             raise RuntimeError("training failed")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(widths, "train", train)
+    monkeypatch.setattr(widths.fastmlp, "train_mlp", train)
     torch.set_flush_denormal(start)
     before = process_state()
     with pytest.raises(RuntimeError) if raises else nullcontext():

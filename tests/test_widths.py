@@ -117,7 +117,7 @@ def test_a_rerun_loads_every_group_from_the_store(tmp_path, monkeypatch):
     cfg = tiny(widths=(4, 6))
     first = widths.sweep(cfg, Store(tmp_path))
     assert len(list((tmp_path / "widths").iterdir())) == 2 * 3, "one stored result per width and group"
-    monkeypatch.setattr(widths, "train", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(widths.fastmlp, "train_mlp", lambda *a, **k: pytest.fail("retrained"))
     assert widths.sweep(cfg, Store(tmp_path)).equals(first)
     other_width = dataclasses.replace(cfg, widths=(6,))
     assert widths.sweep(other_width, Store(tmp_path)).equals(first[first.width == 6].reset_index(drop=True))
@@ -129,13 +129,13 @@ def test_images_are_the_same_128_and_random_labels_are_reused_at_every_width(tmp
     assert data.x.shape == (1, 128, 784) and data.classes == 10
     assert 0.0 <= float(data.x.min()) and float(data.x.max()) <= 1.0
     seen = []
-    real_train = widths.train
+    real_train = widths.fastmlp.train_mlp
 
     def recording_train(model, train_set, *args, **kwargs):
         seen.append((model.sizes, train_set[0].clone(), train_set[1].clone()))
         return real_train(model, train_set, *args, **kwargs)
 
-    monkeypatch.setattr(widths, "train", recording_train)
+    monkeypatch.setattr(widths.fastmlp, "train_mlp", recording_train)
     table = widths.sweep(cfg, Store(tmp_path))
     starts = [s for s in seen if s[1].shape[0] == 2 * len(cfg.seeds)][::2]   # the start group of each width
     assert [s[0] for s in starts] == [(784, 4, 10), (784, 8, 10)]
