@@ -52,13 +52,37 @@ def widths_of(cfg: protocol.WidthsConfig, dataset: str) -> tuple[int, ...]:
 
 # Data
 
-@dataclass
+@dataclass(eq=False)
 class Data:
-    x: Tensor        # (seeds or 1, n, d): one draw per seed, or one shared draw
-    y: Tensor        # (seeds or 1, n)
+    x: Tensor        # (seeds or 1, n, d) float32: one draw per seed, or one shared draw
+    y: Tensor        # (seeds or 1, n) int64 labels 0 .. classes-1
     x_test: Tensor
     y_test: Tensor
     classes: int
+
+
+@dataclass(eq=False)
+class Problem:
+    """One data set as the runs see it: its data, how every phase trains, its seeds, and what identifies it in the
+    key of each stored run. The built-in data sets (`problem_of`) and a user's arrays (badminima.paper_b.byo) run
+    through the same functions with one of these."""
+    dataset: str             # the tables' "dataset" column
+    name: str                # the tables' "name" column
+    data: Data
+    train: TrainConfig
+    seeds: tuple[int, ...]
+    key: dict                # what names the data in every run's key
+    fingerprint: dict | None = None   # checked against a stored run's: for data the key names by source only
+
+    @property
+    def cap(self) -> int:
+        """The most steps a phase can take."""
+        n, batch = self.data.x.shape[1], self.train.batch_size
+        return self.train.max_epochs * (math.ceil(n / batch) if batch else 1)
+
+    def sizes(self, width: int) -> tuple[int, int, int]:
+        """The net's layer sizes: one logit (logistic loss) for two classes, else one per class (cross-entropy)."""
+        return self.data.x.shape[-1], width, 1 if self.data.classes == 2 else self.data.classes
 
 
 def _toy_options(cfg: protocol.WidthsConfig, dataset: str) -> dict:
@@ -95,6 +119,19 @@ def _image_data(cfg: protocol.WidthsConfig) -> Data:
                 flat(data.x_test, cfg.image_test), data.y_test[None, :cfg.image_test], data.classes)
 
 
+def problem_of(cfg: protocol.WidthsConfig, dataset: str) -> Problem:
+    """A built-in data set of `cfg` as its runs see it."""
+    check_choice("dataset", dataset, protocol.DATASETS)
+    if dataset == "vmnist":
+        train = TrainConfig(lr=cfg.image_lr, batch_size=cfg.image_batch, max_epochs=cfg.image_max_epochs)
+        # The key names the image source, not its pixels: a run is checked against the files it read.
+        fingerprint = images.fingerprint(cfg.image_source)
+    else:   # drawn from seeds, which the key holds
+        train, fingerprint = TrainConfig(lr=cfg.lr, batch_size=None, max_epochs=cfg.max_steps), None
+    return Problem(dataset, dataset_name(cfg, dataset), load_data(cfg, dataset), train, cfg.seeds,
+                   {"dataset": dataset, "data": _data_key(cfg, dataset)}, fingerprint)
+
+
 def _per_member(t: Tensor, copies: int, members: int) -> Tensor:
     """(members or 1, ...) -> (copies * members, ...): one slice per member of each copy."""
     return t.expand(members, *t.shape[1:]).repeat(copies, *[1] * (t.dim() - 1))
@@ -102,27 +139,9 @@ def _per_member(t: Tensor, copies: int, members: int) -> Tensor:
 
 # Runs
 
-def train_config(cfg: protocol.WidthsConfig, dataset: str) -> TrainConfig:
-    if dataset == "vmnist":
-        return TrainConfig(lr=cfg.image_lr, batch_size=cfg.image_batch, max_epochs=cfg.image_max_epochs)
-    return TrainConfig(lr=cfg.lr, batch_size=None, max_epochs=cfg.max_steps)
-
-
-def step_cap(cfg: protocol.WidthsConfig, dataset: str) -> int:
-    """The most steps a phase can take on this data set."""
-    if dataset == "vmnist":
-        return cfg.image_max_epochs * math.ceil(cfg.image_train / cfg.image_batch)
-    return cfg.max_steps
-
-
-def _sizes(cfg: protocol.WidthsConfig, dataset: str, width: int) -> tuple[int, int, int]:
-    d, classes = (28 * 28, 10) if dataset == "vmnist" else (2, 2)
-    return d, width, 1 if classes == 2 else classes   # one logit: logistic loss; several: cross-entropy
-
-
-def _start_key(cfg: protocol.WidthsConfig, dataset: str, width: int) -> dict:
-    return {"group": "start", "dataset": dataset, "width": width, "seeds": cfg.seeds,
-            "data": _data_key(cfg, dataset), "train": train_config(cfg, dataset), "curve_points": CURVE_POINTS}
+def _start_key(problem: Problem, width: int) -> dict:
+    return {"group": "start", **problem.key, "width": width, "seeds": problem.seeds, "train": problem.train,
+            "curve_points": CURVE_POINTS}
 
 
 def _curve(history: dict[str, list]) -> dict[str, list]:
@@ -161,16 +180,15 @@ def _stacked(*states: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: torch.cat([s[k] for s in states]) for k in states[0]}
 
 
-def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int, ...],
-               init: dict[str, Tensor] | None, labels: Tensor, cfg: protocol.WidthsConfig, dataset: str,
-               readout_only: bool = False) -> Stored:
+def _run_group(store: Store, key: dict, problem: Problem, sizes: tuple[int, ...], seeds: tuple[int, ...],
+               init: dict[str, Tensor] | None, labels: Tensor, readout_only: bool = False) -> Stored:
     """Train (or load) one batched group: member m starts from init's member m (None: the seeds' random init)
     and trains on its data slice with labels[m]."""
     def run(workdir):
-        data = load_data(cfg, dataset)
-        copies = len(labels) // len(cfg.seeds)
-        x, x_test = _per_member(data.x, copies, len(cfg.seeds)), _per_member(data.x_test, copies, len(cfg.seeds))
-        y_test = _per_member(data.y_test, copies, len(cfg.seeds))
+        data, k = problem.data, len(problem.seeds)
+        copies = len(labels) // k
+        x, x_test = _per_member(data.x, copies, k), _per_member(data.x_test, copies, k)
+        y_test = _per_member(data.y_test, copies, k)
         model = _model(sizes, seeds, init)
         if readout_only:
             with torch.no_grad():
@@ -179,7 +197,7 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
         start_norm = _norms(model.state_dict())
         device = default_device()
         with cpu_settings():
-            tcfg = train_config(cfg, dataset)
+            tcfg = problem.train
             # The fast path (float32 everywhere: bf16 gains nothing on nets this small), tested against `train`.
             result = fastmlp.train_mlp(model, (x, labels), tcfg, seeds, readout_only=readout_only,
                                        checkpoint=workdir / "train.ckpt", checkpoint_every=1000,
@@ -189,37 +207,38 @@ def _run_group(store: Store, key: dict, sizes: tuple[int, ...], seeds: tuple[int
                        "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
                        "init_norm": start_norm.tolist(), "final_norm": _norms(model.state_dict()).tolist(),
                        "curve": _curve(result.history)}
-        # Vectorized MNIST's later weights (3 MB a member at p = 1000) are needed by nothing; its phase-1
-        # weights start the other groups.
-        keep = dataset != "vmnist" or key["group"] == "start"
+        # Phase 1's weights start the other groups; the later ones serve only decision boundaries, drawn for 2-D
+        # inputs (on vectorized MNIST they would be 3 MB a member at p = 1000).
+        keep = data.x.shape[-1] == 2 or key["group"] == "start"
         return metrics, model.state_dict() if keep else {}
 
-    # A vectorized-image run is checked against the image files it read; the 2-D sets are drawn from seeds.
-    data = images.fingerprint(cfg.image_source) if dataset == "vmnist" else None
-    return store.load_or_run("widths", key, run, data=data)
+    return store.load_or_run("widths", key, run, data=problem.fingerprint)
 
 
 def run_width(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> dict[str, Stored]:
     """Train (or load) the three groups of one data set and width: {"start", "retrain", "readout"}."""
+    return run_problem(problem_of(cfg, dataset), width, store)
+
+
+def run_problem(problem: Problem, width: int, store: Store | None = None) -> dict[str, Stored]:
+    """Train (or load) the three groups of one problem and width: {"start", "retrain", "readout"}."""
     store = store or Store()
-    check_choice("dataset", dataset, protocol.DATASETS)
     check_range("width", width, 1, integer=True)
-    seeds, k = cfg.seeds, len(cfg.seeds)
-    sizes = _sizes(cfg, dataset, width)
-    classes = 2 if sizes[-1] == 1 else sizes[-1]
-    n = cfg.image_train if dataset == "vmnist" else cfg.n_train
-    true = _per_member(load_data(cfg, dataset).y, 1, k)
-    shuffled = torch.stack([random_labels(n, classes, RANDOM_LABEL_SEED + s) for s in seeds])
-    start_key = _start_key(cfg, dataset, width)
-    start = _run_group(store, start_key, sizes, seeds * 2, None, torch.cat([true, shuffled]), cfg, dataset)
+    seeds, k = problem.seeds, len(problem.seeds)
+    sizes = problem.sizes(width)
+    true = _per_member(problem.data.y, 1, k)
+    n = true.shape[1]
+    shuffled = torch.stack([random_labels(n, problem.data.classes, RANDOM_LABEL_SEED + s) for s in seeds])
+    start_key = _start_key(problem, width)
+    start = _run_group(store, start_key, problem, sizes, seeds * 2, None, torch.cat([true, shuffled]))
     adversarial = _members(start.weights, k, 2 * k)
     random_init = MLP(sizes, seeds).state_dict()
     scale = _norms(adversarial) / _norms(random_init)
     rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
-    retrain = _run_group(store, {"group": "retrain", "start": start_key}, sizes, seeds * 2,
-                         _stacked(adversarial, rescaled), torch.cat([true, true]), cfg, dataset)
-    readout = _run_group(store, {"group": "readout", "start": start_key}, sizes, seeds, adversarial, true,
-                         cfg, dataset, readout_only=True)
+    retrain = _run_group(store, {"group": "retrain", "start": start_key}, problem, sizes, seeds * 2,
+                         _stacked(adversarial, rescaled), torch.cat([true, true]))
+    readout = _run_group(store, {"group": "readout", "start": start_key}, problem, sizes, seeds, adversarial, true,
+                         readout_only=True)
     return {"start": start, "retrain": retrain, "readout": readout}
 
 
@@ -231,20 +250,24 @@ def _percent(fraction: float) -> float:
 
 def width_table(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store | None = None) -> pd.DataFrame:
     """One row per experiment and seed of one data set and width."""
-    groups = run_width(cfg, dataset, width, store)
-    k = len(cfg.seeds)
+    return problem_table(problem_of(cfg, dataset), width, store)
+
+
+def problem_table(problem: Problem, width: int, store: Store | None = None) -> pd.DataFrame:
+    """One row per experiment and seed of one problem and width: the columns of every Paper B table."""
+    groups = run_problem(problem, width, store)
+    k = len(problem.seeds)
     phase1 = groups["start"].metrics
-    cap = step_cap(cfg, dataset)
     rows = []
     for experiment, (group, block) in MEMBERS.items():
         m = groups[group].metrics
-        for i, seed in enumerate(cfg.seeds):
+        for i, seed in enumerate(problem.seeds):
             j = block * k + i
             rows.append({
-                "dataset": dataset, "name": dataset_name(cfg, dataset), "width": width,
+                "dataset": problem.dataset, "name": problem.name, "width": width,
                 "experiment": experiment, "seed": seed,
                 "test acc %": _percent(m["test_acc"][j]), "train acc %": _percent(m["train_acc"][j]),
-                "steps": m["fit_step"][j], "hit cap": m["fit_step"][j] is None, "cap": cap,
+                "steps": m["fit_step"][j], "hit cap": m["fit_step"][j] is None, "cap": problem.cap,
                 "phase-1 acc %": _percent(phase1["train_acc"][k + i]) if experiment != "Exp 1" else math.nan,
                 "phase-1 hit cap": phase1["fit_step"][k + i] is None if experiment != "Exp 1" else False,
                 "init norm": m["init_norm"][j], "final norm": m["final_norm"][j],
@@ -326,11 +349,12 @@ def trained(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store |
     """The trained networks of one 2-D data set and width, per experiment."""
     if dataset == "vmnist":
         raise ParameterError("dataset='vmnist' has no decision boundary to draw; choose a 2-D data set")
-    groups = run_width(cfg, dataset, width, store)
-    k, sizes = len(cfg.seeds), _sizes(cfg, dataset, width)
+    runs = problem_of(cfg, dataset)
+    groups = run_problem(runs, width, store)
+    k, sizes = len(cfg.seeds), runs.sizes(width)
     models = {e: _model(sizes, cfg.seeds, _members(groups[g].weights, block * k, (block + 1) * k))
               for e, (g, block) in MEMBERS.items()}
-    data = load_data(cfg, dataset)
+    data = runs.data
     return Trained(dataset, width, _per_member(data.x, 1, k), _per_member(data.y, 1, k), models)
 
 
