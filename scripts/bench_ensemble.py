@@ -1,12 +1,17 @@
-"""Benchmark (not a test): a batched ensemble of one-hidden-layer nets against the same members trained one by one,
-both through the one training loop, for the same number of full-batch gradient-descent steps on n = 100 points.
+"""Benchmark (not a test): microseconds per member-step of Paper B's one-hidden-layer nets (n = 100 points in 2-D,
+full-batch gradient descent, float32), three ways, all keeping the one loop's contract:
 
-    .venv/bin/python scripts/bench_ensemble.py [--steps 100] [--widths 100 500 2000] [--members 32 128] [--threads T]
-                                               [--repeats 3] [--device cuda]
+  fast     core/fastmlp.py: hand-derived gradients, all members batched
+  batched  the generic loop (core/train.py) on the same batched MLP
+  alone    the generic loop on one member at a time (the first --alone members, scaled to all)
 
-Prints, per width p and ensemble size, the wall time of the batched run (eager, and under torch.compile once its
-compilation is done; the compilation's own time is a column of its own), of the one-by-one loop (eager: a single
-net this small is all per-step overhead, which compilation does not remove), and the ratios."""
+and, measured in the same run, how far the fast path is from this machine's limits: the step's floating-point
+operations against a large matrix product's rate, and the bytes its tensors move against a large elementwise
+operation's bandwidth; the larger of the two times is the floor.
+
+    .venv/bin/python scripts/bench_ensemble.py [--widths 10 100 500 2000] [--members 32 128] [--steps 200]
+                                               [--repeats 3] [--alone 4] [--threads T] [--device cpu|cuda]
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,80 +19,99 @@ import time
 
 import torch
 
+from badminima.core import fastmlp, runtime
 from badminima.core.data.toy import draw
 from badminima.core.models import MLP
 from badminima.core.train import TrainConfig, train
-from badminima.paper_b.experiments import cpu_settings
+
+N, D = 100, 2
 
 
-
-def _data(members: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    draws = [draw("gaussians", n, 2, seed)[0] for seed in range(members)]
+def _data(members: int) -> tuple[torch.Tensor, torch.Tensor]:
+    draws = [draw("gaussians", N, D, seed)[0] for seed in range(members)]
     return torch.stack([x for x, _ in draws]), torch.stack([y for _, y in draws])
 
 
-def _timed(fn, repeats: int = 1) -> float:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device: torch.device, repeats: int) -> float:
     """The fastest of `repeats` timings: the least disturbed by whatever else the machine was doing."""
     best = float("inf")
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         fn()
+        _sync(device)
         best = min(best, time.perf_counter() - start)
     return best
 
 
-def bench(width: int, members: int, steps: int, repeats: int, device: torch.device, alone: int,
-          compile_: bool = True, n: int = 100) -> dict[str, float]:
-    """Seconds for `steps` steps of all members batched (eager; compiled, after its compilation) and of the members
-    one after another, each the fastest of `repeats`."""
-    x, y = _data(members, n)
+def machine(device: torch.device) -> tuple[float, float]:
+    """(matrix-product FLOP/s, elementwise bytes/s): a 2048^3 float32 product, and an add over 32M floats."""
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    flops = 2 * 2048 ** 3 / _timed(lambda: torch.mm(a, b), device, 5)
+    x, y = torch.randn(1 << 25, device=device), torch.randn(1 << 25, device=device)
+    out = torch.empty_like(x)
+    moved = 3 * 4 * x.numel() / _timed(lambda: torch.add(x, y, out=out), device, 5)
+    return flops, moved
+
+
+def step_cost(p: int) -> tuple[float, float]:
+    """(FLOP, bytes) of one member's full-batch step in the fast path: the products and elementwise passes over the
+    n x p hidden layer that fastmlp's step makes (each pass reads or writes n*p floats once), the rest negligible."""
+    flops = N * p * (4 * D + 9)      # x@W1 and its gradient (2 x 2nDp), relu, out, gW2, gh, mask, gb1
+    passes = 12                      # baddbmm write, relu r/w, h*w2 r/w, sum r, h*g r/w, gh w, threshold r/r/w, ...
+    return flops, passes * 4 * N * p
+
+
+def bench(width: int, members: int, steps: int, repeats: int, alone: int, device: torch.device
+          ) -> dict[str, float]:
+    """Seconds for `steps` steps of every member: fast path, generic batched loop, generic loop one at a time."""
+    x, y = _data(members)
     seeds = list(range(members))
-    cfg = TrainConfig(lr=0.01, batch_size=None, max_epochs=steps, until_fit=False)
-    # amp=False: the sweeps train these nets in float32 on every device.
-    run = lambda model: train(model, (x, y), cfg, seeds, device=device, amp=False)
-    batched = _timed(lambda: run(MLP([2, width, 1], seeds)), repeats)
-    first = steady = float("nan")
-    if compile_:
-        torch._dynamo.reset()   # a fresh compilation for each shape, timed on its own
-        compiled = torch.compile(MLP([2, width, 1], seeds))
-        first = _timed(lambda: train(compiled, (x, y), TrainConfig(max_epochs=1, until_fit=False), seeds,
-                                      device=device, amp=False))
-        steady = _timed(lambda: run(compiled), repeats)
-    # Each member alone costs the same, so the first `alone` of them are timed and the time scaled to all.
-    alone = min(alone, members)
-    one_by_one = _timed(lambda: [train(MLP([2, width, 1], [s]), (x[m:m + 1], y[m:m + 1]), cfg, [s], device=device,
-                                       amp=False)
-                                 for m, s in enumerate(seeds[:alone])], repeats) * members / alone
-    return {"batched": batched, "compiled": steady, "compile": first, "one_by_one": one_by_one}
+    cfg = TrainConfig(lr=0.01, max_epochs=steps, until_fit=False)
+    fast = _timed(lambda: fastmlp.train_mlp(MLP([D, width, 1], seeds), (x, y), cfg, seeds, device=device),
+                  device, repeats)
+    batched = _timed(lambda: train(MLP([D, width, 1], seeds), (x, y), cfg, seeds, device=device, amp=False),
+                     device, repeats)
+    alone = min(alone, members)   # each member alone costs the same: time a few, scale to all
+    one = _timed(lambda: [train(MLP([D, width, 1], [s]), (x[m:m + 1], y[m:m + 1]), cfg, [s], device=device,
+                                amp=False) for m, s in enumerate(seeds[:alone])], device, repeats)
+    return {"fast": fast, "batched": batched, "alone": one * members / alone}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--widths", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--widths", type=int, nargs="+", default=[10, 100, 500, 2000])
     parser.add_argument("--members", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--alone", type=int, default=4, help="members timed one by one (default 4), scaled to all")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile columns")
-    parser.add_argument("--alone", type=int, default=1 << 30,
-                        help="time this many members one by one and scale to all (default: every member)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    with cpu_settings():   # the width sweeps' settings: denormals flushed, freed memory kept
-        device = torch.device(args.device)
-        bench(10, 2, 5, 1, device, 2, not args.no_compile)  # warm-up: first calls pay for lazy initialisation
-        print(f"full-batch GD, n = 100, {args.steps} steps, {torch.get_num_threads()} threads, {args.device}, "
+    device = torch.device(args.device)
+    with runtime.threads(args.threads), runtime.flush_denormal(True):   # the width sweeps' settings
+        bench(10, 2, 5, 1, 2, device)   # warm-up: first calls pay for lazy initialisation
+        flops, moved = machine(device)
+        print(f"full-batch GD, n = {N}, d = {D}, {args.steps} steps, {torch.get_num_threads()} threads, {device}, "
               f"fastest of {args.repeats}, torch {torch.__version__}")
-        print(f"{'p':>6} {'members':>8} {'batched s':>10} {'compiled s':>11} {'(compile s)':>12} "
-              f"{'one by one s':>13} {'ratio':>7} {'compiled':>9} {'us/member-step':>15}")
+        print(f"machine: matrix product {flops / 1e9:.0f} GFLOP/s, elementwise {moved / 1e9:.1f} GB/s")
+        print("microseconds per member-step:")
+        print(f"{'p':>6} {'members':>8} {'fast':>8} {'batched':>8} {'alone':>8} {'vs batched':>11} "
+              f"{'vs alone':>9} {'floor':>7} {'fast/floor':>11}")
         for members in args.members:
             for width in args.widths:
-                t = bench(width, members, args.steps, args.repeats, device, args.alone, not args.no_compile)
-                print(f"{width:>6} {members:>8} {t['batched']:>10.3f} {t['compiled']:>11.3f} {t['compile']:>12.1f} "
-                      f"{t['one_by_one']:>13.2f} {t['one_by_one'] / t['batched']:>6.1f}x "
-                      f"{t['one_by_one'] / t['compiled']:>8.1f}x "
-                      f"{1e6 * t['batched'] / (args.steps * members):>15.2f}", flush=True)
+                t = bench(width, members, args.steps, args.repeats, args.alone, device)
+                us = {k: 1e6 * v / (args.steps * members) for k, v in t.items()}
+                step_flops, step_bytes = step_cost(width)
+                floor = 1e6 * max(step_flops / flops, step_bytes / moved)
+                print(f"{width:>6} {members:>8} {us['fast']:>8.2f} {us['batched']:>8.2f} {us['alone']:>8.1f} "
+                      f"{us['batched'] / us['fast']:>10.1f}x {us['alone'] / us['fast']:>8.1f}x {floor:>7.2f} "
+                      f"{us['fast'] / floor:>10.1f}x", flush=True)
 
 
 if __name__ == "__main__":

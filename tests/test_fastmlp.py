@@ -111,7 +111,7 @@ def test_finished_members_are_not_computed(monkeypatch):
     y[1] = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(9))   # member 1: random labels
     sizes_seen = []
     forward = fastmlp._forward
-    monkeypatch.setattr(fastmlp, "_forward", lambda params, xb: (sizes_seen.append(xb.shape[0]), forward(params, xb))[1])
+    monkeypatch.setattr(fastmlp, "_forward", lambda params, xb, ws: (sizes_seen.append(xb.shape[0]), forward(params, xb, ws))[1])
     run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU)
     assert run.fitted[0] and not run.fitted[1]
     assert sizes_seen.count(2) == run.fit_epoch[0] + 1 and sizes_seen.count(1) == 2000 - run.fit_epoch[0]

@@ -15,8 +15,9 @@ that has fitted is still computed there; here a step is a handful of batched ten
 still training, and a finished member costs nothing."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from badminima.core.models import MLP
 from badminima.core.train import DataSet, Run, TrainConfig, default_device, save_atomic
 
 Tensor = torch.Tensor
+_NOBODY = torch.zeros(0, dtype=torch.bool)   # close's answer when no member stops
 
 
 def supports(model: torch.nn.Module, cfg: TrainConfig, *, fit_set: DataSet | None = None, augment=None,
@@ -59,13 +61,38 @@ class _Members:
                     b[self.active] = a
 
 
-def _forward(params: list[Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+class _Workspace:
+    """Preallocated tensors for the hidden layer and the gradients, reused every step as views of their first
+    members. Why: a step's hidden activations are megabytes, and a fresh tensor of that size is memory the
+    allocator maps anew (and the kernel zero-fills) at every step, which costs more than the arithmetic."""
+
+    def __init__(self, params: list[Tensor], rows: int):
+        members, _, width = params[0].shape
+        self.hidden = torch.empty(members * rows * width, device=params[0].device)
+        self.spare = torch.empty_like(self.hidden) if params[2].shape[2] > 1 else None
+        # The readout's gradient is made transposed, (members, k, p): a row times the hidden layer is a fast
+        # product where the hidden layer times a column is not (several times slower on CPU).
+        self.grads = [torch.empty_like(p) for p in params]
+        self.grads[2] = params[2].new_empty(params[2].transpose(1, 2).shape)
+
+    @staticmethod
+    def _view(flat: Tensor, *shape: int) -> Tensor:
+        return flat[:torch.Size(shape).numel()].view(*shape)
+
+    def hidden_for(self, members: int, rows: int, width: int, spare: bool = False) -> Tensor:
+        return self._view(self.spare if spare else self.hidden, members, rows, width)
+
+    def grad(self, i: int, members: int) -> Tensor:
+        g = self.grads[i]
+        return self._view(g.view(-1), members, *g.shape[1:])
+
+
+def _forward(params: list[Tensor], x: Tensor, ws: _Workspace) -> tuple[Tensor, Tensor]:
     """(hidden activations, logits) for x of shape (members, n, d)."""
     w1, b1, w2, b2 = params
-    h = torch.baddbmm(b1, x, w1).relu_()
-    # One logit: multiply-and-sum as MLP.forward does (a batched product with an output of width 1 is slower).
-    out = (h * w2.transpose(1, 2)).sum(-1, keepdim=True) + b2 if w2.shape[2] == 1 else torch.baddbmm(b2, h, w2)
-    return h, out
+    h = ws.hidden_for(x.shape[0], x.shape[1], w1.shape[2])
+    torch.baddbmm(b1, x, w1, out=h).relu_()
+    return h, torch.baddbmm(b2, h, w2)
 
 
 def _loss(out: Tensor, y: Tensor) -> Tensor:
@@ -80,23 +107,37 @@ def _correct(out: Tensor, y: Tensor) -> Tensor:
     return (pred == y).float().mean(1)
 
 
-def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tensor, readout_only: bool
-               ) -> list[Tensor | None]:
-    """Gradients of the sum over members of each member's mean loss, for w1, b1, w2, b2 (None where frozen)."""
+def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tensor, ws: _Workspace,
+               readout_only: bool) -> list[Tensor | None]:
+    """Gradients of the sum over members of each member's mean loss, for w1, b1, w2, b2 (None where frozen).
+    Overwrites h (with ReLU's derivative)."""
     w1, b1, w2, b2 = params
-    n = x.shape[1]
-    if out.shape[-1] == 1:
+    members, n, d = x.shape
+    one_logit = out.shape[-1] == 1
+    if one_logit:
         g = (torch.sigmoid(out) - y.unsqueeze(-1)) / n                        # (M, n, 1)
-        gw2 = (h * g).sum(1).unsqueeze(-1)                                     # (M, p, 1)
     else:
         g = (torch.softmax(out, -1) - F.one_hot(y, out.shape[-1])) / n        # (M, n, k)
-        gw2 = torch.bmm(h.transpose(1, 2), g)
-    gb2 = g.sum(1, keepdim=True)
+    gw2 = torch.bmm(g.transpose(1, 2), h, out=ws.grad(2, members)).transpose(1, 2)
+    gb2 = torch.sum(g, 1, keepdim=True, out=ws.grad(3, members))
     if readout_only:
         return [None, None, gw2, gb2]
-    gh = g * w2.transpose(1, 2) if out.shape[-1] == 1 else torch.bmm(g, w2.transpose(1, 2))
-    gh = torch.ops.aten.threshold_backward(gh, h, 0)                          # ReLU's derivative
-    return [torch.bmm(x.transpose(1, 2), gh), gh.sum(1, keepdim=True), gw2, gb2]
+    relu_grad = h.sign_()
+    gw1, gb1 = ws.grad(0, members), ws.grad(1, members)
+    if one_logit:
+        # With one logit, d loss / d pre[i, j] = g[i] * w2[j] * relu'(pre[i, j]), so both first-layer gradients
+        # come from one product of (x_i g_i, g_i) with relu' (one pass over the hidden layer, not three),
+        # scaled by w2 afterwards.
+        s = torch.bmm(torch.cat([x * g, g], -1).transpose(1, 2), relu_grad)   # (M, d + 1, p)
+        w2t = w2.transpose(1, 2)
+        torch.mul(s[:, :d], w2t, out=gw1)
+        torch.mul(s[:, d:], w2t, out=gb1)
+    else:
+        gh = torch.bmm(g, w2.transpose(1, 2), out=ws.hidden_for(members, n, w1.shape[2], spare=True))
+        gh.mul_(relu_grad)
+        torch.bmm(x.transpose(1, 2), gh, out=gw1)
+        torch.sum(gh, 1, keepdim=True, out=gb1)
+    return [gw1, gb1, gw2, gb2]
 
 
 def _update(members: _Members, grads: list[Tensor | None], cfg: TrainConfig, lr: float, first: bool) -> None:
@@ -105,7 +146,7 @@ def _update(members: _Members, grads: list[Tensor | None], cfg: TrainConfig, lr:
         if g is None:
             continue
         if cfg.weight_decay:
-            g = g.add(p, alpha=cfg.weight_decay)
+            g.add_(p, alpha=cfg.weight_decay)   # g is the workspace's: free to overwrite
         if members.buffers is not None:
             buf = members.buffers[i]
             buf.copy_(g) if first else buf.mul_(cfg.momentum).add_(g)
@@ -142,35 +183,42 @@ class _Book:
     def finished(self) -> bool:
         return self.cfg.until_fit and bool(self.done.all())
 
-    def close(self, epoch: int, members: _Members, loss: Tensor, acc: Tensor, now: Tensor) -> Tensor | None:
-        """Records epoch `epoch` for the active members: their mean loss during it, their accuracy at its end, and
-        `now`, their loss at its end, which a member that stops here keeps in later records (in `train` a fitted
-        member is held at these weights, so every later epoch computes this loss). Returns the mask of active
-        members that stop here, or None when training ends."""
+    def close(self, epoch: int, members: _Members, acc: Tensor, loss: Callable[[], Tensor],
+              now: Callable[[], Tensor]) -> Tensor | None:
+        """Closes epoch `epoch` given the active members' accuracy at its end; `loss` gives their mean loss during
+        it, `now` their loss at its end, which a member that stops here keeps in later records (in `train` a
+        fitted member is held at these weights, so every later epoch computes this loss). Both are called only
+        when needed. Returns the mask of active members that stop here (empty when none), or None when training
+        ends."""
         run, cfg = self.run, self.cfg
         run.epochs = epoch
+        reached = acc >= cfg.fit_target
+        due = self.checkpoint is not None and epoch % self.checkpoint_every == 0
+        if not (epoch == cfg.max_epochs or epoch % self.history_every == 0 or due or bool(reached.any())):
+            return _NOBODY   # the common step: nothing fitted, nothing to record
         active = members.active.cpu()
-        self.loss[active], self.acc[active] = loss.cpu(), acc.cpu()
+        self.loss[active], self.acc[active] = loss().cpu(), acc.cpu()
         # As in `train`: the first epoch at the target is recorded even without until_fit, which alone stops.
-        fitted = (self.acc[active] >= cfg.fit_target) & ~self.done[active]
+        fitted = reached.cpu() & ~self.done[active]
         for m in active[fitted].tolist():
             run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
         self.done[active[fitted]] = True
-        newly = (fitted if cfg.until_fit else torch.zeros_like(fitted)).to(acc.device)
         last = epoch == cfg.max_epochs or self.finished
         keep_record = epoch % self.history_every == 0 or last
-        if keep_record or (self.checkpoint and (epoch % self.checkpoint_every == 0 or last)):
+        if keep_record or due or last:
             members.scatter()
         if keep_record:
             self._record(epoch)
-        if cfg.until_fit:
-            self.loss[active[fitted]] = now.cpu()[fitted]
-        if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
+        if cfg.until_fit and bool(fitted.any()):
+            self.loss[active[fitted]] = now().cpu()[fitted]
+        if self.checkpoint and (due or last):
             save_atomic({"model": self.model.state_dict(), "gens": [g.get_state() for g in self.gens],
                          "run": run.as_dict(), "done": self.done, "loss": self.loss, "acc": self.acc,
                          "buffers": [b.cpu() for b in self.buffers] if self.buffers is not None else None},
                         self.checkpoint)
-        return None if last else newly
+        if last:
+            return None
+        return fitted.to(acc.device) if cfg.until_fit else _NOBODY
 
     def _record(self, epoch: int) -> None:
         h, cfg = self.run.history, self.cfg
@@ -225,36 +273,39 @@ def train_mlp(model: MLP, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[
     xa, ya = x[active], y[active]
     n = x.shape[1]
     batch = cfg.batch_size or n
+    ws = _Workspace(group.params, n)   # n rows: the full-batch step and every epoch's fit check
     with torch.no_grad():
         if batch >= n:
-            return _full_batch(group, book, xa, ya, readout_only)
-        return _minibatch(group, book, xa, ya, batch, readout_only)
+            return _full_batch(group, book, xa, ya, ws, readout_only)
+        return _minibatch(group, book, xa, ya, batch, ws, readout_only)
 
 
-def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readout_only: bool) -> Run:
+def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspace, readout_only: bool) -> Run:
     """Gradient descent on the whole training set. Each step's forward pass also tells how the weights before the
     step classify the training set, so epoch e is closed in epoch e + 1's step, as `train` does."""
     run, cfg = book.run, book.cfg
-    loss = None
+    loss = None   # the mean loss of the last epoch not yet closed (from its step's forward pass), when asked
     for epoch in range(run.epochs + 1, cfg.max_epochs + 1):
-        h, out = _forward(group.params, x)
+        h, out = _forward(group.params, x, ws)
         if loss is not None:
-            stop = book.close(epoch - 1, group, loss, _correct(out, y), _loss(out, y))
+            stop = book.close(epoch - 1, group, _correct(out, y), loss, functools.partial(_loss, out, y))
             if stop is None:
                 return run
             if bool(stop.any()):
                 x, y, h, out = _leave(group, book, stop, [x, y, h, out])
-        loss = _loss(out, y)
-        _update(group, _gradients(group.params, x, y, h, out, readout_only), cfg, cfg.lr_at(epoch), run.steps == 0)
+        loss = functools.partial(_loss, out, y)
+        _update(group, _gradients(group.params, x, y, h, out, ws, readout_only), cfg, cfg.lr_at(epoch),
+                run.steps == 0)
         run.steps += 1
     if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
-        _, out = _forward(group.params, x)
-        book.close(run.epochs + 1, group, loss, _correct(out, y), _loss(out, y))
+        _, out = _forward(group.params, x, ws)
+        book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(_loss, out, y))
     group.scatter()
     return run
 
 
-def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, readout_only: bool) -> Run:
+def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, ws: _Workspace,
+               readout_only: bool) -> Run:
     """Minibatch SGD, each member's batches in the order its own generator draws, as `train` does; the fit is
     checked by a pass over the training set at the end of each epoch."""
     run, cfg = book.run, book.cfg
@@ -269,13 +320,13 @@ def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, r
         for start in range(0, n, batch):
             idx = order[:, start:start + batch]
             xb, yb = x[rows, idx], y[rows, idx]
-            h, out = _forward(group.params, xb)
+            h, out = _forward(group.params, xb, ws)
             losses = _loss(out, yb)
-            _update(group, _gradients(group.params, xb, yb, h, out, readout_only), cfg, lr, run.steps == 0)
+            _update(group, _gradients(group.params, xb, yb, h, out, ws, readout_only), cfg, lr, run.steps == 0)
             total += losses * idx.shape[1]
             run.steps += 1
-        _, out = _forward(group.params, x)
-        stop = book.close(epoch, group, total / n, _correct(out, y), _loss(out, y))
+        _, out = _forward(group.params, x, ws)
+        stop = book.close(epoch, group, _correct(out, y), lambda: total / n, functools.partial(_loss, out, y))
         if stop is None:
             return run
         if bool(stop.any()):
