@@ -30,8 +30,8 @@ cat "$out/gpu.txt"
 part tests 150 $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py tests/test_train.py tests/test_models.py
 part bench_images 150 $py scripts/bench_images.py --widths 1.0 --shape 3 32 32 --batches 40 \
   --compile-models resnet18
-part bench_ensemble 60 $py scripts/bench_ensemble.py --device cuda --widths 10 100 500 2000 --members 32 1024 \
-  --steps 200 --repeats 2 --alone 4 --no-compile
+part bench_ensemble 90 $py scripts/bench_ensemble.py --device cuda --widths 10 100 500 2000 --members 32 1024 \
+  --steps 200 --repeats 2 --alone 2
 part gpu_pilot 120 $py scripts/gpu_pilot.py --seeds 0 1 2 --results /tmp/badminima-pilot
 echo "== summary"
 cat "$out/summary.txt"

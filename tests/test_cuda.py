@@ -105,3 +105,17 @@ def test_an_image_run_trained_on_the_gpu_is_stored_and_loads_on_the_cpu(data_dir
     assert abs(cpu_acc - stored.metrics["test_acc"]) <= 0.05, "the GPU's bf16 test accuracy and the CPU's agree"
     again = image_runs.run_image(dataclasses.replace(run), store, device=CUDA, progress=False)
     assert again.metrics == stored.metrics, "stored once, loaded after"
+
+
+def test_the_fast_path_on_the_gpu_matches_the_generic_loop_there():
+    from badminima.core import fastmlp
+
+    draws = [draw("circles", 60, 2, seed)[0] for seed in range(4)]
+    x, y = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=0.05, max_epochs=800)
+    generic, fast = MLP((2, 32, 1), seeds=(0, 1, 2, 3)), MLP((2, 32, 1), seeds=(0, 1, 2, 3))
+    a = train(generic, (x, y), cfg, [0, 1, 2, 3], device=CUDA, amp=False)
+    b = fastmlp.train_mlp(fast, (x, y), cfg, [0, 1, 2, 3], device=CUDA)
+    assert b.fit_step == a.fit_step and any(a.fitted)
+    for pa, pb in zip(generic.parameters(), fast.parameters()):
+        torch.testing.assert_close(pb.detach(), pa.detach(), rtol=1e-4, atol=1e-5)
