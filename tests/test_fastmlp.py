@@ -44,7 +44,10 @@ def assert_same(a, generic, b, fast, atol=1e-5):
         torch.testing.assert_close(pb.detach(), pa.detach(), rtol=1e-4, atol=atol)
 
 
-def test_full_batch_gradient_descent_matches_the_generic_loop():
+@pytest.mark.parametrize("fused", [True, False], ids=["fused step", "tensor step"])
+def test_full_batch_gradient_descent_matches_the_generic_loop(monkeypatch, fused):
+    if not fused:   # the tensor step serves where the fused one does not (GPU, momentum, several logits)
+        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
     seeds = (0, 1, 2, 3)
     x, y = toy(4)
     xt, yt = toy(4, 200)
@@ -110,9 +113,11 @@ def test_finished_members_are_not_computed(monkeypatch):
     y = y.clone()
     y[1] = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(9))   # member 1: random labels
     sizes_seen = []
-    forward = fastmlp._forward
-    monkeypatch.setattr(fastmlp, "_forward", lambda params, xb, ws: (sizes_seen.append(xb.shape[0]), forward(params, xb, ws))[1])
-    run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU)
+    step = fastmlp._fused
+    monkeypatch.setattr(fastmlp, "_fused", lambda params, xb, *rest: (sizes_seen.append(xb.shape[0]),
+                                                                      step(params, xb, *rest))[1])
+    run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU,
+                            history_every=10_000)
     assert run.fitted[0] and not run.fitted[1]
     assert sizes_seen.count(2) == run.fit_epoch[0] + 1 and sizes_seen.count(1) == 2000 - run.fit_epoch[0]
 

@@ -7,7 +7,8 @@ from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import protocol
 from badminima.book import summary
 from badminima.core.config import ParameterError
-from badminima.core.metrics import TABLE1_COLUMNS
+from badminima.core.metrics import TABLE1_COLUMNS, frobenius_norm, path_norm
+from badminima.paper_a import runs as image_runs
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 CFG = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18", "vgg16"])
@@ -76,7 +77,12 @@ def test_training_once_and_reading_without_training(tmp_path):
     assert list(paper_a.table1(per_seed).columns) == list(TABLE1_COLUMNS)
     measures = paper_a.measures(cfg, store)
     assert len(measures) == 4 * len(cfg.fgsm_epsilons)
-    assert (measures[["frobenius", "path l1", "path l2"]] > 0).all().all()
+    # Each run's measures are those of its own stored network (not of another run, not of the init).
+    for labels, run in paper_a.main_grid(cfg):
+        model = image_runs.load_model(run, image_runs.run_image(run, store, progress=False).weights)
+        row = measures[(measures[list(labels)] == pd.Series(labels)).all(axis=1)].iloc[0]
+        assert row["frobenius"] == pytest.approx(frobenius_norm(model))
+        assert row["path l2"] == pytest.approx(path_norm(model, (1, 28, 28), 2))
 
 
 def test_table_layouts_follow_the_paper():

@@ -19,6 +19,8 @@ import functools
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numba
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -140,6 +142,79 @@ def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tenso
     return [gw1, gb1, gw2, gb2]
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _fused_step(x, y, w1, b1, w2, b2, lr, fit_target, train_first, logits, acc):  # pragma: no cover (compiled)
+    """One full-batch gradient step of every member of a one-logit net, on the CPU, in one pass over the hidden
+    layer: for each point the hidden row is built, used for the logit and for the gradients, and dropped, so no
+    n x p tensor is ever stored. `logits` and `acc` receive the weights' logits and accuracy before the step; a
+    member whose accuracy is already at `fit_target` is not updated (it has fitted: `train` holds it there).
+    Why by hand, compiled with numba: the same step as tensor operations moves the n x p hidden layer through
+    memory about eight times and is bound by that traffic; here it stays in the first-level cache."""
+    members, n, d = x.shape
+    p = w1.shape[2]
+    zero = np.float32(0.0)
+    for m in numba.prange(members):
+        pre = np.empty(p, np.float32)
+        back = np.empty(p, np.float32)
+        gw1 = np.zeros((d, p), np.float32)
+        gb1 = np.zeros(p, np.float32)
+        gw2 = np.zeros(p, np.float32)
+        gb2 = zero
+        correct = 0
+        for i in range(n):
+            for j in range(p):
+                pre[j] = b1[m, 0, j]
+            for k in range(d):
+                xik = x[m, i, k]
+                for j in range(p):
+                    pre[j] += xik * w1[m, k, j]
+            s = zero
+            for j in range(p):
+                s += max(pre[j], zero) * w2[m, j, 0]
+            o = s + b2[m, 0, 0]
+            logits[m, i] = o
+            correct += (o > 0) == (y[m, i] > 0.5)
+            g = (np.float32(1.0) / (np.float32(1.0) + np.exp(-o)) - y[m, i]) / np.float32(n)
+            gb2 += g
+            for j in range(p):
+                gw2[j] += g * max(pre[j], zero)
+                back[j] = g * w2[m, j, 0] if pre[j] > 0 else zero
+                gb1[j] += back[j]
+            for k in range(d):
+                xik = x[m, i, k]
+                for j in range(p):
+                    gw1[k, j] += xik * back[j]
+        acc[m] = correct / n
+        if acc[m] >= fit_target:
+            continue
+        for j in range(p):
+            w2[m, j, 0] -= lr * gw2[j]
+        b2[m, 0, 0] -= lr * gb2
+        if train_first:
+            for j in range(p):
+                b1[m, 0, j] -= lr * gb1[j]
+            for k in range(d):
+                for j in range(p):
+                    w1[m, k, j] -= lr * gw1[k, j]
+
+
+def _fused(params: list[Tensor], x: Tensor, y: Tensor, lr: float, fit_target: float, readout_only: bool
+           ) -> tuple[Tensor, Tensor]:
+    """`_fused_step` on the members' tensors (updated in place); returns the logits (members, n, 1) and accuracy
+    (members,) of the weights before the step. lr 0 with fit_target above 1 is a forward pass alone."""
+    logits, acc = x.new_empty(x.shape[:2]), x.new_empty(x.shape[0])
+    w1, b1, w2, b2 = (q.numpy() for q in params)
+    _fused_step(x.numpy(), y.numpy(), w1, b1, w2, b2, np.float32(lr), np.float32(fit_target), not readout_only,
+                logits.numpy(), acc.numpy())
+    return logits.unsqueeze(-1), acc
+
+
+def fused_ok(cfg: TrainConfig, x: Tensor, classes: int, batch: int) -> bool:
+    """Whether the fused CPU step applies: one logit, full batch, plain gradient descent, on the CPU."""
+    return (classes == 1 and batch >= x.shape[1] and x.device.type == "cpu" and not cfg.momentum
+            and not cfg.weight_decay)
+
+
 def _update(members: _Members, grads: list[Tensor | None], cfg: TrainConfig, lr: float, first: bool) -> None:
     """torch.optim.SGD's update: weight decay, then momentum, whose buffer starts at the first step's gradient."""
     for i, (p, g) in enumerate(zip(members.params, grads)):
@@ -182,6 +257,11 @@ class _Book:
     @property
     def finished(self) -> bool:
         return self.cfg.until_fit and bool(self.done.all())
+
+    def reads_weights(self, epoch: int) -> bool:
+        """Whether closing `epoch` records or checkpoints the weights (test accuracy, the checkpoint's model)."""
+        return (epoch % self.history_every == 0 or epoch == self.cfg.max_epochs
+                or (self.checkpoint is not None and epoch % self.checkpoint_every == 0))
 
     def close(self, epoch: int, members: _Members, acc: Tensor, loss: Callable[[], Tensor],
               now: Callable[[], Tensor]) -> Tensor | None:
@@ -273,8 +353,10 @@ def train_mlp(model: MLP, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[
     xa, ya = x[active], y[active]
     n = x.shape[1]
     batch = cfg.batch_size or n
-    ws = _Workspace(group.params, n)   # n rows: the full-batch step and every epoch's fit check
     with torch.no_grad():
+        if fused_ok(cfg, xa, model.sizes[-1], batch):
+            return _fused_full_batch(group, book, xa, ya, readout_only)
+        ws = _Workspace(group.params, n)   # n rows: the full-batch step and every epoch's fit check
         if batch >= n:
             return _full_batch(group, book, xa, ya, ws, readout_only)
         return _minibatch(group, book, xa, ya, batch, ws, readout_only)
@@ -300,6 +382,40 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
     if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
         _, out = _forward(group.params, x, ws)
         book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(_loss, out, y))
+    group.scatter()
+    return run
+
+
+def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readout_only: bool) -> Run:
+    """`_full_batch` with the fused step. The step both reads the weights' fit and moves them, so epoch e - 1 is
+    closed after epoch e's step, which the step itself withheld from members already fitted at e - 1. When
+    closing e - 1 records or checkpoints the weights, a pass without a step closes it first."""
+    run, cfg = book.run, book.cfg
+    target = cfg.fit_target if cfg.until_fit else 2.0   # above any accuracy: nobody is held
+    yf = y.float()
+    loss = None
+    for epoch in range(run.epochs + 1, cfg.max_epochs + 1):
+        closing = loss is not None
+        if closing and book.reads_weights(epoch - 1):
+            out, acc = _fused(group.params, x, yf, 0.0, 2.0, readout_only)
+            stop = book.close(epoch - 1, group, acc, loss, functools.partial(_loss, out, y))
+            if stop is None:
+                return run
+            if bool(stop.any()):
+                x, y, yf = _leave(group, book, stop, [x, y, yf])
+            closing = False
+        out, acc = _fused(group.params, x, yf, cfg.lr_at(epoch), target, readout_only)
+        if closing:
+            stop = book.close(epoch - 1, group, acc, loss, functools.partial(_loss, out, y))
+            if stop is None:
+                return run
+            if bool(stop.any()):
+                x, y, yf, out = _leave(group, book, stop, [x, y, yf, out])
+        loss = functools.partial(_loss, out, y)
+        run.steps += 1
+    if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
+        out, acc = _fused(group.params, x, yf, 0.0, 2.0, readout_only)
+        book.close(run.epochs + 1, group, acc, loss, functools.partial(_loss, out, y))
     group.scatter()
     return run
 
