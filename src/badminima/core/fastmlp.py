@@ -142,71 +142,94 @@ def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tenso
     return [gw1, gb1, gw2, gb2]
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _fused_step(x, y, w1, b1, w2, b2, lr, fit_target, train_first, logits, acc):  # pragma: no cover (compiled)
-    """One full-batch gradient step of every member of a one-logit net, on the CPU, in one pass over the hidden
-    layer: for each point the hidden row is built, used for the logit and for the gradients, and dropped, so no
-    n x p tensor is ever stored. `logits` and `acc` receive the weights' logits and accuracy before the step; a
-    member whose accuracy is already at `fit_target` is not updated (it has fitted: `train` holds it there).
-    Why by hand, compiled with numba: the same step as tensor operations moves the n x p hidden layer through
-    memory about eight times and is bound by that traffic; here it stays in the first-level cache."""
-    members, n, d = x.shape
+@numba.njit(fastmath=True, cache=True)
+def _member_step(m, x, y, w1, b1, w2, b2, lr, train_first, logits, acc, freeze_at):  # pragma: no cover
+    """One full-batch gradient step of member m of a one-logit net, in one pass over its hidden layer: for each
+    point the hidden row is built, used for the logit and for the gradients, and dropped, so no n x p tensor is
+    ever stored. `logits[m]` and `acc[m]` receive the logits and accuracy of the weights before the step; the
+    step is not taken when that accuracy is at `freeze_at` (the member has fitted: `train` holds it there)."""
+    n, d = x.shape[1], x.shape[2]
     p = w1.shape[2]
     zero = np.float32(0.0)
-    for m in numba.prange(members):
-        pre = np.empty(p, np.float32)
-        back = np.empty(p, np.float32)
-        gw1 = np.zeros((d, p), np.float32)
-        gb1 = np.zeros(p, np.float32)
-        gw2 = np.zeros(p, np.float32)
-        gb2 = zero
-        correct = 0
-        for i in range(n):
-            for j in range(p):
-                pre[j] = b1[m, 0, j]
-            for k in range(d):
-                xik = x[m, i, k]
-                for j in range(p):
-                    pre[j] += xik * w1[m, k, j]
-            s = zero
-            for j in range(p):
-                s += max(pre[j], zero) * w2[m, j, 0]
-            o = s + b2[m, 0, 0]
-            logits[m, i] = o
-            correct += (o > 0) == (y[m, i] > 0.5)
-            g = (np.float32(1.0) / (np.float32(1.0) + np.exp(-o)) - y[m, i]) / np.float32(n)
-            gb2 += g
-            for j in range(p):
-                gw2[j] += g * max(pre[j], zero)
-                back[j] = g * w2[m, j, 0] if pre[j] > 0 else zero
-                gb1[j] += back[j]
-            for k in range(d):
-                xik = x[m, i, k]
-                for j in range(p):
-                    gw1[k, j] += xik * back[j]
-        acc[m] = correct / n
-        if acc[m] >= fit_target:
-            continue
+    pre = np.empty(p, np.float32)
+    back = np.empty(p, np.float32)
+    gw1 = np.zeros((d, p), np.float32)
+    gb1 = np.zeros(p, np.float32)
+    gw2 = np.zeros(p, np.float32)
+    gb2 = zero
+    correct = 0
+    for i in range(n):
         for j in range(p):
-            w2[m, j, 0] -= lr * gw2[j]
-        b2[m, 0, 0] -= lr * gb2
-        if train_first:
+            pre[j] = b1[m, 0, j]
+        for k in range(d):
+            xik = x[m, i, k]
             for j in range(p):
-                b1[m, 0, j] -= lr * gb1[j]
-            for k in range(d):
-                for j in range(p):
-                    w1[m, k, j] -= lr * gw1[k, j]
+                pre[j] += xik * w1[m, k, j]
+        s = zero
+        for j in range(p):
+            s += max(pre[j], zero) * w2[m, j, 0]
+        o = s + b2[m, 0, 0]
+        logits[m, i] = o
+        correct += (o > 0) == (y[m, i] > 0.5)
+        g = (np.float32(1.0) / (np.float32(1.0) + np.exp(-o)) - y[m, i]) / np.float32(n)
+        gb2 += g
+        for j in range(p):
+            gw2[j] += g * max(pre[j], zero)
+            back[j] = g * w2[m, j, 0] if pre[j] > 0 else zero
+            gb1[j] += back[j]
+        for k in range(d):
+            xik = x[m, i, k]
+            for j in range(p):
+                gw1[k, j] += xik * back[j]
+    acc[m] = correct / n
+    if acc[m] >= freeze_at:
+        return
+    for j in range(p):
+        w2[m, j, 0] -= lr * gw2[j]
+    b2[m, 0, 0] -= lr * gb2
+    if train_first:
+        for j in range(p):
+            b1[m, 0, j] -= lr * gb1[j]
+        for k in range(d):
+            for j in range(p):
+                w1[m, k, j] -= lr * gw1[k, j]
 
 
-def _fused(params: list[Tensor], x: Tensor, y: Tensor, lr: float, fit_target: float, readout_only: bool
-           ) -> tuple[Tensor, Tensor]:
-    """`_fused_step` on the members' tensors (updated in place); returns the logits (members, n, 1) and accuracy
-    (members,) of the weights before the step. lr 0 with fit_target above 1 is a forward pass alone."""
-    logits, acc = x.new_empty(x.shape[:2]), x.new_empty(x.shape[0])
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _fused_steps(x, y, w1, b1, w2, b2, lrs, fit_target, freeze, watch, check_first, train_first, logits,
+                 acc):  # pragma: no cover (compiled)
+    """Up to len(lrs) steps (step s at learning rate lrs[s]) of every member, the members in parallel. Step s
+    writes its logits to logits[s % 2]. Stops after the first step at which a watched member's accuracy before
+    the step reached `fit_target` (not checked at the first step unless `check_first`); with `freeze` such a
+    member is not stepped. Returns the number of steps taken.
+    Why by hand, compiled with numba: as tensor operations the step moves the n x p hidden layer through memory
+    about eight times and is bound by that traffic, and each step returns to Python; here the hidden layer stays
+    in the first-level cache and the steps between two events of the loop run without it."""
+    members = x.shape[0]
+    for s in range(len(lrs)):
+        check = s > 0 or check_first
+        freeze_at = fit_target if (check and freeze) else np.float32(2.0)
+        out = logits[s % 2]
+        for m in numba.prange(members):
+            _member_step(m, x, y, w1, b1, w2, b2, lrs[s], train_first, out, acc, freeze_at)
+        if check:
+            for m in range(members):
+                if watch[m] and acc[m] >= fit_target:
+                    return s + 1
+    return len(lrs)
+
+
+def _fused(params: list[Tensor], x: Tensor, y: Tensor, lrs: list[float], fit_target: float, freeze: bool,
+           watch: Tensor, check_first: bool, readout_only: bool) -> tuple[int, Tensor, Tensor | None, Tensor]:
+    """`_fused_steps` on the members' tensors (updated in place). Returns the steps taken, the logits (members, n, 1)
+    of the last step and of the one before it (None after one step), and the accuracy before the last step. A
+    learning rate of 0 without freezing is a forward pass alone."""
+    logits, acc = x.new_empty(2, *x.shape[:2]), x.new_empty(x.shape[0])
     w1, b1, w2, b2 = (q.numpy() for q in params)
-    _fused_step(x.numpy(), y.numpy(), w1, b1, w2, b2, np.float32(lr), np.float32(fit_target), not readout_only,
-                logits.numpy(), acc.numpy())
-    return logits.unsqueeze(-1), acc
+    taken = _fused_steps(x.numpy(), y.numpy(), w1, b1, w2, b2, np.asarray(lrs, np.float32), np.float32(fit_target),
+                         freeze, watch.numpy(), check_first, not readout_only, logits.numpy(), acc.numpy())
+    before = logits[(taken - 2) % 2].unsqueeze(-1) if taken > 1 else None
+    return taken, logits[(taken - 1) % 2].unsqueeze(-1), before, acc
 
 
 def fused_ok(cfg: TrainConfig, x: Tensor, classes: int, batch: int) -> bool:
@@ -387,35 +410,39 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
 
 
 def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readout_only: bool) -> Run:
-    """`_full_batch` with the fused step. The step both reads the weights' fit and moves them, so epoch e - 1 is
-    closed after epoch e's step, which the step itself withheld from members already fitted at e - 1. When
-    closing e - 1 records or checkpoints the weights, a pass without a step closes it first."""
+    """`_full_batch` with the fused steps, many steps a call: a call runs until the next epoch whose closing
+    records or checkpoints the weights, or until a step finds a member fitted (that step withheld from it), and
+    then the loop closes the epoch as `train` does. The epochs in between hold no event, so they close silently."""
     run, cfg = book.run, book.cfg
-    target = cfg.fit_target if cfg.until_fit else 2.0   # above any accuracy: nobody is held
     yf = y.float()
-    loss = None
-    for epoch in range(run.epochs + 1, cfg.max_epochs + 1):
-        closing = loss is not None
-        if closing and book.reads_weights(epoch - 1):
-            out, acc = _fused(group.params, x, yf, 0.0, 2.0, readout_only)
-            stop = book.close(epoch - 1, group, acc, loss, functools.partial(_loss, out, y))
+    prev = None   # logits of the last step taken, whose epoch is not yet closed (None: nothing open)
+    epoch = run.epochs + 1
+    while epoch <= cfg.max_epochs:
+        stop_at = next(c for c in range(epoch, cfg.max_epochs + 1) if book.reads_weights(c))
+        watch = ~book.done[group.active.cpu()]
+        taken, last, before, acc = _fused(group.params, x, yf, [cfg.lr_at(e) for e in range(epoch, stop_at + 1)],
+                                          cfg.fit_target, cfg.until_fit, watch, prev is not None, readout_only)
+        epoch += taken   # the next step's epoch
+        if before is None and prev is None:   # one step after a fresh start: no epoch to close yet
+            run.steps += 1
+        else:
+            run.steps += taken - 1
+            stop = book.close(epoch - 2, group, acc, functools.partial(_loss, before if before is not None else prev,
+                                                                       y), functools.partial(_loss, last, y))
+            run.steps += 1
+            if stop is None:
+                return run
+            if bool(stop.any()):
+                x, y, yf, last = _leave(group, book, stop, [x, y, yf, last])
+        prev = last
+        if epoch - 1 == stop_at:   # close it with the weights it ended with, by a pass that takes no step
+            _, out, _, acc = _fused(group.params, x, yf, [0.0], 2.0, False, watch[:0], False, readout_only)
+            stop = book.close(stop_at, group, acc, functools.partial(_loss, prev, y), functools.partial(_loss, out, y))
             if stop is None:
                 return run
             if bool(stop.any()):
                 x, y, yf = _leave(group, book, stop, [x, y, yf])
-            closing = False
-        out, acc = _fused(group.params, x, yf, cfg.lr_at(epoch), target, readout_only)
-        if closing:
-            stop = book.close(epoch - 1, group, acc, loss, functools.partial(_loss, out, y))
-            if stop is None:
-                return run
-            if bool(stop.any()):
-                x, y, yf, out = _leave(group, book, stop, [x, y, yf, out])
-        loss = functools.partial(_loss, out, y)
-        run.steps += 1
-    if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
-        out, acc = _fused(group.params, x, yf, 0.0, 2.0, readout_only)
-        book.close(run.epochs + 1, group, acc, loss, functools.partial(_loss, out, y))
+            prev = None
     group.scatter()
     return run
 
