@@ -143,19 +143,20 @@ def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tenso
 
 
 @numba.njit(fastmath=True, cache=True)
-def _member_step(m, x, y, w1, b1, w2, b2, lr, train_first, logits, acc, freeze_at):  # pragma: no cover
+def _member_step(m, x, y, w1, b1, w2, b2, lr, train_first, logits, acc, freeze_at, scratch):  # pragma: no cover
     """One full-batch gradient step of member m of a one-logit net, in one pass over its hidden layer: for each
     point the hidden row is built, used for the logit and for the gradients, and dropped, so no n x p tensor is
     ever stored. `logits[m]` and `acc[m]` receive the logits and accuracy of the weights before the step; the
-    step is not taken when that accuracy is at `freeze_at` (the member has fitted: `train` holds it there)."""
+    step is not taken when that accuracy is at `freeze_at` (the member has fitted: `train` holds it there).
+    `scratch[m]` holds d + 4 rows of p floats for the member's work (allocated once, not at every step)."""
     n, d = x.shape[1], x.shape[2]
     p = w1.shape[2]
     zero = np.float32(0.0)
-    pre = np.empty(p, np.float32)
-    back = np.empty(p, np.float32)
-    gw1 = np.zeros((d, p), np.float32)
-    gb1 = np.zeros(p, np.float32)
-    gw2 = np.zeros(p, np.float32)
+    work = scratch[m]
+    pre, back, gb1, gw2, gw1 = work[0], work[1], work[2], work[3], work[4:]
+    gb1[:] = zero
+    gw2[:] = zero
+    gw1[:] = zero
     gb2 = zero
     correct = 0
     for i in range(n):
@@ -206,12 +207,13 @@ def _fused_steps(x, y, w1, b1, w2, b2, lrs, fit_target, freeze, watch, check_fir
     about eight times and is bound by that traffic, and each step returns to Python; here the hidden layer stays
     in the first-level cache and the steps between two events of the loop run without it."""
     members = x.shape[0]
+    scratch = np.empty((members, x.shape[2] + 4, w1.shape[2]), np.float32)
     for s in range(len(lrs)):
         check = s > 0 or check_first
         freeze_at = fit_target if (check and freeze) else np.float32(2.0)
         out = logits[s % 2]
         for m in numba.prange(members):
-            _member_step(m, x, y, w1, b1, w2, b2, lrs[s], train_first, out, acc, freeze_at)
+            _member_step(m, x, y, w1, b1, w2, b2, lrs[s], train_first, out, acc, freeze_at, scratch)
         if check:
             for m in range(members):
                 if watch[m] and acc[m] >= fit_target:
