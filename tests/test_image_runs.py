@@ -1,6 +1,7 @@
 """Paper A's image runs end to end on a tiny MNIST-format data set written by the test."""
 import dataclasses
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -115,7 +116,7 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     killed.wait()
     partial = list((tmp_path / "killed").glob("image/*.partial"))
     assert partial and not list((tmp_path / "killed").glob("image/[0-9a-f]*[0-9a-f]")), "killed before the end"
-    ckpt_epoch = torch.load(partial[0] / "train.ckpt", weights_only=False)["run"]["epochs"]
+    ckpt_epoch = json.loads(torch.load(partial[0] / "train.ckpt", weights_only=False)["run"])["epochs"]
     assert 1 <= ckpt_epoch < 25
     subprocess.run(CLI + ["--results", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
     whole = next((tmp_path / "whole" / "image").iterdir())

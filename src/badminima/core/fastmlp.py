@@ -274,7 +274,7 @@ class _Book:
             model.load_state_dict(state["model"])
             for g, s in zip(gens, state["gens"]):
                 g.set_state(s)
-            self.run, self.done = Run.from_dict(state["run"]), state["done"]
+            self.run, self.done = Run.from_json(state["run"]), state["done"]
             self.loss, self.acc, self.buffers = state["loss"], state["acc"], state["buffers"]
         if self.buffers is not None:
             self.buffers = [b.to(model.weights[0].device) for b in self.buffers]
@@ -318,7 +318,7 @@ class _Book:
             self.loss[active[fitted]] = now().cpu()[fitted]
         if self.checkpoint and (due or last):
             save_atomic({"model": self.model.state_dict(), "gens": [g.get_state() for g in self.gens],
-                         "run": run.as_dict(), "done": self.done, "loss": self.loss, "acc": self.acc,
+                         "run": run.to_json(), "done": self.done, "loss": self.loss, "acc": self.acc,
                          "buffers": [b.cpu() for b in self.buffers] if self.buffers is not None else None},
                         self.checkpoint)
         if last:

@@ -4,6 +4,7 @@ per-member stopping for batched ensembles, and resumable checkpoints."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,11 +85,21 @@ class Run:
         return not all(self.fitted)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """A plain dict of the run, sharing its lists (no deep copy: a million-step history is large)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
         return cls(**d)
+
+    def to_json(self) -> str:
+        """The run as JSON, for checkpoints: pickling the history's nested lists object by object (as torch.save
+        does) takes seconds once they hold thousands of entries; JSON text is written in one piece."""
+        return json.dumps(self.as_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "Run":
+        return cls.from_dict(json.loads(text))
 
 
 def default_device() -> torch.device:
@@ -146,7 +157,7 @@ class _Epochs:
         self.opt.load_state_dict(state["opt"])
         for g, s in zip(self.gens, state["gens"]):
             g.set_state(s)
-        self.run = Run.from_dict(state["run"])
+        self.run = Run.from_json(state["run"])
         self.done = state["done"].to(device)
         self.frozen = [f.to(device) for f in state["frozen"]]
 
@@ -193,7 +204,7 @@ class _Epochs:
             self._record(epoch, loss, fit_acc, last, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
             save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                          "gens": [g.get_state() for g in self.gens], "run": run.as_dict(),
+                          "gens": [g.get_state() for g in self.gens], "run": run.to_json(),
                           "done": self.done.cpu(), "frozen": [f.cpu() for f in self.frozen]}, self.checkpoint)
         return self.finished or stalled
 

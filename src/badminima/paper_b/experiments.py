@@ -38,6 +38,7 @@ RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
 CURVE_POINTS = 60            # each run's stored training curve: about this many log-spaced history entries
 HISTORY_POINTS = 5000        # a run's training history records about this many epochs at most
+CHECKPOINTS = 20             # a long run writes about this many checkpoints (each a pass and a write)
 
 
 def dataset_name(cfg: protocol.WidthsConfig, dataset: str) -> str:
@@ -200,7 +201,8 @@ def _run_group(store: Store, key: dict, problem: Problem, sizes: tuple[int, ...]
             tcfg = problem.train
             # The fast path (float32 everywhere: bf16 gains nothing on nets this small), tested against `train`.
             result = fastmlp.train_mlp(model, (x, labels), tcfg, seeds, readout_only=readout_only,
-                                       checkpoint=workdir / "train.ckpt", checkpoint_every=1000,
+                                       checkpoint=workdir / "train.ckpt",
+                                       checkpoint_every=max(1000, tcfg.max_epochs // CHECKPOINTS),
                                        history_every=max(1, tcfg.max_epochs // HISTORY_POINTS), device=device)
             metrics = {"fit_step": result.fit_step, "steps": result.steps,
                        "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
