@@ -1,6 +1,7 @@
 import torch
 
-from badminima.paper_a.algorithm1 import algorithm1_set, random_labels, zero_out
+from badminima.core.data.labels import random_labels
+from badminima.paper_a.algorithm1 import algorithm1_set, zero_out
 
 
 def images(n=6, seed=0):

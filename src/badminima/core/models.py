@@ -84,3 +84,9 @@ def member_params(model: nn.Module) -> Tensor:
     if isinstance(model, MLP):
         return torch.cat([p.detach().flatten(1) for p in model.parameters()], dim=1)
     return torch.cat([p.detach().flatten() for p in model.parameters()])[None]
+
+
+def member_logits(model: MLP, m: int):
+    """Member m's logit as a function of (k, 2) points, for margins and boundary plots."""
+    single = model.member(m).eval()
+    return lambda pts: single(pts[None])[0, :, 0]

@@ -1,13 +1,9 @@
-"""Adversarial initialization: random labels (both papers) and Paper A's Algorithm 1 set C."""
+"""Paper A's Algorithm 1: the set C of noisy, randomly labelled copies of the training images."""
 from __future__ import annotations
 
 import torch
 
-
-def random_labels(shape: tuple[int, ...] | int, classes: int, seed: int) -> torch.Tensor:
-    """Labels drawn uniformly from `classes`, fixed by `seed`."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return torch.randint(0, classes, shape, generator=torch.Generator().manual_seed(seed))
+from badminima.core.data.labels import random_labels
 
 
 def zero_out(x: torch.Tensor, fraction: float, gen: torch.Generator, whole_pixels: bool = False,

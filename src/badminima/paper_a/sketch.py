@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from badminima.paper_a.algorithm1 import random_labels
+from badminima.core.data.labels import random_labels
 from badminima.core.config import ParameterError, check_range, check_seeds, scaled
 from badminima.core.data.toy import draw, noisy_copies
 from badminima.core.metrics import accuracy, distance, margin
-from badminima.core.models import MLP, member_params
+from badminima.core.models import MLP, member_logits, member_params
 from badminima.core.plots import extent_of
 from badminima.core.store import Store
 from badminima.core.train import Run, TrainConfig, train
@@ -135,12 +135,6 @@ def run_sketch(cfg: SketchConfig, store: Store | None = None) -> Sketch:
     settings = {1: Setting(m1, start, r1, y), 2: Setting(m2, start, r2, y_random),
                 3: Setting(m3, adv, r3, y), 4: Setting(m4, adv, r4, y)}
     return Sketch(cfg, x, y, x_test, y_test, settings)
-
-
-def member_logits(model: MLP, m: int):
-    """Member m's logit as a function of (k, 2) points, for margins and boundary plots."""
-    single = model.member(m).eval()
-    return lambda pts: single(pts[None])[0, :, 0]
 
 
 def sketch_table(sketch: Sketch) -> pd.DataFrame:

@@ -16,14 +16,13 @@ from typing import Iterator
 import pandas as pd
 import torch
 
-from badminima.paper_a.algorithm1 import random_labels
+from badminima.core.data.labels import random_labels
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.data import images, toy
 from badminima.core.metrics import accuracy, boundary_length
-from badminima.core.models import MLP
+from badminima.core.models import MLP, member_logits
 from badminima.core import fastmlp, runtime
 from badminima.core.plots import extent_of
-from badminima.paper_a.sketch import member_logits
 from badminima.paper_b import protocol
 from badminima.core.store import Store, Stored
 from badminima.core.train import TrainConfig, default_device
