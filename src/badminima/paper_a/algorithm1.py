@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from badminima.core.data.labels import random_labels
-
 
 def zero_out(x: torch.Tensor, fraction: float, gen: torch.Generator, whole_pixels: bool = False,
              chunk: int = 4096) -> torch.Tensor:
