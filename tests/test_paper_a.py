@@ -112,3 +112,15 @@ def test_reproduce_says_what_is_not_executed_and_trains_nothing(tmp_path):
     table, sources, absent = summary.gather(tmp_path / "chapters", tmp_path)
     assert table.empty and sources.empty and set(absent) == set(summary.CHAPTERS)
     assert not any(tmp_path.iterdir())
+
+
+def test_gap_summary_reads_the_gaps_it_is_given():
+    cfg = protocol.config_for("cpu")
+    r_gaps = pd.DataFrame({"mode": ["vanilla"] * 4 + ["SOTA"], "R": [cfg.R, cfg.R, 1, 1, cfg.R],
+                           "gap": [3.0, 5.0, 1.0, 1.0, 99.0]})
+    sweep_gaps = pd.DataFrame({"sweep": ["per class", "per class", "lr"], "value": [5, 20, 0.1],
+                               "gap": [2.5, 7.5, 4.0]})
+    text = paper_a.gap_summary(cfg, r_gaps, sweep_gaps)
+    assert f"(R = {cfg.R}, " in text and "gap is 4.00 ± 1.41 points" in text
+    assert "Over R = 1, 4 it is 1.00, 4.00 points." in text and "Over 5.0, 20.0 images per class it is 2.50, 7.50" in text
+    assert "learning rates" not in text, "one learning rate is no sweep"

@@ -249,3 +249,25 @@ def r_gaps(r_table: pd.DataFrame) -> pd.DataFrame:
     adv = r_table[r_table["R"] > 0]
     ref = adv.set_index(["model", "seed", "mode"]).index.map(base)
     return adv.assign(gap=ref.to_numpy() - adv["test acc %"].to_numpy())
+
+
+def gap_summary(cfg: protocol.PaperAConfig, r_gaps: pd.DataFrame, sweep_gaps: pd.DataFrame) -> str:
+    """The vanilla gap (random minus adversarial init, test accuracy points) at the defaults and along the R,
+    images-per-class and learning-rate sweeps, as a sentence for the replication chapter."""
+    vanilla_r = r_gaps[r_gaps["mode"] == "vanilla"].groupby("R")["gap"].agg(["mean", "std"])
+    at_default = vanilla_r.loc[cfg.R] if cfg.R in vanilla_r.index else None
+    per_class_gaps = sweep_gaps[sweep_gaps["sweep"] == "per class"].groupby("value")["gap"].mean()
+    lr_gaps = sweep_gaps[sweep_gaps["sweep"] == "lr"].groupby("value")["gap"].mean()
+    lines = [f"With the defaults (R = {cfg.R}, {cfg.per_class} images per class, lr {cfg.lr:g}) the vanilla gap is "
+             + (f"{at_default['mean']:.2f} ± {at_default['std']:.2f} points." if at_default is not None else
+                "not in the R sweep.")]
+    if len(vanilla_r) > 1:
+        lines.append(f"Over R = {', '.join(map(str, vanilla_r.index))} it is "
+                     f"{', '.join(f'{g:.2f}' for g in vanilla_r['mean'])} points.")
+    if len(per_class_gaps) > 1:
+        lines.append(f"Over {', '.join(map(str, per_class_gaps.index))} images per class it is "
+                     f"{', '.join(f'{g:.2f}' for g in per_class_gaps)} points.")
+    if len(lr_gaps) > 1:
+        lines.append(f"At phase-2 learning rates {', '.join(f'{v:g}' for v in lr_gaps.index)} it is "
+                     f"{', '.join(f'{g:.2f}' for g in lr_gaps)} points.")
+    return " ".join(lines)
