@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from badminima.core.metrics import accuracy
+from badminima.core.metrics import accuracy, predict
 from badminima.core.models import MLP
-from badminima.core.train import DataSet, Run, TrainConfig, default_device, save_atomic
+from badminima.core.train import DataSet, Run, TrainConfig, default_device, loss_per_member, save_atomic
 
 Tensor = torch.Tensor
 _NOBODY = torch.zeros(0, dtype=torch.bool)   # close's answer when no member stops
@@ -97,16 +97,8 @@ def _forward(params: list[Tensor], x: Tensor, ws: _Workspace) -> tuple[Tensor, T
     return h, torch.baddbmm(b2, h, w2)
 
 
-def _loss(out: Tensor, y: Tensor) -> Tensor:
-    """Each member's mean loss over its batch, as the generic loop's `loss_per_member`."""
-    if out.shape[-1] == 1:
-        return F.binary_cross_entropy_with_logits(out[..., 0], y.float(), reduction="none").mean(1)
-    return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(1)
-
-
 def _correct(out: Tensor, y: Tensor) -> Tensor:
-    pred = (out[..., 0] > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
-    return (pred == y).float().mean(1)
+    return (predict(out) == y).float().mean(1)
 
 
 def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tensor, ws: _Workspace,
@@ -395,18 +387,18 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
     for epoch in range(run.epochs + 1, cfg.max_epochs + 1):
         h, out = _forward(group.params, x, ws)
         if loss is not None:
-            stop = book.close(epoch - 1, group, _correct(out, y), loss, functools.partial(_loss, out, y))
+            stop = book.close(epoch - 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y))
             if stop is None:
                 return run
             if bool(stop.any()):
                 x, y, h, out = _leave(group, book, stop, [x, y, h, out])
-        loss = functools.partial(_loss, out, y)
+        loss = functools.partial(loss_per_member, out, y)
         _update(group, _gradients(group.params, x, y, h, out, ws, readout_only), cfg, cfg.lr_at(epoch),
                 run.steps == 0)
         run.steps += 1
     if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
         _, out = _forward(group.params, x, ws)
-        book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(_loss, out, y))
+        book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y))
     group.scatter()
     return run
 
@@ -429,8 +421,9 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
             run.steps += 1
         else:
             run.steps += taken - 1
-            stop = book.close(epoch - 2, group, acc, functools.partial(_loss, before if before is not None else prev,
-                                                                       y), functools.partial(_loss, last, y))
+            during = before if before is not None else prev   # the logits of the closing epoch's own step
+            stop = book.close(epoch - 2, group, acc, functools.partial(loss_per_member, during, y),
+                              functools.partial(loss_per_member, last, y))
             run.steps += 1
             if stop is None:
                 return run
@@ -439,7 +432,8 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
         prev = last
         if epoch - 1 == stop_at:   # close it with the weights it ended with, by a pass that takes no step
             _, out, _, acc = _fused(group.params, x, yf, [0.0], 2.0, False, watch[:0], False, readout_only)
-            stop = book.close(stop_at, group, acc, functools.partial(_loss, prev, y), functools.partial(_loss, out, y))
+            stop = book.close(stop_at, group, acc, functools.partial(loss_per_member, prev, y),
+                              functools.partial(loss_per_member, out, y))
             if stop is None:
                 return run
             if bool(stop.any()):
@@ -466,12 +460,12 @@ def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, w
             idx = order[:, start:start + batch]
             xb, yb = x[rows, idx], y[rows, idx]
             h, out = _forward(group.params, xb, ws)
-            losses = _loss(out, yb)
+            losses = loss_per_member(out, yb)
             _update(group, _gradients(group.params, xb, yb, h, out, ws, readout_only), cfg, lr, run.steps == 0)
             total += losses * idx.shape[1]
             run.steps += 1
         _, out = _forward(group.params, x, ws)
-        stop = book.close(epoch, group, _correct(out, y), lambda: total / n, functools.partial(_loss, out, y))
+        stop = book.close(epoch, group, _correct(out, y), lambda: total / n, functools.partial(loss_per_member, out, y))
         if stop is None:
             return run
         if bool(stop.any()):
