@@ -6,9 +6,10 @@ full-batch gradient descent, float32), three ways, all keeping the one loop's co
   alone    the generic loop on one member at a time (the first --alone members, scaled to all)
 
 and, measured in the same run, how far the fast path is from this machine's limit: the step's floating-point
-operations against a large matrix product's rate (the floor). On the CPU the fast path's fused step keeps each
-point's hidden row in cache, so its memory traffic is the weights' alone and arithmetic sets the floor; the
-elementwise bandwidth is printed for the tensor step (GPU), which moves the n x p hidden layer about 8 times.
+operations against a large matrix product's rate (the floor). On the CPU the fast path's fused step stores no
+n x p array (each member runs its steps on one core, its weights and points in the first-level cache), so
+arithmetic sets the floor; the elementwise bandwidth is printed for the tensor step (GPU), which moves the n x p
+hidden layer about 8 times.
 History is kept at the end only, as in a long sweep (every 60th step of 300,000).
 
     .venv/bin/python scripts/bench_ensemble.py [--widths 10 100 500 2000] [--members 32 128] [--steps 200]

@@ -58,6 +58,17 @@ def test_full_batch_gradient_descent_matches_the_generic_loop(monkeypatch, fused
     assert_same(*runs)
 
 
+@pytest.mark.parametrize("d, width", [(2, 40), (2, 7), (3, 40)], ids=["2-D", "2-D narrow", "3-D"])
+def test_fused_step_loops_match_for_any_point_count_and_dimension(d, width):
+    """The fused step's two loop orders (by point for 2-D inputs, else by unit) on 61 points, which the by-point
+    loops take four at a time with one left over."""
+    seeds = (0, 1)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 61, d, generator=gen)
+    y = (x[..., 0] * x[..., -1] > 0).long()
+    assert_same(*both((d, width, 1), seeds, (x, y), TrainConfig(lr=0.1, max_epochs=300), history_every=7))
+
+
 def test_random_labels_momentum_weight_decay_and_fixed_epochs_match():
     seeds = (5, 6, 7)
     x, y = toy(3, 40)
@@ -106,27 +117,30 @@ def test_a_killed_run_resumes_to_the_same_end(tmp_path):
 
 
 def test_finished_members_are_not_computed(monkeypatch):
-    """A member that fitted early costs nothing afterwards: the forward passes shrink to the members still
-    training."""
+    """A member that fitted early costs nothing afterwards: it stops within the call that found it fitted, and the
+    later calls leave it out."""
     seeds = (0, 1)
     x, y = toy(2)
     y = y.clone()
     y[1] = torch.randint(0, 2, (60,), generator=torch.Generator().manual_seed(9))   # member 1: random labels
-    steps = {1: 0, 2: 0}   # steps taken with 1 and with 2 members in the batch
+    steps = [0, 0]   # steps each member was computed for
+    calls = []
 
-    def counting(params, xb, y, lrs, *rest):
-        taken = real(params, xb, y, lrs, *rest)
-        if any(lrs):   # not a pass that only reads the fit
-            steps[xb.shape[0]] += taken[0]
-        return taken
+    def counting(params, xt, *rest):
+        passes, fit, acc, logits = real(params, xt, *rest)
+        calls.append(xt.shape[0])
+        for m, count in zip(group_members(xt), passes.tolist()):
+            steps[m] += count - 1   # the last pass reads the fit, takes no step
+        return passes, fit, acc, logits
 
+    group_members = lambda xt: [0, 1] if xt.shape[0] == 2 else [1]
     real = fastmlp._fused
     monkeypatch.setattr(fastmlp, "_fused", counting)
     run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU,
-                            history_every=10_000)   # no records on the way: the fit is found by a step
-    assert run.fitted[0] and not run.fitted[1]
-    # The step that found member 0 fitted computed it (and withheld the update); no step after did.
-    assert steps == {2: run.fit_epoch[0] + 1, 1: 2000 - run.fit_epoch[0] - 1}
+                            history_every=500)
+    assert run.fitted[0] and not run.fitted[1] and run.fit_epoch[0] % 500 != 0
+    assert steps == [run.fit_epoch[0], 2000]
+    assert calls == [2] * (run.fit_epoch[0] // 500 + 1) + [1] * (4 - run.fit_epoch[0] // 500 - 1)
 
 
 def test_what_it_does_not_take_is_refused():

@@ -135,95 +135,205 @@ def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tenso
 
 
 @numba.njit(fastmath=True, cache=True)
-def _member_step(m, x, y, w1, b1, w2, b2, lr, train_first, logits, acc, freeze_at, scratch):  # pragma: no cover
-    """One full-batch gradient step of member m of a one-logit net, in one pass over its hidden layer: for each
-    point the hidden row is built, used for the logit and for the gradients, and dropped, so no n x p tensor is
-    ever stored. `logits[m]` and `acc[m]` receive the logits and accuracy of the weights before the step; the
-    step is not taken when that accuracy is at `freeze_at` (the member has fitted: `train` holds it there).
-    `scratch[m]` holds d + 4 rows of p floats for the member's work (allocated once, not at every step)."""
-    n, d = x.shape[1], x.shape[2]
-    p = w1.shape[2]
+def _forward_by_unit(m, xt, w1, b1, w2, b2, out, pre):  # pragma: no cover (compiled)
+    """Member m's logits (out) of its n points, any input dimension: one hidden unit at a time, each a few loops
+    over the points (contiguous in xt, which is x transposed to (members, d, n))."""
+    d, n, p = xt.shape[1], xt.shape[2], w1.shape[2]
     zero = np.float32(0.0)
-    work = scratch[m]
-    pre, back, gb1, gw2, gw1 = work[0], work[1], work[2], work[3], work[4:]
-    gb1[:] = zero
-    gw2[:] = zero
-    gw1[:] = zero
-    gb2 = zero
-    correct = 0
     for i in range(n):
-        for j in range(p):
-            pre[j] = b1[m, 0, j]
-        for k in range(d):
-            xik = x[m, i, k]
-            for j in range(p):
-                pre[j] += xik * w1[m, k, j]
-        s = zero
-        for j in range(p):
-            s += max(pre[j], zero) * w2[m, j, 0]
-        o = s + b2[m, 0, 0]
-        logits[m, i] = o
-        correct += (o > 0) == (y[m, i] > 0.5)
-        g = (np.float32(1.0) / (np.float32(1.0) + np.exp(-o)) - y[m, i]) / np.float32(n)
-        gb2 += g
-        for j in range(p):
-            gw2[j] += g * max(pre[j], zero)
-            back[j] = g * w2[m, j, 0] if pre[j] > 0 else zero
-            gb1[j] += back[j]
-        for k in range(d):
-            xik = x[m, i, k]
-            for j in range(p):
-                gw1[k, j] += xik * back[j]
-    acc[m] = correct / n
-    if acc[m] >= freeze_at:
-        return
+        out[i] = b2[m]
     for j in range(p):
-        w2[m, j, 0] -= lr * gw2[j]
-    b2[m, 0, 0] -= lr * gb2
-    if train_first:
-        for j in range(p):
-            b1[m, 0, j] -= lr * gb1[j]
+        for i in range(n):
+            pre[i] = b1[m, j]
         for k in range(d):
-            for j in range(p):
-                w1[m, k, j] -= lr * gw1[k, j]
+            wk = w1[m, k, j]
+            for i in range(n):
+                pre[i] += xt[m, k, i] * wk
+        wj = w2[m, j]
+        for i in range(n):
+            out[i] += wj * max(pre[i], zero)
+
+
+@numba.njit(fastmath=True, cache=True)
+def _step_by_unit(m, xt, w1, b1, w2, lr, train_first, g, gx, pre):  # pragma: no cover (compiled)
+    """The step of member m's hidden layer and readout weights given g (d loss / d logit, per point) and gx (g
+    times each input coordinate, (d, n)), one unit at a time."""
+    d, n, p = xt.shape[1], xt.shape[2], w1.shape[2]
+    zero = np.float32(0.0)
+    for j in range(p):
+        bj = b1[m, j]
+        for i in range(n):
+            pre[i] = bj
+        for k in range(d):
+            wk = w1[m, k, j]
+            for i in range(n):
+                pre[i] += xt[m, k, i] * wk
+        s = zero
+        for i in range(n):
+            s += g[i] if pre[i] > zero else zero
+        # relu(pre) = pre on the active points, so the readout's gradient sum_i g_i relu(pre_ij) is
+        # b_j s + sum_k w_kj c_k, from the sums the first layer needs anyway.
+        a = bj * s
+        wj = w2[m, j]
+        for k in range(d):
+            c = zero
+            for i in range(n):
+                c += gx[k, i] if pre[i] > zero else zero
+            a += w1[m, k, j] * c
+            if train_first:
+                w1[m, k, j] -= lr * wj * c
+        if train_first:
+            b1[m, j] = bj - lr * wj * s
+        w2[m, j] = wj - lr * a
+
+
+@numba.njit(fastmath=True, cache=True)
+def _forward_by_point(m, xt, w1, b1, w2, b2, out):  # pragma: no cover (compiled)
+    """`_forward_by_unit` for 2-D inputs, four points at a time, each a loop over the units (contiguous in the
+    weights): the weights are read once per four points and the sums stay in registers."""
+    n, p = xt.shape[2], w1.shape[2]
+    zero = np.float32(0.0)
+    u, v = xt[m, 0], xt[m, 1]
+    a0, a1, b, w = w1[m, 0], w1[m, 1], b1[m], w2[m]
+    for i in range(0, n - n % 4, 4):
+        # The points' coordinates as scalars: read once, not at every unit.
+        u0, u1, u2, u3, v0, v1, v2, v3 = u[i], u[i + 1], u[i + 2], u[i + 3], v[i], v[i + 1], v[i + 2], v[i + 3]
+        s0 = s1 = s2 = s3 = zero
+        for j in range(p):
+            s0 += w[j] * max(b[j] + u0 * a0[j] + v0 * a1[j], zero)
+            s1 += w[j] * max(b[j] + u1 * a0[j] + v1 * a1[j], zero)
+            s2 += w[j] * max(b[j] + u2 * a0[j] + v2 * a1[j], zero)
+            s3 += w[j] * max(b[j] + u3 * a0[j] + v3 * a1[j], zero)
+        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+    for i in range(n - n % 4, n):
+        u0, v0 = u[i], v[i]
+        s0 = zero
+        for j in range(p):
+            s0 += w[j] * max(b[j] + u0 * a0[j] + v0 * a1[j], zero)
+        out[i] = s0
+    for i in range(n):
+        out[i] += b2[m]
+
+
+@numba.njit(fastmath=True, cache=True)
+def _step_by_point(m, xt, w1, b1, w2, lr, train_first, g, gx, sums):  # pragma: no cover (compiled)
+    """`_step_by_unit` for 2-D inputs: for every unit the sums over the active points (sums: (3, p) of work
+    space), four points at a time, then the update."""
+    n, p = xt.shape[2], w1.shape[2]
+    zero = np.float32(0.0)
+    u, v = xt[m, 0], xt[m, 1]
+    a0, a1, b, w = w1[m, 0], w1[m, 1], b1[m], w2[m]
+    s, c0, c1 = sums[0], sums[1], sums[2]
+    for j in range(p):
+        s[j] = c0[j] = c1[j] = zero
+    for i in range(0, n - n % 4, 4):
+        # Every value of the four points as a scalar: the stores into the sums could alias the arrays they come
+        # from, so in the loop they would be read again at every unit, and the loop would not vectorize.
+        u0, u1, u2, u3, v0, v1, v2, v3 = u[i], u[i + 1], u[i + 2], u[i + 3], v[i], v[i + 1], v[i + 2], v[i + 3]
+        g0, g1, g2, g3 = g[i], g[i + 1], g[i + 2], g[i + 3]
+        h0, h1, h2, h3 = gx[0, i], gx[0, i + 1], gx[0, i + 2], gx[0, i + 3]
+        k0, k1, k2, k3 = gx[1, i], gx[1, i + 1], gx[1, i + 2], gx[1, i + 3]
+        for j in range(p):
+            on0 = b[j] + u0 * a0[j] + v0 * a1[j] > zero
+            on1 = b[j] + u1 * a0[j] + v1 * a1[j] > zero
+            on2 = b[j] + u2 * a0[j] + v2 * a1[j] > zero
+            on3 = b[j] + u3 * a0[j] + v3 * a1[j] > zero
+            s[j] += ((g0 if on0 else zero) + (g1 if on1 else zero)) + ((g2 if on2 else zero) + (g3 if on3 else zero))
+            c0[j] += ((h0 if on0 else zero) + (h1 if on1 else zero)) + ((h2 if on2 else zero) + (h3 if on3 else zero))
+            c1[j] += ((k0 if on0 else zero) + (k1 if on1 else zero)) + ((k2 if on2 else zero) + (k3 if on3 else zero))
+    for i in range(n - n % 4, n):
+        u0, v0, g0, h0, k0 = u[i], v[i], g[i], gx[0, i], gx[1, i]
+        for j in range(p):
+            on0 = b[j] + u0 * a0[j] + v0 * a1[j] > zero
+            s[j] += g0 if on0 else zero
+            c0[j] += h0 if on0 else zero
+            c1[j] += k0 if on0 else zero
+    for j in range(p):
+        wj = w[j]
+        a = b[j] * s[j] + a0[j] * c0[j] + a1[j] * c1[j]   # the readout's gradient, as in _step_by_unit
+        if train_first:
+            b[j] -= lr * wj * s[j]
+            a0[j] -= lr * wj * c0[j]
+            a1[j] -= lr * wj * c1[j]
+        w[j] = wj - lr * a
+
+
+@numba.njit(fastmath=True, cache=True)
+def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
+                  work):  # pragma: no cover (compiled)
+    """Up to len(lrs) full-batch gradient steps of member m of a one-logit net (step t at lrs[t]), then a pass
+    that reads the fit of the weights reached. Pass t (before step t) writes the logits to logits[t % 2, m] and
+    the accuracy to acc[m]; fit[m] receives the first t >= 1 at which the accuracy reached fit_target (-1:
+    never), and with `freeze` the member stops there, unstepped (`train` holds a fitted member). Returns the
+    number of passes."""
+    d, n, p = xt.shape[1], xt.shape[2], w1.shape[2]
+    # 2-D inputs (the paper's) take the by-point loops: at every width measured (10 to 500) a step is faster
+    # that way, up to 3x; other dimensions the by-unit loops.
+    by_point = d == 2
+    zero = np.float32(0.0)
+    inv_n = np.float32(1.0) / np.float32(n)
+    g, gx = work[0, :n], work[1:1 + d, :n]
+    fit[m] = -1
+    for t in range(len(lrs) + 1):
+        out = logits[t % 2, m]
+        if by_point:
+            _forward_by_point(m, xt, w1, b1, w2, b2, out)
+        else:
+            _forward_by_unit(m, xt, w1, b1, w2, b2, out, work[1 + d, :n])
+        correct = 0
+        for i in range(n):
+            correct += (out[i] > zero) == (y[m, i] > np.float32(0.5))
+        acc[m] = correct / n
+        if t > 0 and fit[m] < 0 and acc[m] >= fit_target:
+            fit[m] = t
+            if freeze:
+                return t + 1
+        if t == len(lrs):
+            return t + 1
+        gb2 = zero
+        for i in range(n):
+            g[i] = (np.float32(1.0) / (np.float32(1.0) + np.exp(-out[i])) - y[m, i]) * inv_n
+            gb2 += g[i]
+        for k in range(d):
+            for i in range(n):
+                gx[k, i] = xt[m, k, i] * g[i]
+        if by_point:
+            _step_by_point(m, xt, w1, b1, w2, lrs[t], train_first, g, gx, work[1 + d:4 + d])
+        else:
+            _step_by_unit(m, xt, w1, b1, w2, lrs[t], train_first, g, gx, work[1 + d, :n])
+        b2[m] -= lrs[t] * gb2
+    return len(lrs) + 1
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _fused_steps(x, y, w1, b1, w2, b2, lrs, fit_target, freeze, watch, check_first, train_first, logits,
-                 acc):  # pragma: no cover (compiled)
-    """Up to len(lrs) steps (step s at learning rate lrs[s]) of every member, the members in parallel. Step s
-    writes its logits to logits[s % 2]. Stops after the first step at which a watched member's accuracy before
-    the step reached `fit_target` (not checked at the first step unless `check_first`); with `freeze` such a
-    member is not stepped. Returns the number of steps taken.
-    Why by hand, compiled with numba: as tensor operations the step moves the n x p hidden layer through memory
-    about eight times and is bound by that traffic, and each step returns to Python; here the hidden layer stays
-    in the first-level cache and the steps between two events of the loop run without it."""
-    members = x.shape[0]
-    scratch = np.empty((members, x.shape[2] + 4, w1.shape[2]), np.float32)
-    for s in range(len(lrs)):
-        check = s > 0 or check_first
-        freeze_at = fit_target if (check and freeze) else np.float32(2.0)
-        out = logits[s % 2]
-        for m in numba.prange(members):
-            _member_step(m, x, y, w1, b1, w2, b2, lrs[s], train_first, out, acc, freeze_at, scratch)
-        if check:
-            for m in range(members):
-                if watch[m] and acc[m] >= fit_target:
-                    return s + 1
-    return len(lrs)
+def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
+                 passes):  # pragma: no cover (compiled)
+    """`_member_steps` for every member, the members in parallel, each on its own until its steps are done or it
+    fits: no member waits for another between two events of the loop. passes[m]: its number of passes.
+    Why by hand, compiled with numba: as tensor operations a step moves the n x p hidden layer through memory
+    about eight times and returns to Python; here no n x p array is stored and the steps run without Python."""
+    members, d, n = xt.shape
+    work = np.empty((members, 4 + d, max(n, w1.shape[2])), np.float32)
+    for m in numba.prange(members):
+        passes[m] = _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc,
+                                  fit, work[m])
 
 
-def _fused(params: list[Tensor], x: Tensor, y: Tensor, lrs: list[float], fit_target: float, freeze: bool,
-           watch: Tensor, check_first: bool, readout_only: bool) -> tuple[int, Tensor, Tensor | None, Tensor]:
-    """`_fused_steps` on the members' tensors (updated in place). Returns the steps taken, the logits (members, n, 1)
-    of the last step and of the one before it (None after one step), and the accuracy before the last step. A
-    learning rate of 0 without freezing is a forward pass alone."""
-    logits, acc = x.new_empty(2, *x.shape[:2]), x.new_empty(x.shape[0])
+def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_target: float, freeze: bool,
+           readout_only: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`_fused_steps` on the members' tensors (updated in place), xt being x transposed to (members, d, n).
+    Returns per member its passes, the pass at which it fitted (-1: none), its accuracy at its last pass, and
+    the logits (2, members, n) of the passes (pass t in [t % 2])."""
+    members, _, n = xt.shape
+    logits, acc = xt.new_empty(2, members, n), xt.new_empty(members)
+    fit, passes = torch.empty(members, dtype=torch.int64), torch.empty(members, dtype=torch.int64)
+    # Flat views of the biases and the readout, (members, p) and (members,): numba compiles loops over a
+    # contiguous row into vector instructions, and over a strided one it does not (3x slower).
     w1, b1, w2, b2 = (q.numpy() for q in params)
-    taken = _fused_steps(x.numpy(), y.numpy(), w1, b1, w2, b2, np.asarray(lrs, np.float32), np.float32(fit_target),
-                         freeze, watch.numpy(), check_first, not readout_only, logits.numpy(), acc.numpy())
-    before = logits[(taken - 2) % 2].unsqueeze(-1) if taken > 1 else None
-    return taken, logits[(taken - 1) % 2].unsqueeze(-1), before, acc
+    b1, w2, b2 = b1.reshape(members, -1), w2.reshape(members, -1), b2.reshape(members)
+    _fused_steps(xt.numpy(), y.numpy(), w1, b1, w2, b2, np.asarray(lrs, np.float32), np.float32(fit_target), freeze,
+                 not readout_only, logits.numpy(), acc.numpy(), fit.numpy(), passes.numpy())
+    return passes, fit, acc, logits
 
 
 def fused_ok(cfg: TrainConfig, x: Tensor, classes: int, batch: int) -> bool:
@@ -274,6 +384,15 @@ class _Book:
     @property
     def finished(self) -> bool:
         return self.cfg.until_fit and bool(self.done.all())
+
+    def fitted(self, members: Tensor, epochs: list[int], steps: list[int], acc: Tensor, loss: Tensor) -> None:
+        """Books members that reached the target at epochs that close nothing else: their fit epoch and step and,
+        when they stop there (`until_fit`), the accuracy and loss of the weights they keep."""
+        for m, epoch, step in zip(members.tolist(), epochs, steps):
+            self.run.fit_epoch[m], self.run.fit_step[m] = epoch, step
+        self.done[members] = True
+        if self.cfg.until_fit:
+            self.acc[members], self.loss[members] = acc, loss
 
     def reads_weights(self, epoch: int) -> bool:
         """Whether closing `epoch` records or checkpoints the weights (test accuracy, the checkpoint's model)."""
@@ -404,43 +523,37 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
 
 
 def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readout_only: bool) -> Run:
-    """`_full_batch` with the fused steps, many steps a call: a call runs until the next epoch whose closing
-    records or checkpoints the weights, or until a step finds a member fitted (that step withheld from it), and
-    then the loop closes the epoch as `train` does. The epochs in between hold no event, so they close silently."""
+    """`_full_batch` with the fused steps. A call runs every member from the last closed epoch to the next one
+    whose closing records or checkpoints the weights, each member on its own; one that fits on the way stops there
+    (with `until_fit`) and its fit is booked at its own epoch, as `train` books it. No other event falls between
+    two such epochs, so they close silently."""
     run, cfg = book.run, book.cfg
-    yf = y.float()
-    prev = None   # logits of the last step taken, whose epoch is not yet closed (None: nothing open)
-    epoch = run.epochs + 1
-    while epoch <= cfg.max_epochs:
-        stop_at = next(c for c in range(epoch, cfg.max_epochs + 1) if book.reads_weights(c))
-        watch = ~book.done[group.active.cpu()]
-        taken, last, before, acc = _fused(group.params, x, yf, [cfg.lr_at(e) for e in range(epoch, stop_at + 1)],
-                                          cfg.fit_target, cfg.until_fit, watch, prev is not None, readout_only)
-        epoch += taken   # the next step's epoch
-        if before is None and prev is None:   # one step after a fresh start: no epoch to close yet
-            run.steps += 1
-        else:
-            run.steps += taken - 1
-            during = before if before is not None else prev   # the logits of the closing epoch's own step
-            stop = book.close(epoch - 2, group, acc, functools.partial(loss_per_member, during, y),
-                              functools.partial(loss_per_member, last, y))
-            run.steps += 1
-            if stop is None:
-                return run
-            if bool(stop.any()):
-                x, y, yf, last = _leave(group, book, stop, [x, y, yf, last])
-        prev = last
-        if epoch - 1 == stop_at:   # close it with the weights it ended with, by a pass that takes no step
-            _, out, _, acc = _fused(group.params, x, yf, [0.0], 2.0, False, watch[:0], False, readout_only)
-            stop = book.close(stop_at, group, acc, functools.partial(loss_per_member, prev, y),
-                              functools.partial(loss_per_member, out, y))
-            if stop is None:
-                return run
-            if bool(stop.any()):
-                x, y, yf = _leave(group, book, stop, [x, y, yf])
-            prev = None
-    group.scatter()
-    return run
+    xt, yf = x.transpose(1, 2).contiguous(), y.float()
+    while True:
+        start, steps = run.epochs, run.steps
+        stop_at = next(c for c in range(start + 1, cfg.max_epochs + 1) if book.reads_weights(c))
+        passes, fit, acc, logits = _fused(group.params, xt, yf, [cfg.lr_at(e) for e in range(start + 1, stop_at + 1)],
+                                          cfg.fit_target, cfg.until_fit, readout_only)
+        rows = torch.arange(len(passes))
+        now, during = logits[(passes - 1) % 2, rows], logits[passes % 2, rows]   # its last pass, the one before
+        fitted = (fit > 0) & ~book.done[group.active]
+        ends = start + fit
+        end = stop_at
+        if cfg.until_fit and bool(fitted.all()):   # all fitted: training ends at the last of them
+            end = int(ends.max())
+        early = fitted & (ends < end)
+        if bool(early.any()):
+            book.fitted(group.active[early], ends[early].tolist(), (steps + fit[early]).tolist(), acc[early],
+                        loss_per_member(now[early].unsqueeze(-1), y[early]))
+            if cfg.until_fit:
+                xt, y, yf, now, during, acc = _leave(group, book, early, [xt, y, yf, now, during, acc])
+        run.steps = steps + end - start
+        stop = book.close(end, group, acc, functools.partial(loss_per_member, during.unsqueeze(-1), y),
+                          functools.partial(loss_per_member, now.unsqueeze(-1), y))
+        if stop is None:
+            return run
+        if bool(stop.any()):
+            xt, y, yf = _leave(group, book, stop, [xt, y, yf])
 
 
 def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, ws: _Workspace,
