@@ -331,7 +331,7 @@ def test_the_summary_rebuilds_the_configuration_a_chapter_ran_with(tmp_path):
     assert summary.chapter_config("paper_b_boundaries", tmp_path)[1] == paper_b_protocol.config_for(
         "smoke", datasets=paper_b_protocol.BOUNDARY_DATASETS)
     with pytest.raises(FileNotFoundError, match="not executed"):
-        summary.chapter_config("paper_b_long", tmp_path)
+        summary.chapter_config("paper_b_widths", tmp_path)
 
 
 def test_the_summary_says_what_each_chapter_lacks_and_trains_nothing(tmp_path):

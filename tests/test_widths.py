@@ -183,16 +183,43 @@ def test_boundary_length():
     assert wiggly == pytest.approx(2 + float(torch.trapezoid((4 * torch.cos(8 * xs)).abs(), xs)), rel=0.02)
 
 
-def test_the_long_run_is_one_2d_data_set_and_width_with_a_larger_cap():
-    cpu, sweep = protocol.long_config_for("cpu"), protocol.config_for("cpu")
-    assert len(cpu.datasets) == len(cpu.widths) == 1 and cpu.max_steps > sweep.max_steps
-    assert cpu.seeds == sweep.seeds and cpu.n_test == sweep.n_test, "the sweep's seeds and test set, more steps"
-    cfg = protocol.long_config_for("smoke", "spirals", 8, max_steps=50)
-    assert (cfg.datasets, cfg.widths, cfg.max_steps) == (("spirals",), (8,), 50)
+def test_the_budgets_are_the_sweeps_runs_at_one_width_with_phase_1_cut_short():
+    cpu, sweep = protocol.budget_config_for("cpu"), protocol.config_for("cpu")
+    assert len(cpu.sweep.widths) == 1 and cpu.sweep.widths[0] in sweep.widths
+    assert set(cpu.sweep.datasets) <= set(protocol.TOY) and cpu.sweep.seeds == sweep.seeds
+    assert cpu.sweep.max_steps == sweep.max_steps and max(cpu.budgets) < sweep.max_steps
+    cfg = protocol.budget_config_for("smoke", ["spirals"], 8, [50, 5], max_steps=60)
+    assert (cfg.sweep.datasets, cfg.sweep.widths, cfg.budgets, cfg.sweep.max_steps) == (("spirals",), (8,), (5, 50), 60)
     with pytest.raises(ParameterError, match="dataset='vmnist' is not allowed"):
-        protocol.long_config_for("cpu", "vmnist")
+        protocol.budget_config_for("cpu", ["vmnist"])
     with pytest.raises(ParameterError, match="width=0"):
-        protocol.long_config_for("cpu", "circles", 0)
+        protocol.budget_config_for("cpu", width=0)
+    with pytest.raises(ParameterError, match=r"budgets=\(60,\) must be .* \[1, max_steps = 60\)"):
+        protocol.budget_config_for("smoke", budgets=(60,), max_steps=60)
+
+
+def test_a_budget_run_is_the_sweeps_phase_1_cut_short(tmp_path):
+    """Phase 1 stopped after b steps is the sweep's phase 1 at step b (same init, labels, data): a member that
+    fits within b steps ends where the sweep's does, one that does not is the sweep's at step b; Exp 2 then trains
+    from there."""
+    cfg = protocol.config_for("smoke", datasets=("circles",), widths=(16,), seeds=(0, 1, 2), max_steps=400)
+    store = Store(tmp_path)
+    problem = widths.problem_of(cfg, "circles")
+    full = widths.run_problem(problem, 16, store)
+    short = widths.run_budget(problem, 16, 50, store)
+    k = 3
+    assert short["phase 1"].metrics["steps"] == 50
+    long_fit = full["start"].metrics["fit_step"][k:]
+    for i, step in enumerate(short["phase 1"].metrics["fit_step"]):
+        assert step == (long_fit[i] if long_fit[i] is not None and long_fit[i] <= 50 else None)
+    budgets = protocol.BudgetConfig(cfg, (50,))
+    table = widths.budget_table(budgets, store)
+    assert list(table.stopped.unique()) == ["budget", "zero error or cap"] and len(table) == 2 * k
+    exp2_full = widths.width_table(cfg, "circles", 16, store)
+    exp2_full = exp2_full[exp2_full.experiment == "Exp 2"]["test acc %"].tolist()
+    assert table[table.stopped != "budget"]["Exp 2 test %"].tolist() == exp2_full
+    assert (table.gap == table["Exp 1 test %"] - table["Exp 2 test %"]).all()
+    assert len(widths.budget_lines(table)) == 1
 
 
 def test_bad_parameters_name_themselves():

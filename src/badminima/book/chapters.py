@@ -44,7 +44,7 @@ CHAPTERS = {
     "paper_a_complexity": Chapter("paper_a_complexity.md", paper_a.config_for),
     "paper_b_widths": Chapter("paper_b_widths.md", paper_b.config_for),
     "paper_b_boundaries": Chapter("paper_b_boundaries.md", _boundaries),
-    "paper_b_long": Chapter("paper_b_long.md", paper_b.long_config_for),
+    "paper_b_budget": Chapter("paper_b_budget.md", paper_b.budget_config_for),
     "reproduce": Chapter("reproduce.md", None),
 }
 

@@ -36,7 +36,6 @@ CHAPTERS: dict[str, Chapter] = {
     "paper_a_complexity": Chapter("A", paper_a_claims.complexity_verdicts),
     "paper_b_widths": Chapter("B", paper_b_claims.widths_verdicts),
     "paper_b_boundaries": Chapter("B", paper_b_claims.boundaries_verdicts),
-    "paper_b_long": Chapter("B", paper_b_claims.long_verdicts),
 }
 
 

@@ -3,7 +3,7 @@ set, width, experiment and seed, with the columns dataset, name, width, experime
 "hit cap", "phase-1 hit cap", ...
 
 Each chapter's verdicts come from one function of its configuration and the store (`widths_verdicts`,
-`boundaries_verdicts`, `long_verdicts`): the chapter shows what it returns and the "Does it reproduce?" page calls
+`boundaries_verdicts`): the chapter shows what it returns and the "Does it reproduce?" page calls
 it with the configuration the chapter was executed with. A claim made at several widths or data sets is one family
 of tests (Holm's correction, badminima.core.stats.family). Steps to zero training error are censored at the cap
 (badminima.core.stats.fewer)."""
@@ -203,7 +203,23 @@ def boundaries_verdicts(cfg: WidthsConfig, store: Store | None = None) -> list[V
     return _boundaries(cfg, cfg.boundary_width, store or Store())
 
 
-def long_verdicts(cfg: WidthsConfig, store: Store | None = None) -> list[Verdict]:
-    """The long-phase-1 chapter: the sweep's claims and Figure 2's reading at its one data set and width."""
-    store = store or Store()
-    return sweep_claims(experiments.sweep(cfg, store)) + _boundaries(cfg, cfg.widths[0], store)
+def budget_findings(table: pd.DataFrame) -> list[Verdict]:
+    """Beyond the paper, on experiments.budget_table: for each data set, is Exp 2 already below Exp 1 after the
+    smallest phase-1 budget, and is the gap larger when phase 1 runs to zero error (or the cap) than after that
+    budget? Paired over seeds; each question over the data sets is one family. Not the paper's claims, so not on
+    the "Does it reproduce?" page."""
+    names = _names(table)
+    smallest, longest = [], []
+    for dataset in dict.fromkeys(table.dataset):
+        rows = table[table.dataset == dataset].sort_values("seed")
+        first = rows[rows.budget == rows.budget.min()]
+        full = rows[rows.stopped != "budget"]
+        b = f"{int(first.budget.iloc[0]):,}"
+        smallest.append(greater(f"{names[dataset]}: Exp 2 below Exp 1 after {b} steps of phase 1", "(not in the paper)",
+                                first["Exp 1 test %"], first["Exp 2 test %"], ("Exp 1", "Exp 2")))
+        fitted = f"{int(full['phase-1 fitted'].sum())} of {len(full)} fitted"
+        longest.append(greater(f"{names[dataset]}: gap larger from phase 1 to zero error ({fitted}) than after {b} "
+                               "steps", "(not in the paper)", full["gap"], first["gap"], ("to zero error", b)))
+    return family(smallest) + family(longest)
+
+

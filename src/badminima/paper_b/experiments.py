@@ -8,6 +8,7 @@ phase 2 from the phase-1 weights, and the random init rescaled to their norm, bo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -221,6 +222,25 @@ def run_width(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store
     return run_problem(problem_of(cfg, dataset), width, store)
 
 
+def _random_labels(problem: Problem) -> Tensor:
+    """Seed s's random labels (every seed's, stacked)."""
+    n = problem.data.y.shape[1]
+    return torch.stack([random_labels(n, problem.data.classes, RANDOM_LABEL_SEED + s) for s in problem.seeds])
+
+
+def _retrain(store: Store, start_key: dict, problem: Problem, sizes: tuple[int, ...],
+             adversarial: dict[str, Tensor]) -> Stored:
+    """Exp 2's phase 2 from the phase-1 weights and the Norm run (the random init rescaled to their norm), both on
+    the true labels: members 0 .. k-1 and k .. 2k-1."""
+    seeds, k = problem.seeds, len(problem.seeds)
+    random_init = MLP(sizes, seeds).state_dict()
+    scale = _norms(adversarial) / _norms(random_init)
+    rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
+    true = _per_member(problem.data.y, 1, k)
+    return _run_group(store, {"group": "retrain", "start": start_key}, problem, sizes, seeds * 2,
+                      _stacked(adversarial, rescaled), torch.cat([true, true]))
+
+
 def run_problem(problem: Problem, width: int, store: Store | None = None) -> dict[str, Stored]:
     """Train (or load) the three groups of one problem and width: {"start", "retrain", "readout"}."""
     store = store or Store()
@@ -228,19 +248,25 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
     seeds, k = problem.seeds, len(problem.seeds)
     sizes = problem.sizes(width)
     true = _per_member(problem.data.y, 1, k)
-    n = true.shape[1]
-    shuffled = torch.stack([random_labels(n, problem.data.classes, RANDOM_LABEL_SEED + s) for s in seeds])
     start_key = _start_key(problem, width)
-    start = _run_group(store, start_key, problem, sizes, seeds * 2, None, torch.cat([true, shuffled]))
+    start = _run_group(store, start_key, problem, sizes, seeds * 2, None, torch.cat([true, _random_labels(problem)]))
     adversarial = _members(start.weights, k, 2 * k)
-    random_init = MLP(sizes, seeds).state_dict()
-    scale = _norms(adversarial) / _norms(random_init)
-    rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
-    retrain = _run_group(store, {"group": "retrain", "start": start_key}, problem, sizes, seeds * 2,
-                         _stacked(adversarial, rescaled), torch.cat([true, true]))
+    retrain = _retrain(store, start_key, problem, sizes, adversarial)
     readout = _run_group(store, {"group": "readout", "start": start_key}, problem, sizes, seeds, adversarial, true,
                          readout_only=True)
     return {"start": start, "retrain": retrain, "readout": readout}
+
+
+def run_budget(problem: Problem, width: int, budget: int, store: Store | None = None) -> dict[str, Stored]:
+    """Train (or load) phase 1 alone, stopped after `budget` steps or at zero training error, and then Exp 2's
+    phase 2 and the Norm run from its weights (with the problem's own cap): {"phase 1", "retrain"}. Phase 1 is
+    the sweep's phase 1 cut short: same init, random labels and data."""
+    store = store or Store()
+    check_range("budget", budget, 1, integer=True)
+    short = dataclasses.replace(problem, train=dataclasses.replace(problem.train, max_epochs=budget))
+    key = {**_start_key(short, width), "group": "phase 1"}
+    phase1 = _run_group(store, key, short, problem.sizes(width), problem.seeds, None, _random_labels(problem))
+    return {"phase 1": phase1, "retrain": _retrain(store, key, problem, problem.sizes(width), phase1.weights)}
 
 
 # Tables
@@ -333,6 +359,74 @@ def gaps(table: pd.DataFrame, a: str = "Exp 1", b: str = "Exp 2") -> pd.DataFram
     order = list(dict.fromkeys(table["dataset"]))
     return out.reset_index().sort_values(["dataset", "width"], key=lambda c: c.map(order.index)
                                          if c.name == "dataset" else c, kind="stable").reset_index(drop=True)
+
+
+# Phase-1 budgets (beyond the paper)
+
+def _budget_rows(problem: Problem, width: int, budget: int, to_fit: bool, phase1: Stored, offset: int,
+                 retrain: Stored, exp1: pd.Series) -> list[dict]:
+    k = len(problem.seeds)
+    p1, re = phase1.metrics, retrain.metrics
+    return [{"dataset": problem.dataset, "name": problem.name, "width": width, "budget": budget,
+             "stopped": "zero error or cap" if to_fit else "budget", "seed": seed,
+             "phase-1 acc %": _percent(p1["train_acc"][offset + i]),
+             "phase-1 fitted": p1["fit_step"][offset + i] is not None,
+             "phase-1 steps": p1["fit_step"][offset + i] or budget,
+             "Exp 1 test %": exp1[seed], "Exp 2 test %": _percent(re["test_acc"][i]),
+             "Norm test %": _percent(re["test_acc"][k + i])} for i, seed in enumerate(problem.seeds)]
+
+
+def budget_table(cfg: protocol.BudgetConfig, store: Store | None = None) -> pd.DataFrame:
+    """One row per data set, phase-1 budget and seed: how far phase 1 got on the random labels (accuracy, whether
+    it fitted, its steps), the test accuracy of Exp 1, of Exp 2 from there and of the Norm run, and the gap
+    Exp 1 - Exp 2. The last budget of each data set is the sweep's own phase 1 (to zero error or the cap)."""
+    store = store or Store()
+    width, rows = cfg.sweep.widths[0], []
+    for dataset in cfg.sweep.datasets:
+        problem = problem_of(cfg.sweep, dataset)
+        k = len(problem.seeds)
+        groups = run_problem(problem, width, store)
+        exp1 = pd.Series([_percent(a) for a in groups["start"].metrics["test_acc"][:k]], index=problem.seeds)
+        for budget in cfg.budgets:
+            short = run_budget(problem, width, budget, store)
+            rows += _budget_rows(problem, width, budget, False, short["phase 1"], 0, short["retrain"], exp1)
+        rows += _budget_rows(problem, width, problem.cap, True, groups["start"], k, groups["retrain"], exp1)
+    table = pd.DataFrame(rows)
+    table["gap"] = table["Exp 1 test %"] - table["Exp 2 test %"]
+    return table
+
+
+def budget_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per data set and budget: the mean gap Exp 1 - Exp 2 and its standard error over seeds, the mean phase-1
+    accuracy on the random labels, and how many seeds' phase 1 fitted them."""
+    grouped = table.groupby(["dataset", "name", "budget", "stopped"], sort=False)
+    out = pd.DataFrame({"seeds": grouped.size(), "mean gap": grouped["gap"].mean(),
+                        "s.e.": grouped["gap"].sem().fillna(0.0),
+                        "phase-1 acc %": grouped["phase-1 acc %"].mean(),
+                        "phase-1 fitted": grouped["phase-1 fitted"].sum(),
+                        "Exp 1 test %": grouped["Exp 1 test %"].mean(),
+                        "Exp 2 test %": grouped["Exp 2 test %"].mean(),
+                        "Norm test %": grouped["Norm test %"].mean()})
+    return out.reset_index()
+
+
+def budget_lines(table: pd.DataFrame) -> list[str]:
+    """One sentence per data set of budget_table: the gap after each budget and with phase 1 to zero error, and
+    the rank correlation (Spearman's, over seeds and budgets) of the gap with phase 1's accuracy."""
+    lines = []
+    for (dataset, name), rows in table.groupby(["dataset", "name"], sort=False):
+        s = budget_summary(rows)
+        parts = [f"{r['mean gap']:+.2f} ± {r['s.e.']:.2f} after {int(r.budget):,} steps (phase 1 at "
+                 f"{r['phase-1 acc %']:.1f}%)" for _, r in s[s.stopped == "budget"].iterrows()]
+        full = s[s.stopped != "budget"].iloc[0]
+        parts.append(f"{full['mean gap']:+.2f} ± {full['s.e.']:.2f} with phase 1 run to zero error or the cap "
+                     f"({int(full['phase-1 fitted'])} of {int(full.seeds)} seeds fitted, at "
+                     f"{full['phase-1 acc %']:.1f}%)")
+        ranks = rows[["phase-1 acc %", "gap"]].rank()   # Spearman's rho: Pearson's on the ranks
+        rho = ranks["phase-1 acc %"].corr(ranks["gap"])
+        lines.append(f"- **{name}**: the gap Exp 1 − Exp 2 is " + "; ".join(parts)
+                     + f". Rank correlation of the gap with phase 1's accuracy: {rho:+.2f}.")
+    return lines
 
 
 # Decision boundaries (2-D data sets)

@@ -69,3 +69,28 @@ def curve_figure(curves: pd.DataFrame, panels: Sequence[tuple[str, str]], labels
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def budget_figure(summary: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
+    """Left: the gap Exp 1 - Exp 2 (mean +- one standard error over seeds) against the steps phase 1 was given,
+    one line per data set, the last point of each being phase 1 to zero error or the cap. Right: each seed's gap
+    against the accuracy its phase 1 reached on the random labels (badminima.paper_b.experiments.budget_table and
+    budget_summary)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (dataset, name), rows in summary.groupby(["dataset", "name"], sort=False):
+        line = left.errorbar(rows.budget, rows["mean gap"], yerr=rows["s.e."], marker="o", capsize=3, label=name)
+        full = rows[rows.stopped != "budget"]
+        left.scatter(full.budget, full["mean gap"], s=90, facecolors="none", edgecolors=line[0].get_color())
+        seeds = table[table.dataset == dataset]
+        right.scatter(seeds["phase-1 acc %"], seeds["gap"], s=14, alpha=0.6, color=line[0].get_color(), label=name)
+    left.axhline(0, color="grey", linewidth=0.8)
+    left.set(xscale="log", xlabel="phase-1 steps allowed (ringed: to zero error or the cap)",
+             ylabel="Exp 1 − Exp 2 test acc (points)", title="gap against phase-1 budget")
+    right.axhline(0, color="grey", linewidth=0.8)
+    right.set(xlabel="phase-1 train acc on the random labels %", ylabel="Exp 1 − Exp 2 (points)",
+              title="gap against how far phase 1 got (one point per seed and budget)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,5 @@
 """Paper B's protocol, defined once: the width-sweep configuration, its data sets, and the scales its chapters run
-at (the sweeps of Experiments 1-3, and the long phase-1 run at one data set and width). The chapters and the
+at (the sweeps of Experiments 1-3, and the phase-1 budgets of the chapter beyond the paper). The chapters and the
 "Does it reproduce?" page build their configurations here; experiments.py runs them."""
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ class WidthsConfig:
     widths: tuple[int, ...] = (10, 50, 100, 500)        # hidden units p, 2-D data sets
     image_widths: tuple[int, ...] = (10, 50, 100, 500)  # hidden units p, vectorized MNIST
     boundary_width: int = 500                           # Figure 2's width
-    seeds: tuple[int, ...] = tuple(range(8))
+    seeds: tuple[int, ...] = tuple(range(10))
     n_train: int = 100
     n_test: int = 1000
     lr: float = 0.01
-    max_steps: int = 4000          # cap per phase on the 2-D sets (full batch: one step per epoch)
+    max_steps: int = 300_000       # cap per phase on the 2-D sets (full batch: one step per epoch)
     data_seed: int | None = None   # None: seed s draws its own data; an int: this one draw for every seed (Fig. 6b)
     mu: float = 2.5                # Gaussians' means are -+[mu, mu]
     circle_noise: float = 0.5      # std of the Gaussian noise added to the circles' radii
@@ -65,13 +65,13 @@ class WidthsConfig:
             object.__setattr__(self, "image_source", "mnist" if images.mnist_present() else "fashion_mnist")
 
 
+# `cpu` is the paper's setting on n = 100 points: every phase to zero training error or 300,000 steps, 10 seeds.
 SCALES = {
     "smoke": dict(seeds=(0, 1), widths=(4, 16), image_widths=(8,), boundary_width=16, max_steps=30, n_test=200,
                   image_test=100, image_max_epochs=3),
     "cpu": dict(),
-    "paper": dict(seeds=tuple(range(10)), widths=(10, 20, 50, 100, 200, 500, 1000, 2000),
-                  image_widths=(10, 20, 50, 100, 200, 500, 1000, 2000), max_steps=300_000, n_test=10_000,
-                  image_test=10_000, image_max_epochs=10_000),
+    "paper": dict(widths=(10, 20, 50, 100, 200, 500, 1000, 2000), image_widths=(10, 20, 50, 100, 200, 500, 1000, 2000),
+                  max_steps=1_000_000, n_test=10_000, image_test=10_000, image_max_epochs=10_000),
 }
 
 
@@ -80,21 +80,43 @@ def config_for(scale: str, **overrides) -> WidthsConfig:
     return scaled(WidthsConfig, SCALES, scale, overrides, "the width sweeps")
 
 
-# One data set and width with a cap large enough for phase 1 to reach zero training error on the random labels,
-# which the sweeps' caps are not (a measured run: circles, p = 500, 5 of 8 seeds fitted after 123k-220k steps).
-LONG_SCALES = {
-    "smoke": dict(datasets=("circles",), widths=(16,), seeds=(0, 1), max_steps=300, n_test=200),
-    "cpu": dict(datasets=("circles",), widths=(500,), max_steps=300_000),
-    "paper": dict(datasets=("circles",), widths=(500,), seeds=tuple(range(10)), max_steps=1_000_000,
-                  n_test=10_000),
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Beyond the paper: Exp 2 from a phase 1 stopped after each of `budgets` steps (or at zero training error
+    when that comes first), beside the sweep's own runs (phase 1 to zero error or the cap)."""
+    sweep: WidthsConfig               # its data sets (2-D), its one width, seeds, cap and test set
+    budgets: tuple[int, ...]
+
+
+# The widths chapter's runs at one width (they are reused, not trained again), and phase 1 stopped early.
+BUDGET_SCALES = {
+    "smoke": dict(sweep=dict(datasets=("circles",), widths=(16,), seeds=(0, 1), max_steps=300, n_test=200),
+                  budgets=(10, 100)),
+    "cpu": dict(sweep=dict(datasets=BOUNDARY_DATASETS, widths=(100,)), budgets=(1000, 10_000, 100_000)),
+    "paper": dict(sweep=dict(datasets=BOUNDARY_DATASETS, widths=(500,), max_steps=1_000_000, n_test=10_000),
+                  budgets=(1000, 10_000, 100_000)),
 }
 
 
-def long_config_for(scale: str, dataset: str | None = None, width: int | None = None, **overrides) -> WidthsConfig:
-    """The long-phase-1 run's configuration: one 2-D data set, one width."""
-    if dataset is not None:
-        check_choice("dataset", dataset, tuple(TOY))
+def budget_config_for(scale: str, datasets: tuple[str, ...] | None = None, width: int | None = None,
+                      budgets: tuple[int, ...] | None = None, **overrides) -> BudgetConfig:
+    """The phase-1 budgets chapter's configuration: 2-D data sets, one width, budgets below the cap."""
+    check_choice("scale", scale, tuple(BUDGET_SCALES))
+    defaults = BUDGET_SCALES[scale]
+    if datasets is not None:
+        if isinstance(datasets, str) or not isinstance(datasets, (tuple, list)) or not datasets:
+            raise ParameterError(f"datasets={datasets!r} must be a non-empty list of 2-D data sets; choose from "
+                                 f"{', '.join(map(repr, TOY))}")
+        for name in datasets:
+            check_choice("dataset", name, tuple(TOY))
     if width is not None:
         check_range("width", width, 1, integer=True)
-    overrides = {**overrides, "datasets": (dataset,) if dataset else None, "widths": (width,) if width else None}
-    return scaled(WidthsConfig, LONG_SCALES, scale, overrides, "the long phase-1 run")
+    sweep = config_for(scale, **{**defaults["sweep"], **{k: v for k, v in overrides.items() if v is not None},
+                                 "datasets": tuple(datasets) if datasets else defaults["sweep"]["datasets"],
+                                 "widths": (width,) if width else defaults["sweep"]["widths"]})
+    budgets = defaults["budgets"] if budgets is None else budgets
+    if not isinstance(budgets, (tuple, list)) or not budgets or not all(
+            isinstance(b, int) and not isinstance(b, bool) and 0 < b < sweep.max_steps for b in budgets):
+        raise ParameterError(f"budgets={budgets!r} must be a non-empty list of step counts in [1, max_steps = "
+                             f"{sweep.max_steps})")
+    return BudgetConfig(sweep, tuple(sorted(set(budgets))))
