@@ -74,15 +74,18 @@ def test_full_batch_fit_check_from_the_steps_own_forward_pass_changes_nothing(tm
     assert again.as_dict() == run.as_dict()
 
 
-def test_a_sparse_history_records_every_kth_epoch_and_the_last_and_changes_nothing_else():
+@pytest.mark.parametrize("every", [7, frozenset({1, 4, 30, 31, 90, 10_000})], ids=["every 7th", "given epochs"])
+def test_a_sparse_history_records_the_epochs_asked_for_and_the_last_and_changes_nothing_else(every):
     seeds = [0, 1, 2, 3]
     draws = [draw("circles", 30, 2, s)[0] for s in seeds]
     data = torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
     cfg = TrainConfig(lr=0.5, max_epochs=150)
     dense, sparse = MLP([2, 16, 1], seeds), MLP([2, 16, 1], seeds)
     full = train(dense, data, cfg, seeds, device=CPU)
-    run = train(sparse, data, cfg, seeds, history_every=7, device=CPU)
-    assert run.history["epoch"] == [e for e in full.history["epoch"] if e % 7 == 0 or e == full.epochs]
+    run = train(sparse, data, cfg, seeds, history_every=every, device=CPU)
+    kept = (lambda e: e in every) if isinstance(every, frozenset) else (lambda e: e % every == 0)
+    assert run.history["epoch"] == [e for e in full.history["epoch"] if kept(e) or e == full.epochs]
+    assert len(run.history["epoch"]) < len(full.history["epoch"])
     assert run.history["train_acc"] == [a for e, a in zip(full.history["epoch"], full.history["train_acc"])
                                         if e in run.history["epoch"]]
     assert (run.fit_step, run.steps) == (full.fit_step, full.steps)

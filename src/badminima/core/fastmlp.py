@@ -4,15 +4,15 @@ as they fit.
 
 It keeps `train`'s contract for the runs it accepts (`supports`): each member's batch order comes from its own
 seed as in `train`; a member stops at the first epoch its training accuracy reaches `cfg.fit_target` and keeps the
-weights it had then; with `until_fit` training ends when every member has; the history holds every
-`history_every`-th epoch and the last, with the same values; a checkpoint every `checkpoint_every` epochs is
-resumed from when present; the returned `Run` is the same. Its sums run in another order than autograd's, so
-weights agree with `train`'s to float tolerance, not bit for bit.
+weights it had then; with `until_fit` training ends when every member has; the history holds the epochs
+`history_every` names and the last, with the same values; a checkpoint every `checkpoint_every` epochs is resumed
+from when present; the returned `Run` is the same. Its sums run in another order than autograd's, so weights agree
+with `train`'s to float tolerance, not bit for bit.
 
 Why gradients by hand: for a net this small, the generic loop's autograd graph, optimizer and per-member freezing
 cost more per step than the arithmetic (about 0.35 ms a step for one net at any width on two cores), and a member
 that has fitted is still computed there; here a step is a handful of batched tensor operations over the members
-still training, and a finished member costs nothing."""
+still training (or, on the CPU, a compiled loop per member), and a finished member costs nothing."""
 from __future__ import annotations
 
 import functools
@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from badminima.core.metrics import accuracy, predict
 from badminima.core.models import MLP
-from badminima.core.train import DataSet, Run, TrainConfig, default_device, loss_per_member, save_atomic
+from badminima.core.train import (DataSet, History, Run, TrainConfig, default_device, loss_per_member, recorded,
+                                  save_atomic)
 
 Tensor = torch.Tensor
 _NOBODY = torch.zeros(0, dtype=torch.bool)   # close's answer when no member stops
@@ -371,7 +372,7 @@ class _Book:
     last loss and accuracy (a fitted member keeps those of its final weights), the history, the checkpoint."""
 
     def __init__(self, model: MLP, members: int, cfg: TrainConfig, gens: list[torch.Generator],
-                 test: DataSet | None, checkpoint: Path | None, checkpoint_every: int, history_every: int):
+                 test: DataSet | None, checkpoint: Path | None, checkpoint_every: int, history_every: History):
         self.model, self.cfg, self.gens, self.test = model, cfg, gens, test
         self.checkpoint, self.checkpoint_every, self.history_every = checkpoint, checkpoint_every, history_every
         self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
@@ -404,10 +405,14 @@ class _Book:
         if self.cfg.until_fit:
             self.acc[members], self.loss[members] = acc, loss
 
-    def reads_weights(self, epoch: int) -> bool:
-        """Whether closing `epoch` records or checkpoints the weights (test accuracy, the checkpoint's model)."""
-        return (epoch % self.history_every == 0 or epoch == self.cfg.max_epochs
-                or (self.checkpoint is not None and epoch % self.checkpoint_every == 0))
+    def next_stop(self, epoch: int) -> int:
+        """The first epoch after `epoch` whose closing reads the weights (a record, a checkpoint, the last)."""
+        h, every = self.history_every, self.checkpoint_every
+        stops = [self.cfg.max_epochs, *(e for e in h if e > epoch)] if isinstance(h, frozenset) else [
+            self.cfg.max_epochs, (epoch // h + 1) * h]
+        if self.checkpoint is not None:
+            stops.append((epoch // every + 1) * every)
+        return min(stops)
 
     def close(self, epoch: int, members: _Members, acc: Tensor, loss: Callable[[], Tensor],
               now: Callable[[], Tensor]) -> Tensor | None:
@@ -420,7 +425,7 @@ class _Book:
         run.epochs = epoch
         reached = acc >= cfg.fit_target
         due = self.checkpoint is not None and epoch % self.checkpoint_every == 0
-        if not (epoch == cfg.max_epochs or epoch % self.history_every == 0 or due or bool(reached.any())):
+        if not (epoch == cfg.max_epochs or recorded(epoch, self.history_every) or due or bool(reached.any())):
             return _NOBODY   # the common step: nothing fitted, nothing to record
         active = members.active.cpu()
         self.loss[active], self.acc[active] = loss().cpu(), acc.cpu()
@@ -430,7 +435,7 @@ class _Book:
             run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
         self.done[active[fitted]] = True
         last = epoch == cfg.max_epochs or self.finished
-        keep_record = epoch % self.history_every == 0 or last
+        keep_record = recorded(epoch, self.history_every) or last
         if keep_record or due or last:
             members.scatter()
         if keep_record:
@@ -468,7 +473,7 @@ def _leave(members: _Members, book: _Book, stop: Tensor, tensors: list[Tensor]) 
 
 def train_mlp(model: MLP, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[int], *,
               test_set: DataSet | None = None, readout_only: bool = False,
-              checkpoint: str | Path | None = None, checkpoint_every: int = 1, history_every: int = 1,
+              checkpoint: str | Path | None = None, checkpoint_every: int = 1, history_every: History = 1,
               device: torch.device | None = None) -> Run:
     """`train(model, train_set, cfg, seeds, ...)` for a one-hidden-layer `MLP` (see `supports`), trained in place.
     `readout_only` trains the last layer alone (as `train` with `params=model.readout()`)."""
@@ -541,7 +546,7 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
     xt, yf = x.transpose(1, 2).contiguous(), y.float()
     while True:
         start, steps = run.epochs, run.steps
-        stop_at = next(c for c in range(start + 1, cfg.max_epochs + 1) if book.reads_weights(c))
+        stop_at = book.next_stop(start)
         passes, fit, acc, logits = _fused(group.params, xt, yf, [cfg.lr_at(e) for e in range(start + 1, stop_at + 1)],
                                           cfg.fit_target, cfg.until_fit, readout_only)
         rows = torch.arange(len(passes))

@@ -106,6 +106,14 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+History = int | frozenset   # which epochs a run's history keeps: every k-th, or these (and the last, always)
+
+
+def recorded(epoch: int, history: History) -> bool:
+    """Whether the history keeps `epoch` (the last epoch is kept in any case)."""
+    return epoch in history if isinstance(history, frozenset) else epoch % history == 0
+
+
 def loss_per_member(logits: Tensor, y: Tensor) -> Tensor:
     """Mean loss of each member over its batch: logistic loss for one logit, cross-entropy otherwise."""
     if logits.shape[-1] == 1:
@@ -137,7 +145,7 @@ class _Epochs:
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
                  gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
-                 history_every: int, device: torch.device):
+                 history_every: History, device: torch.device):
         self.model, self.opt, self.params, self.cfg, self.gens = model, opt, params, cfg, gens
         self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
         self.history_every = history_every
@@ -200,7 +208,7 @@ class _Epochs:
         self.done |= newly
         stalled = cfg.patience is not None and run.stalled(cfg.patience)
         last = epoch == cfg.max_epochs or self.finished or stalled
-        if epoch % self.history_every == 0 or last:
+        if recorded(epoch, self.history_every) or last:
             self._record(epoch, loss, fit_acc, last, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
             save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
@@ -213,7 +221,7 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
           fit_set: DataSet | None = None, test_set: DataSet | None = None,
           params: Sequence[nn.Parameter] | None = None,
           augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
-          checkpoint: str | Path | None = None, checkpoint_every: int = 1, history_every: int = 1,
+          checkpoint: str | Path | None = None, checkpoint_every: int = 1, history_every: History = 1,
           device: torch.device | None = None, progress: bool = False, amp: bool = True) -> Run:
     """Train `model` (members, batch, ...) -> logits in place and return what happened.
 
@@ -221,13 +229,14 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
     trajectory whether trained alone or in a batch. `fit_set` (default: the training set) is the set on which
     100% accuracy ends training. `params` restricts training to some parameters (the rest stay frozen).
     A `checkpoint` file is written every `checkpoint_every` epochs and resumed from when present. The history
-    keeps every `history_every`-th epoch and the last (a run of a million steps need not keep a million entries).
+    keeps every `history_every`-th epoch (a frozenset: those epochs) and the last (a run of a million steps need not
+    keep a million entries).
     On CUDA the forward pass runs under bf16 autocast unless `amp` is False (on CPU everything is float32)."""
     device = device or default_device()
     members = len(seeds)
     if getattr(model, "members", 1) != members:
         raise ValueError(f"{members} seeds given for a model of {model.members} members")
-    if history_every > 1 and cfg.patience is not None:
+    if history_every != 1 and cfg.patience is not None:
         raise ValueError("patience reads every epoch's accuracy from the history: it needs history_every=1")
     model.to(device).train()
     x, y = _expand(train_set, members, device)

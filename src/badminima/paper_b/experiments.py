@@ -36,8 +36,7 @@ NAMES = {"gaussians": "Gaussians", "circles": "concentric circles", "spirals": "
 MEMBERS = {"Exp 1": ("start", 0), "Exp 2": ("retrain", 0), "Exp 3": ("readout", 0), "Norm": ("retrain", 1)}
 RANDOM_LABEL_SEED = 10_000   # seed s draws its random labels from RANDOM_LABEL_SEED + s
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
-CURVE_POINTS = 60            # each run's stored training curve: about this many log-spaced history entries
-HISTORY_POINTS = 5000        # a run's training history records about this many epochs at most
+CURVE_POINTS = 60            # each run's training history (its stored curve): about this many log-spaced epochs
 CHECKPOINTS = 20             # a long run writes about this many checkpoints (each a pass and a write)
 
 
@@ -145,12 +144,16 @@ def _start_key(problem: Problem, width: int) -> dict:
             "curve_points": CURVE_POINTS}
 
 
+def _record_epochs(max_epochs: int) -> frozenset:
+    """About CURVE_POINTS log-spaced epochs up to the cap: enough to see whether a run that hit the cap was still
+    improving. Why not every k-th epoch: the fast path returns to Python at each recorded epoch, and a record
+    every 60th of 300,000 steps cost more than the steps of the narrow nets."""
+    return frozenset(round(max_epochs ** (i / (CURVE_POINTS - 1))) for i in range(CURVE_POINTS))
+
+
 def _curve(history: dict[str, list]) -> dict[str, list]:
-    """The fit-set accuracy at log-spaced entries of the history (always the last one): enough to see whether a run
-    that hit the cap was still improving, at a fraction of the full history's size."""
-    epochs = len(history["epoch"])
-    keep = sorted({min(epochs, round(epochs ** (i / (CURVE_POINTS - 1)))) for i in range(CURVE_POINTS)})
-    return {"step": [history["step"][e - 1] for e in keep], "train_acc": [history["train_acc"][e - 1] for e in keep]}
+    """The fit-set accuracy at each recorded epoch (log-spaced, and the last)."""
+    return {"step": history["step"], "train_acc": history["train_acc"]}
 
 
 @contextlib.contextmanager
@@ -203,7 +206,7 @@ def _run_group(store: Store, key: dict, problem: Problem, sizes: tuple[int, ...]
             result = fastmlp.train_mlp(model, (x, labels), tcfg, seeds, readout_only=readout_only,
                                        checkpoint=workdir / "train.ckpt",
                                        checkpoint_every=max(1000, tcfg.max_epochs // CHECKPOINTS),
-                                       history_every=max(1, tcfg.max_epochs // HISTORY_POINTS), device=device)
+                                       history_every=_record_epochs(tcfg.max_epochs), device=device)
             metrics = {"fit_step": result.fit_step, "steps": result.steps,
                        "train_acc": accuracy(model, x.to(device), labels.to(device)).tolist(),
                        "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
@@ -359,6 +362,93 @@ def gaps(table: pd.DataFrame, a: str = "Exp 1", b: str = "Exp 2") -> pd.DataFram
     order = list(dict.fromkeys(table["dataset"]))
     return out.reset_index().sort_values(["dataset", "width"], key=lambda c: c.map(order.index)
                                          if c.name == "dataset" else c, kind="stable").reset_index(drop=True)
+
+
+# What the widths chapter says about its tables
+
+def phase1_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per data set (by name) and width: phase 1's mean and lowest training accuracy on the random labels, and how
+    many of its runs hit the cap."""
+    return table[table.experiment == "Exp 2"].groupby(["name", "width"], sort=False).agg(
+        **{"phase-1 train acc % (mean)": ("phase-1 acc %", "mean"), "lowest": ("phase-1 acc %", "min"),
+           "runs at the cap": ("phase-1 hit cap", "sum"), "runs": ("seed", "size")})
+
+
+def phase1_lines(phase1: pd.DataFrame) -> str:
+    """phase1_table in words."""
+    stuck = int(phase1["runs at the cap"].sum())
+    text = f"Phase 1 hit its cap in **{stuck} of {phase1['runs'].sum()}** runs. " + " ".join(
+        f"On {d}, phase 1 reached {g['phase-1 train acc % (mean)'].mean():.1f}% on the random labels on average "
+        f"({g['runs at the cap'].sum()} of {g['runs'].sum()} runs at the cap)."
+        for d, g in phase1.groupby(level="name", sort=False))
+    if stuck:
+        text += (" Where phase 1 stops short of 100%, Exp 2 and Exp 3 start from a *partly* adversarial "
+                 "initialization, and their comparison with Exp 1 tests a weaker version of the paper's setting.")
+    return text
+
+
+def curve_lines(curves: pd.DataFrame) -> list[str]:
+    """Phase 1's mean training accuracy on the random labels at the largest width, halfway and at the end."""
+    lines = []
+    for _, g in curves[curves.labels == "random"].groupby("dataset", sort=False):
+        g = g[g.width == g.width.max()]
+        mean = g.groupby("step")["train acc %"].mean()
+        half = mean.index[abs(mean.index - mean.index[-1] / 2).argmin()]
+        lines.append(f"- **{g.name.iloc[0]}**, p = {g.width.max()}: {mean[half]:.1f}% at step {half:,}, "
+                     f"{mean.iloc[-1]:.1f}% at step {mean.index[-1]:,}.")
+    return lines
+
+
+def gap_lines(gaps_: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    """Per data set: at how many widths Exp 2 is more than two standard errors below (above) Exp 1, and the
+    range of the gap."""
+    lines = []
+    for d, g in gaps_.groupby("dataset", sort=False):
+        worse = g[(g["mean gap"] > 0) & g.significant]
+        better = g[(g["mean gap"] < 0) & g.significant]
+        lines.append(
+            f"- **{names[d]}**: Exp 2 is significantly below Exp 1 at {len(worse)} of {len(g)} widths"
+            + (f" (p = {', '.join(map(str, worse.width))})" if len(worse) else "")
+            + (f" and significantly above it at {len(better)} (p = {', '.join(map(str, better.width))})"
+               if len(better) else "")
+            + f"; the gap ranges from {g['mean gap'].min():+.2f} to {g['mean gap'].max():+.2f} points.")
+    return lines
+
+
+def steps_lines(summary_: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    """Per data set, at its largest width: the median steps to zero training error of each experiment's last
+    phase, with its runs at the cap (their steps are the cap, a lower bound)."""
+    lines = []
+    for d, g in summary_.groupby("dataset", sort=False):
+        g = g[g.width == g.width.max()].set_index("experiment")
+        parts = [f"{e} {g.loc[e, 'steps median']:,.0f}" + (f" ({int(g.loc[e, 'cap hits'])} of "
+                 f"{int(g.loc[e, 'runs'])} at the cap)" if g.loc[e, "cap hits"] else "")
+                 for e in ("Exp 1", "Exp 2", "Exp 3") if e in g.index]
+        lines.append(f"- **{names[d]}**, p = {g.width.iloc[0]}: median steps " + ", ".join(parts) + ".")
+    return lines
+
+
+def norm_lines(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    """Per data set, over all widths and seeds: the mean test accuracy of Exp 1, the Norm run and Exp 2, and
+    where the Norm run falls between the two."""
+    lines = []
+    for d, g in table.groupby("dataset", sort=False):
+        mean = g.groupby("experiment")["test acc %"].mean()
+        exp1, norm, exp2 = mean["Exp 1"], mean["Norm"], mean["Exp 2"]
+        where = ("between them" if min(exp1, exp2) <= norm <= max(exp1, exp2)
+                 else "above both" if norm > max(exp1, exp2) else "below both")
+        lines.append(f"- **{names[d]}**: Exp 1 {exp1:.1f}%, Norm {norm:.1f}%, Exp 2 {exp2:.1f}% (mean over widths "
+                     f"and seeds): the Norm run is {where}.")
+    return lines
+
+
+def norm_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per data set and width: the mean total parameter norm of the random init (Exp 1) and of the adversarial
+    init (Exp 2's start, the end of phase 1), and their ratio."""
+    norms = table[table.experiment.isin(["Exp 1", "Exp 2"])].pivot_table(
+        index=["name", "width"], columns="experiment", values="init norm", sort=False)
+    norms["adversarial / random"] = norms["Exp 2"] / norms["Exp 1"]
+    return norms.rename(columns={"Exp 1": "random init", "Exp 2": "adversarial init"})
 
 
 # Phase-1 budgets (beyond the paper)
