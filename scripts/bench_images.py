@@ -1,10 +1,11 @@
 """Images per second for training and evaluation of Paper A's architectures on the current device, through the
-project's training loop. On CUDA it also times each model with bf16 autocast, channels_last and torch.compile
-switched on one after another, and the training step's achieved TFLOP/s (its floating-point operations counted by
-torch's FlopCounterMode) against the device's bf16 matrix peak.
+project's training loop, each variant's training rate also as a ratio to the first (fp32, contiguous). On the CPU
+it times the contiguous and the channels_last memory format (the image runs use channels_last); on CUDA bf16
+autocast, channels_last and torch.compile switched on one after another, and the training step's achieved TFLOP/s
+(its floating-point operations counted by torch's FlopCounterMode) against the device's bf16 matrix peak.
 
     .venv/bin/python scripts/bench_images.py [--models resnet18 ...] [--widths 0.25 1.0] [--shape 1 28 28]
-                                             [--compile-models resnet18 ...] [--peak-tflops 790]
+                                             [--batch 128] [--compile-models resnet18 ...] [--peak-tflops 790]
 """
 from __future__ import annotations
 
@@ -25,18 +26,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def throughput(model: torch.nn.Module, shape: tuple[int, ...], batches: int, device: torch.device,
+def throughput(model: torch.nn.Module, shape: tuple[int, ...], batches: int, batch: int, device: torch.device,
                amp: bool, channels_last: bool) -> tuple[float, float]:
-    """(training images/s, evaluation images/s) over `batches` batches of 128 random images."""
-    n = 128 * batches
+    """(training images/s, evaluation images/s) over `batches` batches of `batch` random images."""
+    n = batch * batches
     x = torch.randn(1, n, *shape, device=device)
     y = torch.randint(0, 10, (1, n), device=device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = Single(model)
-    cfg = TrainConfig(lr=0.01, batch_size=128, max_epochs=1, until_fit=False)
+    cfg = TrainConfig(lr=0.01, batch_size=batch, max_epochs=1, until_fit=False)
     one = (x[:, :1], y[:, :1])   # a one-image fit set, so the epoch's own accuracy check costs nothing
-    train(net, (x[:, :256], y[:, :256]), cfg, [0], fit_set=one, device=device, amp=amp)   # warm-up
+    train(net, (x[:, :2 * batch], y[:, :2 * batch]), cfg, [0], fit_set=one, device=device, amp=amp)   # warm-up
     sync(device)
     start = time.perf_counter()
     train(net, (x, y), cfg, [0], fit_set=one, device=device, amp=amp)
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--widths", nargs="+", type=float, default=[0.25, 1.0], help="cpu-scale and paper widths")
     parser.add_argument("--shape", nargs=3, type=int, default=[1, 28, 28], help="C H W (Fashion-MNIST: 1 28 28)")
     parser.add_argument("--batches", type=int, default=0, help="timed batches (default: 4 on CPU, 50 on CUDA)")
+    parser.add_argument("--batch", type=int, default=128, help="images a batch (the cpu scale's: 32)")
     parser.add_argument("--compile-models", nargs="*", default=None,
                         help="on CUDA, the models also timed under torch.compile (default: all of --models)")
     parser.add_argument("--peak-tflops", type=float, default=790.0,
@@ -72,20 +74,21 @@ def main() -> None:
     args = parser.parse_args()
     device = default_device()
     batches = args.batches or (50 if device.type == "cuda" else 4)
-    variants = [("fp32", False, False, False)]
+    variants = [("fp32", False, False, False), ("fp32+channels_last", False, True, False)]
     if device.type == "cuda":
         variants += [("bf16", True, False, False), ("bf16+channels_last", True, True, False),
                      ("bf16+channels_last+compile", True, True, True)]
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; input {tuple(args.shape)}, batch 128, {batches} timed batches")
-    print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'eval img/s':>10} "
-          f"{'TFLOP/s':>8} {'of peak':>8}")
+    print(f"device: {name}; input {tuple(args.shape)}, batch {args.batch}, {batches} timed batches")
+    print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'ratio':>6} "
+          f"{'eval img/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
     compiled = args.models if args.compile_models is None else args.compile_models
     for model_name in args.models:
         for width in args.widths:
             flops = train_flops_per_image(
                 convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=0).to(device),
                 tuple(args.shape), device)
+            first = None
             for label, amp, channels_last, compile_ in variants:
                 if compile_ and model_name not in compiled:
                     continue
@@ -93,11 +96,13 @@ def main() -> None:
                 params = convnets.describe(model)["parameters"]
                 if compile_:
                     model = torch.compile(model)
-                train_rate, eval_rate = throughput(model, tuple(args.shape), batches, device, amp, channels_last)
+                train_rate, eval_rate = throughput(model, tuple(args.shape), batches, args.batch, device, amp,
+                                                   channels_last)
+                first = first or train_rate
                 tflops = train_rate * flops / 1e12
                 share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"
-                print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} {eval_rate:>10.0f} "
-                      f"{tflops:>8.2f} {share:>8}", flush=True)
+                print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} "
+                      f"{train_rate / first:>5.2f}x {eval_rate:>10.0f} {tflops:>8.2f} {share:>8}", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from badminima.paper_a.runs import phase1_key
 REPO = Path(__file__).resolve().parents[1]
 MODELS = "'vgg16', 'resnet18', 'resnet50', 'densenet40'"
 DATASETS = "'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'cinic10', 'restricted_imagenet'"
-PAPER_A_PARAMETERS = "scale, dataset, models, seeds, R, N, epochs, phase1_epochs, lr, width, per_class, test_size"
+PAPER_A_PARAMETERS = "scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_class, test_size"
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

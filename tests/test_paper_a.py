@@ -1,5 +1,7 @@
 """Paper A's image grids and tables: sizes, shared runs, the paper's layouts, and reading without training."""
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -43,7 +45,22 @@ def test_main_grid_has_every_model_seed_init_and_recipe():
         assert (run.adversarial is not None) == (labels["init"] == "adversarial")
         sota = labels["mode"] == "SOTA"
         assert run.augment == sota and (run.train.momentum > 0) == sota and (run.train.weight_decay > 0) == sota
-        assert not run.train.until_fit and run.train.max_epochs == CFG.epochs
+        # Vanilla trains to 100% training accuracy (or its cap), the SOTA recipe its fixed epochs.
+        assert run.train.until_fit != sota
+        assert run.train.max_epochs == (CFG.epochs if sota else CFG.vanilla_cap)
+
+
+def test_only_vanilla_trains_to_a_fit_and_without_a_cap_it_runs_the_fixed_epochs():
+    table2 = paper_a.table2_grid(CFG)
+    for labels, run in table2:
+        plain = not (run.augment or run.train.weight_decay or run.train.momentum)
+        assert run.train.until_fit == plain
+    fixed = dataclasses.replace(CFG, vanilla_cap=None)   # as at the paper scale
+    run = protocol.vanilla(fixed, "resnet18", 0, "random")
+    assert not run.train.until_fit and run.train.max_epochs == fixed.epochs
+    assert protocol.config_for("paper").vanilla_cap is None, "the paper trains vanilla for its schedule"
+    with pytest.raises(ParameterError, match="vanilla_cap=0 is out of range"):
+        protocol.config_for("cpu", vanilla_cap=0)
 
 
 def test_other_grids_sizes_and_shared_runs():
@@ -72,7 +89,10 @@ def test_training_once_and_reading_without_training(tmp_path):
     again = paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
     pd.testing.assert_frame_equal(runs, again)
     curves = paper_a.curves(paper_a.main_grid(cfg), store)
-    assert len(curves) == 4 * cfg.epochs and curves["test acc %"].notna().all()
+    # A run's curve has one row per epoch it trained: vanilla until a fit or its cap, SOTA its epochs.
+    assert len(curves) == runs.epochs.sum() and curves["test acc %"].notna().all()
+    assert (runs[runs["mode"] == "SOTA"].epochs == cfg.epochs).all()
+    assert (runs[runs["mode"] == "vanilla"].epochs <= cfg.vanilla_cap).all()
     per_seed = paper_a.distances(cfg, ReadOnlyStore(tmp_path))
     assert list(paper_a.table1(per_seed).columns) == list(TABLE1_COLUMNS)
     measures = paper_a.measures(cfg, store)

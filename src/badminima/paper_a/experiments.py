@@ -97,7 +97,7 @@ def table2_grid(cfg: protocol.PaperAConfig) -> list[Cell]:
         for i in protocol.INITS:
             for s in cfg.seeds:
                 base = protocol.vanilla(cfg, cfg.table2_model, s, i)
-                run = image_runs.heuristics(da, cfg.l2 if l2 else 0.0, cfg.momentum if mom else 0.0, base)
+                run = protocol.with_heuristics(cfg, da, cfg.l2 if l2 else 0.0, cfg.momentum if mom else 0.0, base)
                 cells.append(({"mode": row, "init": i, "seed": s}, run))
     return cells
 
