@@ -6,7 +6,7 @@ scale can train narrow versions of the same architectures."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -170,12 +170,24 @@ ARCHITECTURES = {
     "densenet40": DenseNet,
 }
 NAMES = tuple(ARCHITECTURES)
+# Factories given in memory (a user's own networks): `build` makes them by name, so the runs keyed by a model's name
+# train them unchanged. Kept apart from ARCHITECTURES so that NAMES stays the chapters' models.
+REGISTERED: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str, factory: Callable[..., nn.Module]) -> None:
+    """Make `build(name, ...)` return `factory(classes=..., in_channels=..., width=...)`, as it calls the built-in
+    architectures, for the rest of this process. A built-in name is refused; registering a name again replaces
+    its factory."""
+    if name in ARCHITECTURES:
+        raise ParameterError(f"name={name!r} is a built-in architecture; allowed: any other name")
+    REGISTERED[name] = factory
 
 
 def build(name: str, classes: int, in_channels: int = 3, width: float = 1.0, seed: int | None = None) -> nn.Module:
     """The network `name` mapping (batch, in_channels, H, W) images to (batch, classes) logits. With `seed`, its
     weights depend on the seed alone and the global random state is left as it was."""
-    make = ARCHITECTURES[check_choice("model", name, NAMES)]
+    make = {**ARCHITECTURES, **REGISTERED}[check_choice("model", name, (*NAMES, *REGISTERED))]
     check_range("classes", classes, low=1, integer=True)
     check_range("in_channels", in_channels, low=1, integer=True)
     check_range("width", width)

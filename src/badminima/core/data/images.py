@@ -335,8 +335,30 @@ def data_folder(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir if data_dir is not None else os.environ.get("BADMINIMA_DATA", "data"))
 
 
+# Arrays given in memory (a user's own images) with their fingerprints: `load` and `fingerprint` serve them by name,
+# so the runs keyed by a data set's name train on them unchanged.
+REGISTERED: dict[str, tuple[ImageData, dict]] = {}
+
+
+def register_arrays(name: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor,
+                    classes: int) -> None:
+    """Make `load(name)` return these uint8 (N, C, H, W) images and int64 labels 0..classes-1 (kept, not copied),
+    and `fingerprint(name)` a SHA-256 of them, for the rest of this process. A built-in data set's name is refused;
+    registering a name again replaces its arrays."""
+    if name in LOADERS:
+        raise ParameterError(f"name={name!r} is a built-in data set; allowed: any other name")
+    mean, std = _channel_stats(x_train.numpy())
+    arrays = [a.numpy() for a in (x_train, y_train, x_test, y_test)]
+    data = ImageData(name, x_train, y_train, x_test, y_test, classes, mean, std)
+    REGISTERED[name] = data, {"dataset": name, "train": len(y_train), "test": len(y_test),
+                              "sha256": _digest(name, classes, arrays)}
+
+
 def load(name: str = "fashion_mnist", data_dir: str | os.PathLike | None = None) -> ImageData:
-    """The named data set read from the data folder (see the module docstring for the layouts)."""
+    """The named data set read from the data folder (see the module docstring for the layouts), or the arrays
+    registered under `name`."""
+    if name in REGISTERED:
+        return REGISTERED[name][0]
     check_choice("dataset", name, LOADERS)
     x_train, y_train, x_test, y_test, classes = LOADERS[name](data_folder(data_dir))
     mean, std = _channel_stats(x_train)
@@ -348,7 +370,10 @@ def fingerprint(name: str, data_dir: str | os.PathLike | None = None) -> dict:
     """The identity of what `load(name, data_dir)` reads: the data set, the data folder, the image counts and a
     SHA-256 of the decoded images, labels and class count. Hashing what was decoded, not the files, gives the same
     data one fingerprint wherever it lies and however it is stored (gzipped or not); different pixels or labels
-    give another. Computed once per process and folder: a data folder is not expected to change under a run."""
+    give another. Computed once per process and folder: a data folder is not expected to change under a run.
+    Registered arrays have no folder: their fingerprint is the one `register_arrays` took."""
+    if name in REGISTERED:
+        return dict(REGISTERED[name][1])
     check_choice("dataset", name, LOADERS)
     return dict(_fingerprint(name, data_folder(data_dir).resolve()))
 
@@ -356,12 +381,16 @@ def fingerprint(name: str, data_dir: str | os.PathLike | None = None) -> dict:
 @functools.lru_cache(maxsize=None)
 def _fingerprint(name: str, folder: Path) -> tuple[tuple[str, object], ...]:
     *arrays, classes = LOADERS[name](folder)
+    return (("dataset", name), ("folder", str(folder)), ("train", len(arrays[0])), ("test", len(arrays[2])),
+            ("sha256", _digest(name, classes, arrays)))
+
+
+def _digest(name: str, classes: int, arrays: Sequence[np.ndarray]) -> str:
     digest = hashlib.sha256(f"{name} {classes}".encode())
     for array in arrays:
         digest.update(f"{array.dtype} {array.shape}".encode())
         digest.update(np.ascontiguousarray(array).data)
-    return (("dataset", name), ("folder", str(folder)), ("train", len(arrays[0])), ("test", len(arrays[2])),
-            ("sha256", digest.hexdigest()))
+    return digest.hexdigest()
 
 
 def subset(x: Tensor, y: Tensor, per_class: int, seed: int, classes: int | None = None) -> tuple[Tensor, Tensor]:

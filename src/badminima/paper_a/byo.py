@@ -1,0 +1,239 @@
+"""Paper A's experiments with your own network on your own images: `experiments(model_factory, x_train, y_train,
+x_test, y_test, seeds)` runs the chapters' main grid (badminima.paper_a.experiments.main_grid) through the same
+runs (badminima.paper_a.runs: the same training loop, the same result store) and returns the chapters' tidy table.
+
+Per seed, from the network `model_factory(classes, in_channels)` returns after `torch.manual_seed(seed)` (the
+random init):
+- phase 1 (Algorithm 1) trains it on R copies of the training images, N % of each copy's values zeroed, with
+  random labels drawn from the seed, by plain SGD until 99.99% training accuracy or cfg.phase1_epochs; its weights
+  are the adversarial init (trained once per seed, stored);
+- phase 2 trains on the true labels from the random init and from the adversarial init, each with the vanilla
+  recipe (plain SGD until 100% training accuracy, at most cfg.vanilla_cap epochs) and the SOTA one (random crop
+  with padding 4 and horizontal flip, l2 and momentum, cfg.epochs epochs).
+Images are scaled to [0, 1] and normalised by x_train's per-channel mean and std, as the built-in sets are.
+
+Each run is stored under a key holding, besides its recipe and seed, a SHA-256 of the four arrays (uint8 images,
+int64 labels: their bytes, dtype and shape) and the model's identity: `name` and a SHA-256 of the network's repr
+and its state's names and shapes at seed 0. Calling again with the same arrays, name and architecture loads the
+results; other arrays, another architecture or another name never does. A change that neither the repr nor the
+shapes show (a new `forward`, say) keeps the key: give such a network another name."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import numbers
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from badminima.core import convnets
+from badminima.core.config import ParameterError, check_seeds
+from badminima.core.data import images
+from badminima.core.store import Store
+from badminima.paper_a import experiments as grids
+from badminima.paper_a import protocol
+from badminima.paper_a.runs import DataSpec
+
+Tensor = torch.Tensor
+Factory = Callable[[int, int], nn.Module]
+_FACTORY = "a function (classes, in_channels) -> a new torch.nn.Module mapping (batch, C, H, W) to logits"
+
+
+def experiments(model_factory: Factory, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterable[int],
+                *, cfg: protocol.PaperAConfig | None = None, name: str = "my model",
+                store: Store | None = None) -> pd.DataFrame:
+    """Paper A's main grid for your network on your images: per seed, vanilla and SOTA from the random and the
+    adversarial init.
+
+    model_factory: `model_factory(classes, in_channels)` returns a new network mapping (batch, C, H, W) float
+        images to (batch, classes) logits; it is called after `torch.manual_seed(seed)`, so the seed fixes the
+        random init (the global random state is restored afterwards).
+    x_train, x_test: uint8 images of shape (N, C, H, W), numpy arrays or torch tensors; x_test's (C, H, W) as
+        x_train's.
+    y_train, y_test: integer labels 0 .. k-1, k >= 2 (every class present in y_train), one per image.
+    seeds: the seeds (distinct integers >= 0); each fixes the init, phase 1's set and random labels and the batch
+        order.
+    cfg: the protocol (default: protocol.config_for("cpu")). Its R, N and whole_pixels (Algorithm 1), phase-1 and
+        phase-2 learning rates, epochs and vanilla_cap, lr_drops, l2, momentum, batch_size and eval_every apply.
+        Its models, width, per_class, test_size, seeds and the sweeps' fields do not (your factory, all your
+        images and `seeds` do); its dataset only picks the paper's lr drops when lr_drops is on.
+    name: the table's "model" column, and part of the model's identity in the store.
+    store: where results are kept (default: the project's store).
+
+    Returns one row per seed, init ("random", "adversarial") and mode ("vanilla", "SOTA"), with the columns of
+    badminima.paper_a.experiments.runs_table: model, seed, init, mode, train acc %, test acc %, epochs.
+    badminima.paper_a.experiments.gaps(table, ["model", "mode"]) and spread take it as it is."""
+    return grids.runs_table(_grid(model_factory, x_train, y_train, x_test, y_test, seeds, cfg, name), store or Store())
+
+
+def _grid(model_factory: Any, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Any, cfg: Any,
+          name: Any) -> list[grids.Cell]:
+    """The main grid's cells on your arrays and network, both registered under names holding their digests, so
+    the runs' keys (and phase 1's) tell other data and other architectures apart. Every check comes first."""
+    cfg = protocol.config_for("cpu") if cfg is None else cfg
+    if not isinstance(cfg, protocol.PaperAConfig):
+        raise ParameterError(f"cfg={type(cfg).__name__} is not allowed; allowed: a "
+                             f"badminima.paper_a.protocol.PaperAConfig, e.g. protocol.config_for('cpu')")
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"name={name!r} is not allowed; allowed: a non-empty string")
+    x, x_test_ = _images("x_train", x_train), _images("x_test", x_test)
+    if x_test_.shape[1:] != x.shape[1:]:
+        raise ParameterError(f"x_test=array of shape {tuple(x_test_.shape)} does not fit x_train; allowed: images of "
+                             f"shape {tuple(x.shape[1:])}, as in x_train")
+    _check_channels(x)
+    y, y_test_ = _labels("y_train", y_train, len(x)), _labels("y_test", y_test, len(x_test_))
+    classes = _classes(y, y_test_)
+    try:
+        seeds = check_seeds(_integers(seeds))
+    except ParameterError:
+        raise ParameterError(f"seeds={seeds!r} is not allowed; allowed: a non-empty list of distinct non-negative "
+                             f"integers") from None
+    model_id = f"{name}-{_model_digest(model_factory, classes, x)}"
+
+    dataset = f"arrays-{_digest(x, y, x_test_, y_test_)}"
+    images.register_arrays(dataset, x, y, x_test_, y_test_, classes)
+    convnets.register(model_id, lambda classes, in_channels, width: model_factory(classes, in_channels))
+    spec = DataSpec(dataset)
+    # One of cfg's models stands in for yours: only the recipes main_grid builds from cfg are kept.
+    own = dataclasses.replace(cfg, models=cfg.models[:1], seeds=seeds)
+    return [({**labels, "model": name}, dataclasses.replace(run, data=spec, model=model_id, width=1.0))
+            for labels, run in grids.main_grid(own)]
+
+
+def _model_digest(model_factory: Any, classes: int, x: Tensor) -> str:
+    """SHA-256 of the seed-0 network's repr and state names and shapes, once it has been checked to be a network
+    that maps two of the images to (2, classes) logits."""
+    if not callable(model_factory):
+        raise ParameterError(f"model_factory={model_factory!r} is not callable; allowed: {_FACTORY}")
+    shown = getattr(model_factory, "__qualname__", type(model_factory).__name__)
+    call = f"model_factory({classes}, {x.shape[1]})"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            model = model_factory(classes, x.shape[1])
+        except Exception as err:   # the user's code: any failure is a bad argument, said in one line
+            raise ParameterError(f"model_factory={shown} raised {type(err).__name__} ({_one_line(err)}) as {call}; "
+                                 f"allowed: {_FACTORY}") from err
+    if not isinstance(model, nn.Module):
+        raise ParameterError(f"model_factory={shown} returned {type(model).__name__} from {call}, not a "
+                             f"torch.nn.Module; allowed: {_FACTORY}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ParameterError(f"model_factory={shown} returned a network without trainable parameters; allowed: "
+                             f"{_FACTORY}")
+    try:
+        with torch.no_grad():
+            out = model.eval()(x[:2].float() / 255)
+    except Exception as err:
+        raise ParameterError(f"model_factory={shown} returned a network that raised {type(err).__name__} "
+                             f"({_one_line(err)}) on images of shape {tuple(x[:2].shape)}; allowed: "
+                             f"{_FACTORY}") from err
+    expected = (len(x[:2]), classes)
+    if not isinstance(out, Tensor) or tuple(out.shape) != expected:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else type(out).__name__
+        raise ParameterError(f"model_factory={shown} returned a network whose output for images of shape "
+                             f"{tuple(x[:2].shape)} is {got}; allowed: logits of shape {expected}")
+    digest = hashlib.sha256(repr(model).encode())
+    for key, value in model.state_dict().items():
+        digest.update(f"{key} {tuple(value.shape)}".encode())
+    return digest.hexdigest()
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _digest(*arrays: Tensor) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(f"{a.dtype} {tuple(a.shape)}".encode())
+        digest.update(a.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _array(name: str, value: Any) -> Tensor:
+    """`value` as a CPU tensor of real numbers, a copy: later changes to the caller's array do not reach the
+    registered data."""
+    if isinstance(value, Tensor):
+        t = value.detach().cpu().clone()
+    else:
+        try:
+            t = torch.from_numpy(np.array(value))
+        except (TypeError, ValueError):
+            t = None
+    if t is None or t.is_complex():
+        raise ParameterError(f"{name}={type(value).__name__} is not an array of numbers; allowed: a numpy array "
+                             f"or torch tensor")
+    return t
+
+
+def _images(name: str, value: Any) -> Tensor:
+    """Images as uint8 (N, C, H, W)."""
+    t = _array(name, value)
+    if t.dim() != 4 or 0 in t.shape:
+        raise ParameterError(f"{name}=array of shape {tuple(t.shape)} is not allowed; allowed: images of shape "
+                             f"(N, C, H, W), every size >= 1")
+    if t.dtype != torch.uint8:
+        raise ParameterError(f"{name}=array of dtype {str(t.dtype).removeprefix('torch.')} is not allowed; "
+                             f"allowed: uint8 images (values 0 .. 255)")
+    return t.contiguous()
+
+
+def _check_channels(x: Tensor) -> None:
+    """Refuse a channel with one value throughout: normalising by its std (0) would divide by zero."""
+    flat = x.transpose(0, 1).flatten(1)
+    constant = (flat.amin(1) == flat.amax(1)).nonzero().flatten().tolist()
+    if constant:
+        c = constant[0]
+        raise ParameterError(f"x_train=array whose channel {c} holds the value {int(flat[c, 0])} in every pixel of "
+                             f"every image; allowed: images whose every channel varies (it is divided by its std)")
+
+
+def _labels(name: str, value: Any, n: int) -> Tensor:
+    """Labels as int64 (n,), one per image."""
+    t = _array(name, value)
+    images_ = "x_train" if name == "y_train" else "x_test"
+    if tuple(t.shape) != (n,):
+        raise ParameterError(f"{name}=array of shape {tuple(t.shape)} does not fit {images_}; allowed: shape ({n},), "
+                             f"one label per image of {images_}")
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise ParameterError(f"{name}=array of dtype {str(t.dtype).removeprefix('torch.')} is not allowed; allowed: "
+                             f"integer labels 0 .. k-1")
+    return t.long()
+
+
+def _listed(labels: Tensor) -> str:
+    shown = labels.tolist()
+    return f"{shown[:10]}{' ...' if len(shown) > 10 else ''}"
+
+
+def _classes(y: Tensor, y_test: Tensor) -> int:
+    """k, the number of classes: y_train must hold every label 0 .. k-1 and nothing else, y_test no other."""
+    present = y.unique()
+    k = len(present)
+    if k < 2:
+        raise ParameterError(f"y_train=array of labels {_listed(present)} has fewer than 2 classes; allowed: labels "
+                             f"0 .. k-1 with k >= 2")
+    if not torch.equal(present, torch.arange(k)):
+        raise ParameterError(f"y_train=array of labels {_listed(present)} is not labelled 0 .. k-1; allowed: each "
+                             f"of the labels 0 .. {k - 1}")
+    outside = y_test.unique()
+    outside = outside[(outside < 0) | (outside >= k)]
+    if len(outside):
+        raise ParameterError(f"y_test=array with labels {_listed(outside)} outside y_train's classes; allowed: "
+                             f"labels 0 .. {k - 1}")
+    return k
+
+
+def _integers(value: Any) -> Any:
+    """A tuple of Python ints when `value` is an int or a collection of integers (numpy's too), else `value`
+    unchanged, for the check to name as it was given."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value),)
+    if isinstance(value, (list, tuple, range, np.ndarray, Tensor)):
+        items = list(value.tolist() if isinstance(value, (np.ndarray, Tensor)) else value)
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+            return tuple(int(v) for v in items)
+    return value
