@@ -129,7 +129,7 @@ BAD = [
     (dict(y_train=np.zeros(29, dtype=int)), r"y_train=array of shape \(29,\) does not fit x_train; allowed: shape "
                                             r"\(30,\)"),
     (dict(y_train=np.zeros((30, 1), dtype=int)), r"y_train=array of shape \(30, 1\) does not fit x_train"),
-    (dict(y_test=np.zeros(15)), r"y_test=array of dtype float64 is not allowed; allowed: integer labels"),
+    (dict(y_test=np.full(15, 0.5)), r"y_test=array of dtype float64 holds values that are not whole numbers"),
     (dict(y_train=np.arange(30) % 3 * 2), r"y_train=array of labels \[0, 2, 4\] is not labelled 0 \.\. k-1"),
     (dict(y_test=np.full(15, 5)), r"y_test=array with labels \[5\] outside y_train's classes; allowed: labels "
                                   r"0 \.\. 2"),

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import numbers
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from badminima.core import convnets
+from badminima.core import arrays, convnets
 from badminima.core.config import ParameterError, check_seeds
 from badminima.core.data import images
 from badminima.core.store import Store
@@ -84,16 +82,17 @@ def _grid(model_factory: Any, x_train: Any, y_train: Any, x_test: Any, y_test: A
         raise ParameterError(f"x_test=array of shape {tuple(x_test_.shape)} does not fit x_train; allowed: images of "
                              f"shape {tuple(x.shape[1:])}, as in x_train")
     _check_channels(x)
-    y, y_test_ = _labels("y_train", y_train, len(x)), _labels("y_test", y_test, len(x_test_))
-    classes = _classes(y, y_test_)
+    y = arrays.labels("y_train", y_train, len(x), "x_train")
+    y_test_ = arrays.labels("y_test", y_test, len(x_test_), "x_test")
+    classes = arrays.classes(y, y_test_)
     try:
-        seeds = check_seeds(_integers(seeds))
+        seeds = check_seeds(arrays.integers(seeds))
     except ParameterError:
         raise ParameterError(f"seeds={seeds!r} is not allowed; allowed: a non-empty list of distinct non-negative "
                              f"integers") from None
     model_id = f"{name}-{_model_digest(model_factory, classes, x)}"
 
-    dataset = f"arrays-{_digest(x, y, x_test_, y_test_)}"
+    dataset = f"arrays-{arrays.digest(x, y, x_test_, y_test_)}"
     images.register_arrays(dataset, x, y, x_test_, y_test_, classes)
     convnets.register(model_id, lambda classes, in_channels, width: model_factory(classes, in_channels))
     spec = DataSpec(dataset)
@@ -145,33 +144,13 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _digest(*arrays: Tensor) -> str:
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(f"{a.dtype} {tuple(a.shape)}".encode())
-        digest.update(a.contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
-def _array(name: str, value: Any) -> Tensor:
-    """`value` as a CPU tensor of real numbers, a copy: later changes to the caller's array do not reach the
-    registered data."""
-    if isinstance(value, Tensor):
-        t = value.detach().cpu().clone()
-    else:
-        try:
-            t = torch.from_numpy(np.array(value))
-        except (TypeError, ValueError):
-            t = None
-    if t is None or t.is_complex():
-        raise ParameterError(f"{name}={type(value).__name__} is not an array of numbers; allowed: a numpy array "
-                             f"or torch tensor")
-    return t
 
 
 def _images(name: str, value: Any) -> Tensor:
     """Images as uint8 (N, C, H, W)."""
-    t = _array(name, value)
+    t = arrays.as_tensor(name, value)
     if t.dim() != 4 or 0 in t.shape:
         raise ParameterError(f"{name}=array of shape {tuple(t.shape)} is not allowed; allowed: images of shape "
                              f"(N, C, H, W), every size >= 1")
@@ -191,49 +170,8 @@ def _check_channels(x: Tensor) -> None:
                              f"every image; allowed: images whose every channel varies (it is divided by its std)")
 
 
-def _labels(name: str, value: Any, n: int) -> Tensor:
-    """Labels as int64 (n,), one per image."""
-    t = _array(name, value)
-    images_ = "x_train" if name == "y_train" else "x_test"
-    if tuple(t.shape) != (n,):
-        raise ParameterError(f"{name}=array of shape {tuple(t.shape)} does not fit {images_}; allowed: shape ({n},), "
-                             f"one label per image of {images_}")
-    if t.is_floating_point() or t.dtype == torch.bool:
-        raise ParameterError(f"{name}=array of dtype {str(t.dtype).removeprefix('torch.')} is not allowed; allowed: "
-                             f"integer labels 0 .. k-1")
-    return t.long()
 
 
-def _listed(labels: Tensor) -> str:
-    shown = labels.tolist()
-    return f"{shown[:10]}{' ...' if len(shown) > 10 else ''}"
 
 
-def _classes(y: Tensor, y_test: Tensor) -> int:
-    """k, the number of classes: y_train must hold every label 0 .. k-1 and nothing else, y_test no other."""
-    present = y.unique()
-    k = len(present)
-    if k < 2:
-        raise ParameterError(f"y_train=array of labels {_listed(present)} has fewer than 2 classes; allowed: labels "
-                             f"0 .. k-1 with k >= 2")
-    if not torch.equal(present, torch.arange(k)):
-        raise ParameterError(f"y_train=array of labels {_listed(present)} is not labelled 0 .. k-1; allowed: each "
-                             f"of the labels 0 .. {k - 1}")
-    outside = y_test.unique()
-    outside = outside[(outside < 0) | (outside >= k)]
-    if len(outside):
-        raise ParameterError(f"y_test=array with labels {_listed(outside)} outside y_train's classes; allowed: "
-                             f"labels 0 .. {k - 1}")
-    return k
 
-
-def _integers(value: Any) -> Any:
-    """A tuple of Python ints when `value` is an int or a collection of integers (numpy's too), else `value`
-    unchanged, for the check to name as it was given."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value),)
-    if isinstance(value, (list, tuple, range, np.ndarray, Tensor)):
-        items = list(value.tolist() if isinstance(value, (np.ndarray, Tensor)) else value)
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            return tuple(int(v) for v in items)
-    return value

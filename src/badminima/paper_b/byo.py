@@ -16,15 +16,14 @@ arrays as trained on (float32 inputs flattened to (n, d), int64 labels: their by
 again with the same data loads the results, other data never does. The `name` labels the table only."""
 from __future__ import annotations
 
-import hashlib
 import math
-import numbers
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 
+from badminima.core import arrays
 from badminima.core.config import ParameterError, check_range, check_seeds
 from badminima.core.store import Store
 from badminima.core.train import TrainConfig
@@ -68,9 +67,10 @@ def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterabl
     if x_test_.shape[1:] != x.shape[1:]:
         raise ParameterError(f"x_test=array of shape {_shape(x_test)} does not fit x_train; allowed: rows of "
                              f"{x.shape[1]} features, as in x_train")
-    y, y_test_ = _labels("y_train", y_train, len(x)), _labels("y_test", y_test, len(x_test_))
-    classes = _classes(y, y_test_)
-    seeds = check_seeds(_integers(seeds))
+    y = arrays.labels("y_train", y_train, len(x), "x_train")
+    y_test_ = arrays.labels("y_test", y_test, len(x_test_), "x_test")
+    classes = arrays.classes(y, y_test_)
+    seeds = check_seeds(arrays.integers(seeds))
     check_range("lr", lr, 0, open_low=True)
     check_range("max_steps", max_steps, 1, integer=True)
     if batch_size is not None:
@@ -82,39 +82,20 @@ def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterabl
     epochs = math.ceil(max_steps / math.ceil(n / batch)) if batch else max_steps
     data = runs.Data(x[None], y[None], x_test_[None], y_test_[None], classes)
     return runs.Problem(name, name, data, TrainConfig(lr=lr, batch_size=batch, max_epochs=epochs), seeds,
-                        {"dataset": "arrays", "data": {"sha256": _digest(x, y, x_test_, y_test_)}})
+                        {"dataset": "arrays", "data": {"sha256": arrays.digest(x, y, x_test_, y_test_)}})
 
 
-def _digest(*arrays: Tensor) -> str:
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(f"{a.dtype} {tuple(a.shape)}".encode())
-        digest.update(a.contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _shape(value: Any) -> tuple[int, ...]:
     return tuple(np.shape(value)) if not isinstance(value, Tensor) else tuple(value.shape)
 
 
-def _array(name: str, value: Any) -> Tensor:
-    """`value` as a CPU tensor of real numbers."""
-    if isinstance(value, Tensor):
-        t = value.detach().cpu()
-    else:
-        try:
-            t = torch.from_numpy(np.array(value))
-        except (TypeError, ValueError):
-            t = None
-    if t is None or t.is_complex():
-        raise ParameterError(f"{name}={type(value).__name__} is not an array of numbers; allowed: a numpy array "
-                             f"or torch tensor")
-    return t
 
 
 def _inputs(name: str, value: Any) -> Tensor:
     """Inputs as float32 (n, d)."""
-    t = _array(name, value)
+    t = arrays.as_tensor(name, value)
     if t.dim() < 2 or t.shape[0] == 0 or t[0].numel() == 0:
         raise ParameterError(f"{name}=array of shape {tuple(t.shape)} is not allowed; allowed: shape (n, d) with "
                              f"n, d >= 1")
@@ -125,56 +106,16 @@ def _inputs(name: str, value: Any) -> Tensor:
     return x
 
 
-def _labels(name: str, value: Any, n: int) -> Tensor:
-    """Labels as int64 (n,), one per row of the inputs."""
-    t = _array(name, value)
-    rows = "x_train" if name == "y_train" else "x_test"
-    if tuple(t.shape) != (n,):
-        raise ParameterError(f"{name}=array of shape {tuple(t.shape)} does not fit {rows}; allowed: shape ({n},), "
-                             f"one label per row of {rows}")
-    if t.is_floating_point() and not bool((torch.isfinite(t) & (t == t.round())).all()):
-        raise ParameterError(f"{name}=array of dtype {str(t.dtype).removeprefix('torch.')} holds values that are "
-                             f"not whole numbers; allowed: integer labels 0 .. k-1")
-    return t.long()
 
 
-def _listed(labels: Tensor) -> str:
-    shown = labels.tolist()
-    return f"{shown[:10]}{' ...' if len(shown) > 10 else ''}"
 
 
-def _classes(y: Tensor, y_test: Tensor) -> int:
-    """k, the number of classes: y_train must hold every label 0 .. k-1 and nothing else, y_test no other."""
-    present = y.unique()
-    k = len(present)
-    if k < 2:
-        raise ParameterError(f"y_train=array of labels {_listed(present)} has fewer than 2 classes; allowed: labels "
-                             f"0 .. k-1 with k >= 2")
-    if not torch.equal(present, torch.arange(k)):
-        raise ParameterError(f"y_train=array of labels {_listed(present)} is not labelled 0 .. k-1; allowed: each "
-                             f"of the labels 0 .. {k - 1}")
-    outside = y_test.unique()
-    outside = outside[(outside < 0) | (outside >= k)]
-    if len(outside):
-        raise ParameterError(f"y_test=array with labels {_listed(outside)} outside y_train's classes; allowed: "
-                             f"labels 0 .. {k - 1}")
-    return k
 
 
-def _integers(value: Any) -> Any:
-    """A tuple of Python ints when `value` is an int or a collection of integers (numpy's too), else `value`
-    unchanged, for the check to name as it was given."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value),)
-    if isinstance(value, (list, tuple, range, np.ndarray, Tensor)):
-        items = list(value.tolist() if isinstance(value, (np.ndarray, Tensor)) else value)
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            return tuple(int(v) for v in items)
-    return value
 
 
 def _check_widths(widths: Any) -> tuple[int, ...]:
-    given = _integers(widths)
+    given = arrays.integers(widths)
     if (not isinstance(given, tuple) or not given or len(set(given)) != len(given)
             or not all(isinstance(p, int) and p > 0 for p in given)):
         raise ParameterError(f"widths={widths!r} is not allowed; allowed: a non-empty list of distinct positive "
