@@ -144,3 +144,12 @@ def test_gap_summary_reads_the_gaps_it_is_given():
     assert f"(R = {cfg.R}, " in text and "gap is 4.00 ± 1.41 points" in text
     assert "Over R = 1, 4 it is 1.00, 4.00 points." in text and "Over 5.0, 20.0 images per class it is 2.50, 7.50" in text
     assert "learning rates" not in text, "one learning rate is no sweep"
+
+
+def test_fit_lines_say_which_recipe_fitted_and_which_hit_its_cap():
+    runs = pd.DataFrame({"mode": ["vanilla", "vanilla", "SOTA", "SOTA"], "train acc %": [100.0, 97.5, 80.0, 72.0],
+                         "epochs": [12, CFG.vanilla_cap, CFG.epochs, CFG.epochs]})
+    text = paper_a.fit_lines(runs, CFG)
+    assert "Vanilla reached 100% training accuracy in 1 of 2 runs, after 12 to 12 epochs" in text
+    assert f"1 hit the cap of {CFG.vanilla_cap} epochs" in text
+    assert "at 76.0% training accuracy on average (72.0% to 80.0%): it had not fitted" in text

@@ -131,6 +131,26 @@ def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fit_lines(runs: pd.DataFrame, cfg: protocol.PaperAConfig) -> str:
+    """How far phase 2 fitted its training set, per recipe, from runs_table: vanilla's runs that reached 100% and
+    their epochs (and those that hit the cap), and the training accuracy SOTA ended at after its fixed epochs."""
+    vanilla, sota = runs[runs["mode"] == "vanilla"], runs[runs["mode"] == "SOTA"]
+    parts = []
+    if len(vanilla):
+        fitted = vanilla[vanilla["train acc %"] >= 100]
+        parts.append(f"Vanilla reached 100% training accuracy in {len(fitted)} of {len(vanilla)} runs"
+                     + (f", after {fitted.epochs.min()} to {fitted.epochs.max()} epochs" if len(fitted) else "")
+                     + (f"; {len(vanilla) - len(fitted)} hit the cap of {cfg.vanilla_cap} epochs"
+                        if cfg.vanilla_cap and len(fitted) < len(vanilla) else "") + ".")
+    if len(sota):
+        acc = sota["train acc %"]
+        parts.append(f"SOTA ended its {cfg.epochs} epochs at {acc.mean():.1f}% training accuracy on average "
+                     f"({acc.min():.1f}% to {acc.max():.1f}%)"
+                     + (": it had not fitted its training set, so its test accuracy is that of runs still training."
+                        if acc.min() < 99 else "."))
+    return " ".join(parts)
+
+
 def curves(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     """Figures 2 and 3: one row per run and epoch with training and test accuracy (%); test accuracy only on
     the epochs it was measured."""
