@@ -233,3 +233,23 @@ def test_bad_parameters_name_themselves():
         protocol.config_for("smoke", depth=3)
     with pytest.raises(ParameterError, match="image_source='cifar10' is not allowed"):
         protocol.config_for("smoke", image_source="cifar10")
+
+
+def test_the_widths_chapters_sentences_and_tables_follow_the_runs(tmp_path):
+    cfg = protocol.config_for("smoke", datasets=("circles", "spirals"), seeds=(0, 1, 2), max_steps=60)
+    table = widths.sweep(cfg, Store(tmp_path))
+    summary, names = widths.summary(table), widths.names_of(cfg)
+    assert names == {"circles": "concentric circles", "spirals": "spirals (t ≤ 10)"}
+    assert f"{len(table)} runs in all" in widths.describe(cfg, len(table))
+    phase1 = widths.phase1_table(table)
+    assert phase1["runs"].tolist() == [3] * 4
+    assert f"in **{int(phase1['runs at the cap'].sum())} of 12** runs" in widths.phase1_lines(phase1)
+    spirals = summary[(summary.dataset == "spirals") & (summary.width == 4)].set_index("experiment")["test median"]
+    assert widths.median_line(summary, "spirals").startswith(f"p = 4: Exp 1 {spirals['Exp 1']:.1f}%")
+    caps = widths.cap_table(summary, names)
+    assert caps.loc[("spirals (t ≤ 10)", 16), "Exp 2"] == table[(table.dataset == "spirals") & (table.width == 16)
+                                                             & (table.experiment == "Exp 2")]["hit cap"].sum()
+    ratio = widths.norm_table(table)["adversarial / random"]
+    lines = widths.norm_lines(table, names)
+    assert lines[0].startswith(f"Phase 1 changed the norm by a factor between {ratio.min():.2f}") and len(lines) == 3
+    assert len(widths.gap_lines(widths.gaps(table), names)) == len(widths.steps_lines(summary, names)) == 2

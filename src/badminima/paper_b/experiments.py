@@ -366,6 +366,20 @@ def gaps(table: pd.DataFrame, a: str = "Exp 1", b: str = "Exp 2") -> pd.DataFram
 
 # What the widths chapter says about its tables
 
+def names_of(cfg: protocol.WidthsConfig) -> dict[str, str]:
+    """Each data set of `cfg` by the name the chapters print."""
+    return {d: dataset_name(cfg, d) for d in cfg.datasets}
+
+
+def describe(cfg: protocol.WidthsConfig, runs: int) -> str:
+    """The sweep's setting in one paragraph, for the widths chapter's opening."""
+    source = ("(MNIST's files were found in the data folder)." if cfg.image_source == "mnist" else
+              "(MNIST's files are not in the data folder, so Fashion-MNIST stands in for it: same format, harder).")
+    return (f"{len(cfg.seeds)} seeds; widths {list(cfg.widths)} on the 2-D sets and {list(cfg.image_widths)} on the "
+            f"images; caps of {cfg.max_steps:,} steps (2-D) and {cfg.image_max_epochs} epochs (images) per phase; "
+            f"{runs} runs in all. The image set is **{cfg.image_source}** {source}")
+
+
 def phase1_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per data set (by name) and width: phase 1's mean and lowest training accuracy on the random labels, and how
     many of its runs hit the cap."""
@@ -429,9 +443,10 @@ def steps_lines(summary_: pd.DataFrame, names: dict[str, str]) -> list[str]:
 
 
 def norm_lines(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
-    """Per data set, over all widths and seeds: the mean test accuracy of Exp 1, the Norm run and Exp 2, and
-    where the Norm run falls between the two."""
-    lines = []
+    """How much phase 1 changed the norm and, per data set over all widths and seeds, the mean test accuracy of
+    Exp 1, the Norm run and Exp 2, and where the Norm run falls between the two."""
+    ratio = norm_table(table)["adversarial / random"]
+    lines = [f"Phase 1 changed the norm by a factor between {ratio.min():.2f} and {ratio.max():.2f}. Test accuracy:"]
     for d, g in table.groupby("dataset", sort=False):
         mean = g.groupby("experiment")["test acc %"].mean()
         exp1, norm, exp2 = mean["Exp 1"], mean["Norm"], mean["Exp 2"]
@@ -440,6 +455,20 @@ def norm_lines(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
         lines.append(f"- **{names[d]}**: Exp 1 {exp1:.1f}%, Norm {norm:.1f}%, Exp 2 {exp2:.1f}% (mean over widths "
                      f"and seeds): the Norm run is {where}.")
     return lines
+
+
+def median_line(summary_: pd.DataFrame, dataset: str) -> str:
+    """The median test accuracy of Exp 1-3 at each width of one data set (Figure 5)."""
+    rows = summary_[summary_.dataset == dataset].pivot(index="width", columns="experiment", values="test median")
+    return "; ".join(f"p = {p}: Exp 1 {r['Exp 1']:.1f}%, Exp 2 {r['Exp 2']:.1f}%, Exp 3 {r['Exp 3']:.1f}%"
+                     for p, r in rows.iterrows()) + "."
+
+
+def cap_table(summary_: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """Runs that hit the cap per data set (by name), width and experiment."""
+    caps = summary_.pivot_table(index=["dataset", "width"], columns="experiment", values="cap hits", aggfunc="sum",
+                                sort=False)
+    return caps.rename(index=names, level="dataset")
 
 
 def norm_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -103,17 +103,13 @@ def budget_config_for(scale: str, datasets: tuple[str, ...] | None = None, width
     """The phase-1 budgets chapter's configuration: 2-D data sets, one width, budgets below the cap."""
     check_choice("scale", scale, tuple(BUDGET_SCALES))
     defaults = BUDGET_SCALES[scale]
-    if datasets is not None:
-        if isinstance(datasets, str) or not isinstance(datasets, (tuple, list)) or not datasets:
-            raise ParameterError(f"datasets={datasets!r} must be a non-empty list of 2-D data sets; choose from "
-                                 f"{', '.join(map(repr, TOY))}")
-        for name in datasets:
-            check_choice("dataset", name, tuple(TOY))
     if width is not None:
         check_range("width", width, 1, integer=True)
-    sweep = config_for(scale, **{**defaults["sweep"], **{k: v for k, v in overrides.items() if v is not None},
-                                 "datasets": tuple(datasets) if datasets else defaults["sweep"]["datasets"],
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sweep = config_for(scale, **{**defaults["sweep"], **given, "datasets": datasets or defaults["sweep"]["datasets"],
                                  "widths": (width,) if width else defaults["sweep"]["widths"]})
+    for name in sweep.datasets:   # the sweep checked the list; the budgets need steps, so 2-D sets only
+        check_choice("dataset", name, tuple(TOY))
     budgets = defaults["budgets"] if budgets is None else budgets
     if not isinstance(budgets, (tuple, list)) or not budgets or not all(
             isinstance(b, int) and not isinstance(b, bool) and 0 < b < sweep.max_steps for b in budgets):
