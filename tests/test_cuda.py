@@ -71,7 +71,7 @@ def test_a_compiled_run_checkpoints_weights_an_uncompiled_run_can_resume(tmp_pat
     x, y = _images()
     ckpt = tmp_path / "run.ckpt"
     net = _net()
-    net = image_runs.for_device(net, CUDA, compile_=True)
+    net = image_runs.for_device([net], CUDA, compile_=True)
     train(net, (x, y), TrainConfig(lr=0.05, batch_size=16, max_epochs=1, until_fit=False), [0], checkpoint=ckpt,
           device=CUDA)
     plain = Single(_net().to(CUDA))

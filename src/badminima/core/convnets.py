@@ -123,13 +123,19 @@ class ResNet(nn.Module):
 class DenseLayer(nn.Module):
     """BN-ReLU-conv3x3 adding `growth` feature maps to those it was given."""
 
+    members = 1   # networks packed side by side along the channels (core.packed): each concatenates its own maps
+
     def __init__(self, cin: int, growth: int):
         super().__init__()
         self.bn = nn.BatchNorm2d(cin)
         self.conv = nn.Conv2d(cin, growth, 3, padding=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([x, self.conv(F.relu(self.bn(x)))], 1)
+        new = self.conv(F.relu(self.bn(x)))
+        if self.members == 1:
+            return torch.cat([x, new], 1)
+        by_member = lambda t: t.unflatten(1, (self.members, -1))
+        return torch.cat([by_member(x), by_member(new)], 2).flatten(1, 2)
 
 
 def transition(channels: int) -> nn.Sequential:

@@ -160,6 +160,31 @@ class Store:
             stored = self._load_locked(kind, path, data)
             return stored if stored is not None else self._compute(kind, config, path, run, data)
 
+    def load_or_run_many(self, kind: str, configs: list, run: Callable[[Path, list[int]], list[tuple[dict, Weights]]],
+                         data: dict | None = None) -> list[Stored]:
+        """The stored results for `configs`, computing the missing ones together: `run(workdir, todo)` returns
+        (metrics, weights) for each index in `todo`. The keys are locked in one order (so two processes cannot
+        deadlock) and the shared work folder is keyed by the missing configurations, so a killed group resumes
+        when the same group is asked for again."""
+        paths = [self.path(kind, c) for c in configs]
+        with contextlib.ExitStack() as locks:
+            for path in sorted(set(paths)):
+                locks.enter_context(self._lock(path))
+            first = [paths.index(p) for p in paths]   # a configuration given twice is run once
+            found = {i: self._load_locked(kind, paths[i], data) for i in set(first)}
+            todo = [i for i in sorted(found) if found[i] is None]
+            if todo:
+                group = self.path(kind + "-group", [configs[i] for i in todo])
+                work = group.with_name(group.name + PARTIAL)
+                work.mkdir(parents=True, exist_ok=True)
+                results = run(work, todo)
+                for i, result in zip(todo, results):
+                    found[i] = self._compute(kind, configs[i], paths[i], lambda _: result, data)
+                shutil.rmtree(work)
+                with contextlib.suppress(OSError):
+                    group.parent.rmdir()
+            return [found[i] for i in first]
+
     def entries(self) -> list[Entry]:
         """Every result folder under the root: complete, partial (a run in progress or killed) or corrupt."""
         found = []
@@ -310,3 +335,6 @@ class ReadOnlyStore(Store):
         if stored is None:
             raise NotStored(f"no stored {kind} result {self.key(config)} under {self.root}")
         return stored
+
+    def load_or_run_many(self, kind: str, configs: list, run: Callable, data: dict | None = None) -> list[Stored]:
+        return [self.load_or_run(kind, c, run, data) for c in configs]

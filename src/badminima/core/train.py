@@ -146,15 +146,17 @@ class _Epochs:
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
                  gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
                  history_every: History, device: torch.device):
-        self.model, self.opt, self.params, self.cfg, self.gens = model, opt, params, cfg, gens
+        self.model, self.opt, self.cfg, self.gens = model, opt, cfg, gens
         self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
         self.history_every = history_every
         members = len(gens)
         self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
         self.done = torch.zeros(members, dtype=torch.bool, device=device)
         # Members that fitted are put back to their weights at that moment after every later step, so a batched
-        # member stops where it would have stopped alone.
-        self.frozen = [p.detach().clone() for p in params] if members > 1 and cfg.until_fit else []
+        # member stops where it would have stopped alone; with them the buffers that hold one row per member (a
+        # packed network's batch-norm statistics), which a forward pass in training mode moves.
+        self.held = params + [b for b in model.buffers() if b.dim() and b.shape[0] == members] if members > 1 else []
+        self.frozen = [t.detach().clone() for t in self.held] if cfg.until_fit else []
         if checkpoint and checkpoint.exists():
             # Loaded on the CPU: a checkpoint written on a GPU resumes where there is none (the generators' states
             # must be CPU tensors anyway); load_state_dict moves the rest onto the model's device.
@@ -176,7 +178,7 @@ class _Epochs:
     def hold_fitted(self) -> None:
         if self.frozen and bool(self.done.any()):
             with torch.no_grad():
-                for p, f in zip(self.params, self.frozen):
+                for p, f in zip(self.held, self.frozen):
                     p.copy_(torch.where(self.done.view(-1, *[1] * (p.dim() - 1)), f, p))
 
     def _record(self, epoch: int, loss: Tensor, fit_acc: Tensor, last: bool, bar: tqdm) -> None:
@@ -203,7 +205,7 @@ class _Epochs:
             run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
         if self.frozen and bool(newly.any()):
             with torch.no_grad():
-                for p, f in zip(self.params, self.frozen):
+                for p, f in zip(self.held, self.frozen):
                     f[newly] = p[newly]
         self.done |= newly
         stalled = cfg.patience is not None and run.stalled(cfg.patience)
@@ -272,8 +274,9 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
         for start in range(0, n, batch):
             idx = order[:, start:start + batch]
             xb, yb = (x, y) if batch >= n else (x[rows, idx], y[rows, idx])
-            if augment is not None:  # image models are ensembles of one: member 0's generator drives it
-                xb = augment(xb, gens[0])
+            if augment is not None:  # each member's draws come from its own generator, as when it trains alone
+                xb = torch.cat([augment(xb[m:m + 1], g) for m, g in enumerate(gens)]) if members > 1 else \
+                    augment(xb, gens[0])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb).float()
             if shared_pass and epoch - 1 > run.epochs and epochs.close(
