@@ -21,8 +21,9 @@ def test_each_member_of_a_packed_network_has_its_own_outputs_gradients_and_stati
         assert torch.allclose(out[m], alone, atol=1e-4)
         grads = {n: p.grad[m] for n, p in packed.net.named_parameters()}
         for n, p in net.named_parameters():
-            # Relative to the largest entry: ResNet50's 50 layers of batch norm over 8 images carry rounding to 5e-4.
-            assert float((grads[n] - p.grad).abs().max()) <= 2e-3 * float(p.grad.abs().max()), n
+            # Relative to the largest entry (ResNet50: 5e-4 after 50 batch norms over 8 images), with a floor for
+            # the biases before a batch norm, whose gradient is zero up to rounding.
+            assert float((grads[n] - p.grad).abs().max()) <= 2e-3 * float(p.grad.abs().max()) + 1e-5, n
         state, want = packed.member_state(m), net.state_dict()
         assert state.keys() == want.keys()
         assert all(torch.allclose(state[k].float(), want[k].float(), atol=1e-5) for k in want), "running statistics"
