@@ -185,3 +185,18 @@ def test_a_packed_seed_that_fits_is_held_where_it_fitted(data_dir, tmp_path):
     assert m["epochs"] == m["history"]["epoch"][-1] == min(fits) and m["steps"] == m["fit_step"][0]
     assert m["train_acc"] == 1.0 and m["test_acc"] == early[first].metrics["test_acc"]
     assert m["history"]["test_acc"][:-1] == early[first].metrics["history"]["test_acc"][:-1]
+
+
+def test_a_grid_over_two_processes_stores_the_runs_one_process_stores(data_dir, tmp_path):
+    from badminima.paper_a import experiments, protocol
+    cfg = protocol.config_for("smoke", dataset="mnist", seeds=(0, 1), models=("resnet18", "densenet40"))
+    cells = experiments.main_grid(cfg)
+    work = experiments.jobs(experiments.missing(cells, Store(tmp_path / "one")), Store(tmp_path / "one"))
+    assert [len(j.runs) for j in work if j.phase1] == [2, 1, 1], "resnet18's seeds packed, densenet40's alone"
+    assert all(j.after for j in work if not j.phase1 and j.runs[0].adversarial), "phase 2 waits for its phase 1"
+    experiments.train_all(cells, Store(tmp_path / "one"), workers=1)
+    experiments.train_all(cells, Store(tmp_path / "two"), workers=2)
+    names = lambda root: sorted(p.name for p in (root / "image").iterdir())
+    assert names(tmp_path / "one") == names(tmp_path / "two") and len(names(tmp_path / "one")) == len(cells)
+    one, two = (experiments.runs_table(cells, Store(tmp_path / k)) for k in ("one", "two"))
+    assert (one["epochs"] == two["epochs"]).all()
