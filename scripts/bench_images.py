@@ -1,6 +1,6 @@
 """Images per second for training and evaluation of Paper A's architectures on the current device, through the
-project's training loop, each variant's training rate also as a ratio to the first (fp32, contiguous). On the CPU
-it times the contiguous and the channels_last memory format (the image runs use channels_last); on CUDA bf16
+project's training loop, each variant's training rate also as a ratio to the first (one network, fp32). Every
+device times one network and five packed into one (runs sharing the device, core.packed); on CUDA also bf16
 autocast, channels_last and torch.compile switched on one after another, and the training step's achieved TFLOP/s
 (its floating-point operations counted by torch's FlopCounterMode) against the device's bf16 matrix peak.
 
@@ -10,7 +10,9 @@ autocast, channels_last and torch.compile switched on one after another, and the
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from badminima.core import convnets
 from badminima.core.metrics import accuracy
 from badminima.core.models import Single
+from badminima.core.packed import Packed
 from badminima.core.train import TrainConfig, default_device, train
 
 
@@ -26,28 +29,31 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def throughput(model: torch.nn.Module, shape: tuple[int, ...], batches: int, batch: int, device: torch.device,
+def throughput(nets: list[torch.nn.Module], shape: tuple[int, ...], batches: int, batch: int, device: torch.device,
                amp: bool, channels_last: bool) -> tuple[float, float]:
-    """(training images/s, evaluation images/s) over `batches` batches of `batch` random images."""
-    n = batch * batches
+    """(training images/s, evaluation images/s) over `batches` batches of `batch` random images, for one network
+    or several packed into one (core.packed: runs sharing the device), counting every member's images."""
+    n, members = batch * batches, len(nets)
     x = torch.randn(1, n, *shape, device=device)
     y = torch.randint(0, 10, (1, n), device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    net = Single(model)
+    if members > 1:
+        net = Packed(nets, channels_last=channels_last).to(device)
+    else:
+        net = Single(nets[0].to(memory_format=torch.channels_last) if channels_last else nets[0])
+    seeds = list(range(members))
     cfg = TrainConfig(lr=0.01, batch_size=batch, max_epochs=1, until_fit=False)
     one = (x[:, :1], y[:, :1])   # a one-image fit set, so the epoch's own accuracy check costs nothing
-    train(net, (x[:, :2 * batch], y[:, :2 * batch]), cfg, [0], fit_set=one, device=device, amp=amp)   # warm-up
+    train(net, (x[:, :2 * batch], y[:, :2 * batch]), cfg, seeds, fit_set=one, device=device, amp=amp)   # warm-up
     sync(device)
     start = time.perf_counter()
-    train(net, (x, y), cfg, [0], fit_set=one, device=device, amp=amp)
+    train(net, (x, y), cfg, seeds, fit_set=one, device=device, amp=amp)
     sync(device)
-    train_rate = n / (time.perf_counter() - start)
+    train_rate = members * n / (time.perf_counter() - start)
     start = time.perf_counter()
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
         accuracy(net, x, y, chunk=1024)
     sync(device)
-    return train_rate, n / (time.perf_counter() - start)
+    return train_rate, members * n / (time.perf_counter() - start)
 
 
 def train_flops_per_image(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
@@ -71,38 +77,48 @@ def main() -> None:
                         help="on CUDA, the models also timed under torch.compile (default: all of --models)")
     parser.add_argument("--peak-tflops", type=float, default=790.0,
                         help="the device's bf16 matrix peak for the last column (default: an H200's measured 790)")
+    parser.add_argument("--rates-out", default=None,
+                        help="write each model's fastest full-width training images/s here (JSON), for projections")
     args = parser.parse_args()
     device = default_device()
     batches = args.batches or (50 if device.type == "cuda" else 4)
-    variants = [("fp32", False, False, False), ("fp32+channels_last", False, True, False)]
+    # (label, bf16 autocast, channels_last, compile, networks packed)
+    variants = [("fp32", False, False, False, 1), ("fp32, 5 packed", False, False, False, 5)]
     if device.type == "cuda":
-        variants += [("bf16", True, False, False), ("bf16+channels_last", True, True, False),
-                     ("bf16+channels_last+compile", True, True, True)]
+        variants += [("bf16", True, False, False, 1), ("bf16+channels_last", True, True, False, 1),
+                     ("bf16+channels_last+compile", True, True, True, 1), ("bf16+channels_last, 5 packed",
+                                                                            True, True, False, 5)]
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; input {tuple(args.shape)}, batch {args.batch}, {batches} timed batches")
     print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'ratio':>6} "
           f"{'eval img/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
     compiled = args.models if args.compile_models is None else args.compile_models
+    best: dict[str, float] = {}   # each model's fastest training images/s at full width, for --rates-out
     for model_name in args.models:
         for width in args.widths:
             flops = train_flops_per_image(
                 convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=0).to(device),
                 tuple(args.shape), device)
             first = None
-            for label, amp, channels_last, compile_ in variants:
+            for label, amp, channels_last, compile_, members in variants:
                 if compile_ and model_name not in compiled:
                     continue
-                model = convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=0).to(device)
-                params = convnets.describe(model)["parameters"]
+                nets = [convnets.build(model_name, 10, in_channels=args.shape[0], width=width, seed=s).to(device)
+                        for s in range(members)]
+                params = convnets.describe(nets[0])["parameters"]
                 if compile_:
-                    model = torch.compile(model)
-                train_rate, eval_rate = throughput(model, tuple(args.shape), batches, args.batch, device, amp,
+                    nets = [torch.compile(nets[0])]
+                train_rate, eval_rate = throughput(nets, tuple(args.shape), batches, args.batch, device, amp,
                                                    channels_last)
                 first = first or train_rate
+                if width == 1.0:
+                    best[model_name] = max(best.get(model_name, 0.0), train_rate)
                 tflops = train_rate * flops / 1e12
                 share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"
                 print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} "
                       f"{train_rate / first:>5.2f}x {eval_rate:>10.0f} {tflops:>8.2f} {share:>8}", flush=True)
+    if args.rates_out:
+        Path(args.rates_out).write_text(json.dumps(best) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# What only a GPU can show, in one call on a machine with CUDA: the CUDA tests (bf16 autocast, channels_last,
-# compile, a GPU checkpoint resumed without a GPU, GPU vs CPU trajectories), then throughput figures (Paper A's
-# convnets at full width; Paper B's batched nets), then Paper A's effect at full width on real data.
-# Every part has its own time limit, so one that fails or hangs still leaves the others' figures.
+# What only a GPU can show, in one call of at most 9 minutes on a machine with CUDA and no network:
+#   1. the CUDA tests (bf16 autocast, channels_last, compile, a GPU checkpoint resumed without a GPU, GPU vs CPU
+#      trajectories, packed networks), which skip on a machine without CUDA and are reported as skipped;
+#   2. the image benchmark at full width, batch 128: eager fp32, bf16 autocast + channels_last, + compile, and five
+#      runs packed into one, with TFLOP/s against the bf16 peak (1 and 2 together at most 3 minutes);
+#   3. Paper A's `gpu` scale main grid, stopped before the call's time is up (what finished is kept), its tables
+#      and provenance written to shipped/paper_a/gpu/ (no weights), with the projected GPU-hours of the paper scale.
 #
-#   OUT=device_out BADMINIMA_DATA=/path/with/fashion-mnist bash scripts/device_check.sh
+#   make device-data device-deps     # here, first: data/ and device_deps/ (both ignored by git) to carry along
+#   OUT=device_out bash scripts/device_check.sh
 #
-# Writes <part>.txt files under $OUT (default device_out/) and prints a summary at the end.
+# It runs the package from the source tree under whatever Python and PyTorch the machine has, needing only torch,
+# numpy and pandas there (tqdm comes from device_deps/; pytest only for part 1). Logs go to $OUT/<part>.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-device_out}
 mkdir -p "$out"
 py=${PYTHON:-python3}
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD/src:$PWD/device_deps${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export BADMINIMA_DATA=${BADMINIMA_DATA:-$PWD/data}
+export BADMINIMA_COMMIT=${BADMINIMA_COMMIT:-$(cat device_deps/COMMIT 2>/dev/null || echo unknown)}
+grid_seconds=${GRID_SECONDS:-220}   # no job starts after this; the part's own limit is 80 s more
 
 part() {  # part NAME SECONDS COMMAND...: run, keep the log, note the exit status
   local name=$1 limit=$2; shift 2
@@ -25,13 +33,14 @@ part() {  # part NAME SECONDS COMMAND...: run, keep the log, note the exit statu
 }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
-  $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } > "$out/gpu.txt" 2>&1
+  $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"
+} > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
-part tests 150 $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py tests/test_train.py tests/test_models.py
-part bench_images 150 $py scripts/bench_images.py --widths 1.0 --shape 3 32 32 --batches 40 \
-  --compile-models resnet18
-part bench_ensemble 90 $py scripts/bench_ensemble.py --device cuda --widths 10 100 500 2000 --members 32 1024 \
-  --steps 200 --repeats 2 --alone 2
-part gpu_pilot 120 $py scripts/gpu_pilot.py --seeds 0 1 2 --results /tmp/badminima-pilot
+part tests 60 $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py tests/test_packed.py
+part bench_images 120 $py scripts/bench_images.py --widths 1.0 --shape 1 28 28 --batches 30 \
+  --compile-models resnet18 --rates-out "$out/rates.json"
+rates=(); [ -s "$out/rates.json" ] && rates=(--rates "$out/rates.json")
+part gpu_grid $((grid_seconds + 80)) $py -m badminima.paper_a.shipped --scale gpu --seconds "$grid_seconds" \
+  --results "${RESULTS:-/tmp/badminima-gpu}" "${rates[@]}"
 echo "== summary"
 cat "$out/summary.txt"

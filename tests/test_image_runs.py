@@ -200,3 +200,32 @@ def test_a_grid_over_two_processes_stores_the_runs_one_process_stores(data_dir, 
     assert names(tmp_path / "one") == names(tmp_path / "two") and len(names(tmp_path / "one")) == len(cells)
     one, two = (experiments.runs_table(cells, Store(tmp_path / k)) for k in ("one", "two"))
     assert (one["epochs"] == two["epochs"]).all()
+
+
+def test_a_grid_trained_elsewhere_ships_as_tables_with_provenance(data_dir, tmp_path):
+    import time as clock
+    from badminima.paper_a import claims, experiments, protocol, shipped
+    cfg = protocol.config_for("smoke", dataset="mnist", seeds=(0, 1))
+    cells = experiments.main_grid(cfg)
+    store = Store(tmp_path / "store")
+    shipped.train_until(cells, store, deadline=clock.time() - 1)
+    assert not shipped.stored_cells(cells, store), "no job starts after the deadline"
+    shipped.train_until(cells, store, deadline=clock.time() + 600)
+    meta = shipped.provenance(12.0, len(shipped.stored_cells(cells, store)), len(cells))
+    shipped.export(cfg, store, tmp_path / "shipped" / "smoke", meta)
+    found = shipped.load("smoke", tmp_path / "shipped")
+    assert found["provenance"]["runs_finished"] == len(cells) == len(found["runs"])
+    assert {"commit", "device", "torch", "cuda", "date", "wall_seconds"} <= found["provenance"].keys()
+    assert found["runs"].equals(experiments.runs_table(cells, store).reset_index(drop=True)) or \
+        np.allclose(found["runs"]["test acc %"], experiments.runs_table(cells, store)["test acc %"])
+    assert len(found["distances"]) == 2 and set(found["curves"]["seed"]) == {0, 1}
+    verdicts = claims.training_claims(found["runs"], found["distances"])
+    assert len(verdicts) == len(claims.training_verdicts(cfg, store))
+    assert "commit" in shipped.label(found) and shipped.load("gpu", tmp_path / "shipped") is None
+
+
+def test_the_projected_time_counts_every_run_at_its_cap():
+    from badminima.paper_a import protocol
+    cfg = protocol.config_for("smoke", seeds=(0, 1), R=2, phase1_epochs=3, vanilla_cap=4, epochs=5)
+    # per seed: phase 1 on 2 x 100 images for 3 epochs, vanilla 2 x 4 epochs, SOTA 2 x 5 epochs of 100 images
+    assert protocol.projected_seconds(cfg, {"resnet18": 100.0}, 100) == 2 * (600 + 800 + 1000) / 100

@@ -186,9 +186,14 @@ def sketch_verdicts(cfg: SketchConfig, store: Store | None = None) -> list[Verdi
 def training_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
     """The training chapter: claims 1-4 on the main grid."""
     store = store or Store()
-    runs = experiments.runs_table(experiments.main_grid(cfg), store)
+    return training_claims(experiments.runs_table(experiments.main_grid(cfg), store), experiments.distances(cfg, store))
+
+
+def training_claims(runs: pd.DataFrame, per_seed: pd.DataFrame | None) -> list[Verdict]:
+    """Claims 1-4 on a main grid's runs table and Table 1 per seed (claim 4 left out without it): the chapter's
+    own runs, or the tables shipped from a GPU (paper_a.shipped)."""
     return (claim1_fit(runs) + claim2_drop(runs) + claim3_sota(runs)
-            + claim4_distance(experiments.distances(cfg, store)))
+            + (claim4_distance(per_seed) if per_seed is not None and len(per_seed) else []))
 
 
 def replication_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:

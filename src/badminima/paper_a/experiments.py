@@ -300,6 +300,37 @@ def table1(per_seed: pd.DataFrame) -> pd.DataFrame:
     return per_seed.groupby("model")[list(TABLE1_COLUMNS)].mean().round(3)
 
 
+def table2_setting(cfg: protocol.PaperAConfig) -> str:
+    """Both settings of Table 2, ours and the paper's, and whether they match."""
+    ours = (f"Ours: {cfg.table2_model} on `{cfg.dataset}` at width {cfg.width:g}, "
+            + (f"{cfg.per_class} training images a class" if cfg.per_class else "the whole training set")
+            + f", {cfg.epochs} epochs for the recipes with a heuristic, vanilla until 100% training accuracy"
+            + (f" (at most {cfg.vanilla_cap} epochs)" if cfg.vanilla_cap else "") + f", {len(cfg.seeds)} seed(s).")
+    paper = " The paper's: ResNet18 on CIFAR-10 at full width, the whole training set, 350 epochs, 5 runs. "
+    same = cfg.table2_model == "resnet18" and cfg.dataset == "cifar10" and protocol.matches_paper(cfg)
+    return ours + paper + ("The settings match." if same else "The settings do not match, so the numbers are not "
+                           "expected to agree; compare the pattern (which combinations close the gap).")
+
+
+def table1_beside_paper(per_seed: pd.DataFrame, cfg: protocol.PaperAConfig) -> tuple[pd.DataFrame, str]:
+    """Table 1 with the paper's rows beside ours, model by model (the paper's for our data set where it used it,
+    else its CIFAR-10 rows), and a sentence stating both settings and whether they match."""
+    paper_set = cfg.dataset if cfg.dataset in protocol.PAPER_DATASETS else "cifar10"
+    ours, paper = table1(per_seed), table1_paper(paper_set)
+    both = pd.concat({f"ours ({cfg.dataset})": ours, f"paper ({paper_set})": paper.loc[paper.index.isin(ours.index)]},
+                     axis=1).swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    both = both[[c for c in TABLE1_COLUMNS if c in both.columns.get_level_values(0)]]
+    epochs = protocol.paper_schedule(paper_set)[0]
+    setting = (f"Ours: mean of {len(cfg.seeds)} seed(s), `{cfg.dataset}`, width {cfg.width:g}, "
+               + (f"{cfg.per_class} training images a class" if cfg.per_class else "the whole training set")
+               + f", SOTA {cfg.epochs} epochs. The paper's: mean of 5 runs, `{paper_set}`, full width, the whole "
+               f"training set, {epochs} epochs. "
+               + ("The settings match." if protocol.matches_paper(cfg) else
+                  "The settings do not match, so the numbers are not expected to agree; the pattern to compare is "
+                  "that d(W0A, WVA) is far below d(W0R, WVR) and d(W0A, WSA) far above both."))
+    return both, setting
+
+
 def table1_paper(dataset: str) -> pd.DataFrame:
     """The paper's Table 1 rows for a data set (empty for a data set the paper did not use)."""
     rows = {m: v for (d, m), v in TABLE1_PAPER.items() if d == dataset}

@@ -103,10 +103,20 @@ SCALES = {
     # All four models and the paper's five seeds. SOTA (and Table 2's other recipes) for 40 epochs with the
     # paper's two lr drops scaled to them (after epochs 17 and 29), so its training accuracy has levelled off by
     # the end (a pilot without drops was still rising after 150 epochs); vanilla until 100% training accuracy.
-    # Test accuracy on the first 500 test images every 4 epochs: evaluating 1,000 every 3 cost a third as much as
-    # the training itself at 200 training images.
-    "cpu": dict(models=convnets.NAMES, seeds=(0, 1, 2, 3, 4), epochs=40, fixed_drops=True, test_size=500,
-                eval_every=4),
+    # Phase 1 is what ResNet50 and DenseNet-40 make dear: with 20 images a class and a 40-epoch cap it took 8
+    # minutes a seed for DenseNet-40 (which reached 34% on its random labels), so 10 images a class and a 20-epoch
+    # cap. Test accuracy on the first 500 test images every 4 epochs: evaluating 1,000 every 3 cost a third as much
+    # as the training itself.
+    "cpu": dict(models=convnets.NAMES, seeds=(0, 1, 2, 3, 4), per_class=10, phase1_epochs=20, epochs=40,
+                fixed_drops=True, test_size=500, eval_every=4),
+    # One H200-class GPU in about five minutes (sized from the previous device check's full-width images/s at
+    # batch 128: VGG16 15,200, ResNet18 14,400, ResNet50 5,800, DenseNet-40 4,000): the whole of Fashion-MNIST at
+    # full width with the paper's lr, batch and SOTA recipe, the two fastest models, five seeds packed, and few
+    # epochs, each cap reported when hit. Not yet run on a GPU.
+    "gpu": dict(models=("resnet18", "vgg16"), width=1.0, per_class=None, test_size=None,
+                seeds=(0, 1, 2, 3, 4), R=1, lr=0.1, batch_size=128, phase1_epochs=3, vanilla_cap=6, epochs=6,
+                fixed_drops=True, eval_every=2, sweep_models=(), R_sweep=(1,), per_class_sweep=(), lr_sweep=(),
+                fgsm_size=10000),
     # The paper trains every recipe for its fixed schedule (350 epochs on CIFAR-10), vanilla included.
     "paper": dict(dataset="cifar10", models=convnets.NAMES, width=1.0, per_class=None, test_size=None,
                   vanilla_cap=None, seeds=(0, 1, 2, 3, 4), R=10, lr=0.1, lr_drops=True, batch_size=128, eval_every=1,
@@ -124,6 +134,14 @@ def config_for(scale: str, **overrides) -> PaperAConfig:
         dataset = overrides.get("dataset") or base["dataset"]
         base = {**base, **paper_defaults(check_choice("dataset", dataset, images.LOADERS))}
     return scaled(PaperAConfig, SCALES, scale, overrides, "Paper A's image chapters", base)
+
+
+def projected_seconds(cfg: PaperAConfig, rates: dict[str, float], train_images: int) -> float:
+    """Seconds the main grid's training takes at `rates` (training images/s per model, one run at a time) on a
+    training set of `train_images`, every run at its cap: phase 1 on R copies, vanilla and SOTA from both inits."""
+    n = train_images
+    per_seed = cfg.R * n * cfg.phase1_epochs + 2 * n * (cfg.vanilla_cap or cfg.epochs) + 2 * n * cfg.epochs
+    return sum(len(cfg.seeds) * per_seed / rates[m] for m in cfg.models)
 
 
 def drops(cfg: PaperAConfig, epochs: int, fixed: bool = False) -> tuple[int, ...]:
