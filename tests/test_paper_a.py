@@ -148,8 +148,29 @@ def test_gap_summary_reads_the_gaps_it_is_given():
 
 def test_fit_lines_say_which_recipe_fitted_and_which_hit_its_cap():
     runs = pd.DataFrame({"mode": ["vanilla", "vanilla", "SOTA", "SOTA"], "train acc %": [100.0, 97.5, 80.0, 72.0],
-                         "epochs": [12, CFG.vanilla_cap, CFG.epochs, CFG.epochs]})
+                         "epochs": [12, CFG.vanilla_cap, CFG.epochs, CFG.epochs],
+                         "last-quarter change": [5.0, 1.0, 0.5, -1.5]})
     text = paper_a.fit_lines(runs, CFG)
     assert "Vanilla reached 100% training accuracy in 1 of 2 runs, after 12 to 12 epochs" in text
     assert f"1 hit the cap of {CFG.vanilla_cap} epochs" in text
-    assert "at 76.0% training accuracy on average (72.0% to 80.0%): it had not fitted" in text
+    assert "at 76.0% training accuracy on average (72.0% to 80.0%)" in text
+    assert "changed by -0.5 points on average (-1.5 to +0.5), so it had plateaued without fitting" in text
+    runs.loc[3, "last-quarter change"] = 6.0
+    assert "so it was still changing" in paper_a.fit_lines(runs, CFG)
+
+
+def test_table1_stands_beside_the_papers_rows_with_both_settings_stated():
+    from badminima.core.metrics import TABLE1_COLUMNS
+    per_seed = pd.DataFrame([{"model": m, "seed": s, **{c: 0.5 + s for c in TABLE1_COLUMNS}}
+                             for m in ("resnet18", "vgg16") for s in (0, 1)])
+    cpu = protocol.config_for("cpu")
+    both, setting = paper_a.table1_beside_paper(per_seed, cpu)
+    assert list(both.index) == ["resnet18", "vgg16"]
+    first = both[TABLE1_COLUMNS[0]]
+    assert list(first.columns) == ["ours (fashion_mnist)", "paper (cifar10)"]
+    assert first.loc["resnet18"].tolist() == [1.0, 0.953], "our mean over seeds beside the paper's CIFAR-10 row"
+    assert "The settings do not match" in setting and "`cifar10`, full width" in setting
+    paper = protocol.config_for("paper")
+    assert "The settings match." in paper_a.table1_beside_paper(per_seed, paper)[1]
+    assert "The settings do not match" in paper_a.table2_setting(cpu)
+    assert "The settings match." in paper_a.table2_setting(paper)
