@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=790.0,
                         help="the device's bf16 matrix peak for the last column (default: an H200's measured 790)")
     parser.add_argument("--rates-out", default=None,
-                        help="write each model's fastest full-width training images/s here (JSON), for projections")
+                        help="write each model's fastest training images/s at the widest --widths here (JSON)")
     args = parser.parse_args()
     device = default_device()
     batches = args.batches or (50 if device.type == "cuda" else 4)
@@ -93,7 +93,7 @@ def main() -> None:
     print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'ratio':>6} "
           f"{'eval img/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
     compiled = args.models if args.compile_models is None else args.compile_models
-    best: dict[str, float] = {}   # each model's fastest training images/s at full width, for --rates-out
+    best: dict[str, float] = {}   # each model's fastest training images/s at the widest width, for --rates-out
     for model_name in args.models:
         for width in args.widths:
             flops = train_flops_per_image(
@@ -111,7 +111,7 @@ def main() -> None:
                 train_rate, eval_rate = throughput(nets, tuple(args.shape), batches, args.batch, device, amp,
                                                    channels_last)
                 first = first or train_rate
-                if width == 1.0:
+                if width == max(args.widths):
                     best[model_name] = max(best.get(model_name, 0.0), train_rate)
                 tflops = train_rate * flops / 1e12
                 share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"

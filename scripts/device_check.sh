@@ -21,6 +21,9 @@ export PYTHONPATH="$PWD/src:$PWD/device_deps${PYTHONPATH:+:$PYTHONPATH}" PYTHONU
 export BADMINIMA_DATA=${BADMINIMA_DATA:-$PWD/data}
 export BADMINIMA_COMMIT=${BADMINIMA_COMMIT:-$(cat device_deps/COMMIT 2>/dev/null || echo unknown)}
 grid_seconds=${GRID_SECONDS:-220}   # no job starts after this; the part's own limit is 80 s more
+grid_scale=${GRID_SCALE:-gpu}       # the tests run the whole script on a CPU at smoke scale
+bench_args=${BENCH_ARGS:---widths 1.0 --shape 1 28 28 --batches 30 --compile-models resnet18}
+shipped=(); [ -n "${SHIPPED:-}" ] && shipped=(--out "$SHIPPED")   # default: shipped/paper_a/<scale>/
 
 part() {  # part NAME SECONDS COMMAND...: run, keep the log, note the exit status
   local name=$1 limit=$2; shift 2
@@ -37,10 +40,10 @@ part() {  # part NAME SECONDS COMMAND...: run, keep the log, note the exit statu
 } > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
 part tests 60 $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py tests/test_packed.py
-part bench_images 120 $py scripts/bench_images.py --widths 1.0 --shape 1 28 28 --batches 30 \
-  --compile-models resnet18 --rates-out "$out/rates.json"
+# shellcheck disable=SC2086  # bench_args is a list of words
+part bench_images 120 $py scripts/bench_images.py $bench_args --rates-out "$out/rates.json"
 rates=(); [ -s "$out/rates.json" ] && rates=(--rates "$out/rates.json")
-part gpu_grid $((grid_seconds + 80)) $py -m badminima.paper_a.shipped --scale gpu --seconds "$grid_seconds" \
-  --results "${RESULTS:-/tmp/badminima-gpu}" "${rates[@]}"
+part gpu_grid $((grid_seconds + 80)) $py -m badminima.paper_a.shipped --scale "$grid_scale" \
+  --seconds "$grid_seconds" --results "${RESULTS:-/tmp/badminima-gpu}" "${rates[@]}" "${shipped[@]}"
 echo "== summary"
 cat "$out/summary.txt"

@@ -229,3 +229,22 @@ def test_the_projected_time_counts_every_run_at_its_cap():
     cfg = protocol.config_for("smoke", seeds=(0, 1), R=2, phase1_epochs=3, vanilla_cap=4, epochs=5)
     # per seed: phase 1 on 2 x 100 images for 3 epochs, vanilla 2 x 4 epochs, SOTA 2 x 5 epochs of 100 images
     assert protocol.projected_seconds(cfg, {"resnet18": 100.0}, 100) == 2 * (600 + 800 + 1000) / 100
+
+
+def test_the_device_check_runs_through_on_a_cpu_at_smoke_scale(tmp_path):
+    """As far as a CPU goes: every part runs and exits 0, the CUDA tests report themselves skipped, and the grid's
+    tables and provenance are written."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "GRID_SCALE": "smoke", "GRID_SECONDS": "60",
+           "SHIPPED": str(tmp_path / "shipped"), "RESULTS": str(tmp_path / "store"), "PYTHON": sys.executable,
+           "BADMINIMA_DATA": str(tmp_path / "no-data"),   # the smoke grid reads the installed Fashion-MNIST
+           "BENCH_ARGS": "--models resnet18 --widths 0.0625 --batches 1 --batch 8 --shape 1 28 28"}
+    done = subprocess.run(["bash", str(root / "scripts" / "device_check.sh")], env=env, capture_output=True,
+                          text=True, timeout=600)
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert all(f"{part}: exit 0" in summary for part in ("tests", "bench_images", "gpu_grid")), done.stdout[-3000:]
+    assert "SKIPPED" in (tmp_path / "out" / "tests.txt").read_text(), "the CUDA tests say they were skipped"
+    assert json.loads((tmp_path / "out" / "rates.json").read_text()).keys() == {"resnet18"}
+    provenance = json.loads((tmp_path / "shipped" / "provenance.json").read_text())
+    assert provenance["runs_finished"] == provenance["runs_in_grid"] > 0 and provenance["cuda"] is None
+    assert (tmp_path / "shipped" / "runs.csv").exists()

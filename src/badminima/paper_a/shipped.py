@@ -114,12 +114,17 @@ def main() -> None:
     cfg = protocol.config_for(args.scale)
     if args.rates:
         rates = json.loads(Path(args.rates).read_text())
-        ours = protocol.projected_seconds(cfg, rates, len(image_runs.prepare(image_runs.DataSpec(
-            cfg.dataset, cfg.per_class, cfg.test_size), torch.device("cpu")).y_train[0]))
-        paper = protocol.projected_seconds(protocol.config_for("paper"), rates, CIFAR10_TRAIN)
-        print(f"projected at the measured images/s, one run at a time, every run to its cap: the {args.scale} "
-              f"scale's main grid {ours:.0f} s; the paper scale's (CIFAR-10, 350 epochs, R = 10) "
-              f"{paper / 3600:.0f} GPU-hours", flush=True)
+        paper_cfg = protocol.config_for("paper")
+        unmeasured = sorted(set(cfg.models + paper_cfg.models) - set(rates))
+        if unmeasured:
+            print(f"no projection: no images/s measured for {', '.join(unmeasured)}", flush=True)
+        else:
+            ours = protocol.projected_seconds(cfg, rates, len(image_runs.prepare(image_runs.DataSpec(
+                cfg.dataset, cfg.per_class, cfg.test_size), torch.device("cpu")).y_train[0]))
+            paper = protocol.projected_seconds(paper_cfg, rates, CIFAR10_TRAIN)
+            print(f"projected at the measured images/s, one run at a time, every run to its cap: the {args.scale} "
+                  f"scale's main grid {ours:.0f} s; the paper scale's (CIFAR-10, 350 epochs, R = 10) "
+                  f"{paper / 3600:.0f} GPU-hours", flush=True)
     store = Store(args.results)
     start = time.time()
     cells = experiments.main_grid(cfg)
