@@ -91,7 +91,7 @@ class Packed(nn.Module):
                 self.net.set_submodule(name, PACKED[type(module)](parts))
             elif hasattr(module, "members"):
                 module.members = self.members
-            elif not isinstance(module, CHANNELWISE) and any(True for _ in module.parameters(recurse=False)):
+            elif _has_state(module):
                 raise ValueError(f"cannot pack {type(module).__name__}: it has weights of a kind not packed here")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -106,11 +106,13 @@ class Packed(nn.Module):
         return {name: t[m].clone() for name, t in self.net.state_dict().items()}
 
 
+def _has_state(module: nn.Module) -> bool:
+    """A module of its own weights or buffers that Packed does not know how to pack."""
+    if type(module) in PACKED or isinstance(module, CHANNELWISE) or hasattr(module, "members"):
+        return False
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+
+
 def packable(net: nn.Module) -> bool:
     """Whether `net` is made only of modules that Packed handles."""
-    for module in net.modules():
-        if type(module) in PACKED or isinstance(module, CHANNELWISE) or hasattr(module, "members"):
-            continue
-        if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
-            return False
-    return True
+    return not any(_has_state(module) for module in net.modules())

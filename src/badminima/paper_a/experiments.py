@@ -155,12 +155,16 @@ def jobs(absent: list[ImageRun], store: Store) -> list[Job]:
     return todo
 
 
-def _do(job: Job, root: str, progress: bool) -> None:
-    store = Store(root)
+def run_job(job: Job, store: Store, progress: bool = False) -> None:
+    """Train (or load) a job's runs, seeds packed."""
     if job.phase1:
         image_runs.adversarial_inits(job.runs, store, progress=progress)
     else:
         image_runs.run_images(job.runs, store, progress=progress)
+
+
+def _in_worker(job: Job, root: str) -> None:
+    run_job(job, Store(root))
 
 
 def _one_thread() -> None:
@@ -195,7 +199,7 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
                disable=not progress)
     if workers == 1:
         for job in todo:
-            _do(job, str(store.root), False)
+            run_job(job, store)
             bar.update(0 if job.phase1 else len(job.runs))
         bar.close()
         return
@@ -208,7 +212,7 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
         running = {}
         while waiting or running:
             for i in [i for i, job in waiting.items() if job.after <= done]:
-                running[pool.submit(_do, waiting.pop(i), str(store.root), False)] = i
+                running[pool.submit(_in_worker, waiting.pop(i), str(store.root))] = i
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 i = running.pop(future)

@@ -152,7 +152,7 @@ def for_device(nets: list[nn.Module], device: torch.device, compile_: bool = Fal
         model = Packed(nets, channels_last=cuda).to(device)
     else:
         model = Single(nets[0].to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format))
-    if compile_ and device.type == "cuda":
+    if compile_ and cuda:
         model.compile()
     return model
 
@@ -166,24 +166,16 @@ def member_states(model: nn.Module) -> list[dict]:
 
 def member_run(run: Run, m: int, until_fit: bool, test_acc: Callable[[], float]) -> Run:
     """Member m's part of a packed run, as if it had trained alone: its history up to the epoch at which it fitted
-    (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it on the member's final weights, which a
-    fitted member has held since then, when the pack did not record one at that epoch)."""
+    (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it on the member's
+    final weights, which a fitted member has held since then, when the pack did not record one at that epoch)."""
     stopped = until_fit and run.fit_epoch[m] is not None
     end = run.fit_epoch[m] if stopped else run.epochs
-    h = run.history
-    keep = [i for i, e in enumerate(h["epoch"]) if e <= end]
-    pick = lambda v: v[m] if isinstance(v, list) else v
-    history = {k: [pick(v[i]) for i in keep] for k, v in h.items()}
-    history = {k: [[x] if k in ("loss", "train_acc") else x for x in v] for k, v in history.items()}
-    history["test_acc"] = [None if x is None else [x] for x in history["test_acc"]]
+    keep = [i for i, e in enumerate(run.history["epoch"]) if e <= end]
+    # Per-member entries are lists (test_acc: None where not measured); the member keeps a list of one.
+    history = {k: [[v[i][m]] if isinstance(v[i], list) else v[i] for i in keep] for k, v in run.history.items()}
     if history["test_acc"][-1] is None:
         history["test_acc"][-1] = [test_acc()]
-    steps = run.fit_step[m] if stopped else run.steps
-    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, steps)
-
-
-def _models(runs: list[ImageRun], data: images.ImageData) -> list[nn.Module]:
-    return [build_model(r, data) for r in runs]
+    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, run.fit_step[m] if stopped else run.steps)
 
 
 def adversarial_inits(runs: list[ImageRun], store: Store, device: torch.device | None = None,
@@ -201,7 +193,7 @@ def adversarial_inits(runs: list[ImageRun], store: Store, device: torch.device |
                                seed=r.seed, whole_pixels=adv.whole_pixels) for r in group]
         c_set = (torch.stack([images.to_float(x, data.raw.mean, data.raw.std, device) for x, _ in sets]),
                  torch.stack([y for _, y in sets]).to(device))
-        nets = _models(group, data.raw)
+        nets = [build_model(r, data.raw) for r in group]
         inits = [{k: v.clone() for k, v in n.state_dict().items()} for n in nets]
         model = for_device(nets, device, compile_)
         result = train(model, c_set, adv.train, [r.seed for r in group], test_set=(data.x_test, data.y_test),
@@ -243,7 +235,7 @@ def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.d
     def fit_true_labels(workdir, todo):
         group = [runs[i] for i in todo]
         data = prepare(group[0].data, device)
-        nets = _models(group, data.raw)
+        nets = [build_model(r, data.raw) for r in group]
         if group[0].adversarial is not None:   # phase 1 is read (or trained) only when phase 2 has to be trained
             for net, phase1 in zip(nets, adversarial_inits(group, store, device, progress, compile_)):
                 net.load_state_dict(_without_prefix(phase1.weights, "final"))

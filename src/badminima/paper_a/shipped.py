@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -56,10 +57,7 @@ def train_until(cells: list[experiments.Cell], store: Store, deadline: float) ->
     for job in experiments.jobs(experiments.missing(cells, store), store):
         if time.time() >= deadline:
             return
-        if job.phase1:
-            image_runs.adversarial_inits(job.runs, store)
-        else:
-            image_runs.run_images(job.runs, store)
+        experiments.run_job(job, store)
 
 
 def stored_cells(cells: list[experiments.Cell], store: Store) -> list[experiments.Cell]:
@@ -72,9 +70,8 @@ def export(cfg: protocol.PaperAConfig, store: Store, out: Path, meta: dict) -> N
     out.mkdir(parents=True, exist_ok=True)
     experiments.runs_table(cells, store).to_csv(out / "runs.csv", index=False)
     experiments.curves(cells, store).to_csv(out / "curves.csv", index=False)
-    done = {(labels["model"], labels["seed"]) for labels, _ in cells}
-    complete = [(m, s) for m, s in done
-                if sum(1 for labels, _ in cells if (labels["model"], labels["seed"]) == (m, s)) == 4]
+    runs_of = Counter((labels["model"], labels["seed"]) for labels, _ in cells)
+    complete = {key for key, count in runs_of.items() if count == 4}   # both inits x vanilla and SOTA
     models = tuple(m for m in cfg.models if any(m == c[0] for c in complete))
     seeds = tuple(s for s in cfg.seeds if all((m, s) in complete for m in models))
     if models and seeds:
