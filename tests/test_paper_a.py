@@ -36,6 +36,27 @@ def test_scales_and_overrides():
         protocol.config_for("cpu", models=["alexnet"])
 
 
+def test_a_model_departs_from_the_width_and_lr_only_where_per_model_says():
+    cpu = protocol.config_for("cpu")
+    cells = paper_a.main_grid(cpu)
+    widths = {run.model: run.width for _, run in cells}
+    lrs = {run.model: run.train.lr for _, run in cells}
+    dense = cpu.per_model["densenet40"]
+    assert widths == {"vgg16": cpu.width, "resnet18": cpu.width, "resnet50": cpu.width, "densenet40": dense["width"]}
+    assert lrs["densenet40"] == dense["lr"] != lrs["resnet18"] == cpu.lr
+    assert "densenet40 at width 0.5 and lr 0.1" in protocol.describe(cpu)
+    # A width (or lr) given by the user holds for every model; the other per-model value stays.
+    narrow = protocol.config_for("cpu", width=0.25)
+    assert protocol.model_width(narrow, "densenet40") == 0.25 and protocol.model_lr(narrow, "densenet40") == dense["lr"]
+    assert protocol.config_for("cpu", per_model={}).per_model == {}
+    with pytest.raises(ParameterError, match="per_model key='alexnet' is not allowed"):
+        protocol.config_for("cpu", per_model={"alexnet": {"width": 1.0}})
+    with pytest.raises(ParameterError, match=r"per_model\['vgg16'\]\['width'\]=0 is out of range"):
+        protocol.config_for("cpu", per_model={"vgg16": {"width": 0}})
+    with pytest.raises(ParameterError, match="per_model\\['vgg16'\\] key='depth'"):
+        protocol.config_for("cpu", per_model={"vgg16": {"depth": 3}})
+
+
 def test_main_grid_has_every_model_seed_init_and_recipe():
     cells = paper_a.main_grid(CFG)
     assert len(cells) == len(runs_of(cells)) == 2 * 2 * 2 * 2

@@ -306,7 +306,7 @@ def table1(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def table2_setting(cfg: protocol.PaperAConfig) -> str:
     """Both settings of Table 2, ours and the paper's, and whether they match."""
-    ours = (f"Ours: {cfg.table2_model} on `{cfg.dataset}` at width {cfg.width:g}, "
+    ours = (f"Ours: {cfg.table2_model} on `{cfg.dataset}` at width {protocol.model_width(cfg, cfg.table2_model):g}, "
             + (f"{cfg.per_class} training images a class" if cfg.per_class else "the whole training set")
             + f", {cfg.epochs} epochs for the recipes with a heuristic, vanilla until 100% training accuracy"
             + (f" (at most {cfg.vanilla_cap} epochs)" if cfg.vanilla_cap else "") + f", {len(cfg.seeds)} seed(s).")
@@ -325,7 +325,7 @@ def table1_beside_paper(per_seed: pd.DataFrame, cfg: protocol.PaperAConfig) -> t
                      axis=1).swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     both = both[[c for c in TABLE1_COLUMNS if c in both.columns.get_level_values(0)]]
     epochs = protocol.paper_schedule(paper_set)[0]
-    setting = (f"Ours: mean of {len(cfg.seeds)} seed(s), `{cfg.dataset}`, width {cfg.width:g}, "
+    setting = (f"Ours: mean of {len(cfg.seeds)} seed(s), `{cfg.dataset}`, width {cfg.width:g}{protocol.departures(cfg)}, "
                + (f"{cfg.per_class} training images a class" if cfg.per_class else "the whole training set")
                + f", SOTA {cfg.epochs} epochs. The paper's: mean of 5 runs, `{paper_set}`, full width, the whole "
                f"training set, {epochs} epochs. "
