@@ -1,6 +1,5 @@
 """The chapters execute with papermill at smoke scale and the book builds from what they produced."""
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,20 +9,6 @@ from badminima.core.store import Store
 from badminima.paper_a import claims, sketch
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("book")
-    for item in ("_config.yml", "_toc.yml", "book", "notebooks"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / item,
-                                                         **({"ignore": shutil.ignore_patterns("chapters")} if src.is_dir() else {}))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BADMINIMA_RESULTS", str(root / "results"))
-    chapters.execute_all(root, "smoke", cell_timeout=600)
-    yield root
-    mp.undo()
 
 
 def test_every_chapter_executes_and_is_in_the_toc(smoke_book):
@@ -36,9 +21,8 @@ def test_every_chapter_executes_and_is_in_the_toc(smoke_book):
     assert "image/png" in text, "the chapter drew its figures"
 
 
-def test_book_builds_with_the_figure(smoke_book):
-    index = chapters.build(smoke_book)
-    assert index.exists()
+def test_book_builds_with_the_figure(smoke_book, built_book):
+    assert (built_book / "index.html").exists()
     page = (smoke_book / "_build" / "html" / "book" / "chapters" / "paper_a_sketch.html").read_text()
     assert re.search(r'<img[^>]+src="[^"]+\.png"', page), "the figure is in the HTML"
     # The verdict table shows what the claims module computes from the chapter's stored runs, row by row.
@@ -56,11 +40,8 @@ def test_a_bad_parameter_fails_without_replacing_the_good_notebook(smoke_book):
     assert not (good.parent / "paper_a_sketch.failed.ipynb").exists(), "rejected before papermill started"
 
 
-def test_reproduce_page_gathers_every_chapters_verdicts(smoke_book):
-    page = (smoke_book / "_build" / "html" / "book" / "chapters" / "reproduce.html")
-    if not page.exists():
-        chapters.build(smoke_book)
-    text = page.read_text()
+def test_reproduce_page_gathers_every_chapters_verdicts(built_book):
+    text = (built_book / "book" / "chapters" / "reproduce.html").read_text()
     for chapter in ("paper_a_sketch", "paper_a_training", "paper_a_heuristics", "paper_a_complexity"):
         assert chapter in text
     assert "Every chapter&#39;s results are stored." in text or "Every chapter's results are stored." in text

@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import os
+import platform
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import jupytext
+import nbformat
 import papermill
+from tqdm import tqdm
 
 from badminima.core import runtime
+from badminima.core.store import JOURNAL
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
@@ -34,8 +40,8 @@ class Chapter:
     config: Callable[..., Any] | None
 
 
-# Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce" reads
-# every other chapter's stored results, so it stays last.
+# Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce",
+# "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
     "paper_a_sketch": Chapter("paper_a_sketch.md", sketch.config_for),
     "paper_a_training": Chapter("paper_a_training.md", paper_a.config_for),
@@ -46,6 +52,8 @@ CHAPTERS = {
     "paper_b_boundaries": Chapter("paper_b_boundaries.md", _boundaries),
     "paper_b_budget": Chapter("paper_b_budget.md", paper_b.budget_config_for),
     "reproduce": Chapter("reproduce.md", None),
+    "status": Chapter("status.md", None),
+    "index": Chapter("index.md", None),
 }
 
 
@@ -79,10 +87,11 @@ def check(name: str, root: Path, parameters: dict[str, Any]) -> None:
 
 
 def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None,
-            cell_timeout: int | None = None) -> Path:
-    """Execute one chapter with papermill, after checking its parameters (see `check`). The executed notebook
-    replaces the previous one only on success; a failed execution is kept beside it as <name>.failed.ipynb.
-    `cell_timeout` (seconds) fails a cell that runs longer, so a hung kernel cannot stall the tests."""
+            cell_timeout: int | None = None, position: str = "") -> Path:
+    """Execute one chapter with papermill, after checking its parameters (see `check`), showing a progress bar over
+    the results it loads or trains. The executed notebook replaces the previous one only on success; a failed
+    execution is kept beside it as <name>.failed.ipynb. `cell_timeout` (seconds) fails a cell that runs longer, so
+    a hung kernel cannot stall the tests. The executed notebook records how it was made (see `record`)."""
     root = Path(root).resolve()
     parameters = parameters or {}
     check(name, root, parameters)
@@ -93,11 +102,15 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     plain = out_dir / f"{name}.source.ipynb"
     jupytext.write(source, plain)
     running = out_dir / f"{name}.running.ipynb"
+    journal = out_dir / f"{name}.journal"
+    journal.unlink(missing_ok=True)
+    final = out_dir / f"{name}.ipynb"
     # Only the kernel gets these variables: this process's environment is left as it was.
     kernel_env = {"BADMINIMA_RESULTS": os.environ.get("BADMINIMA_RESULTS", str(root / "results")),
-                  **runtime.KEEP_FREED_MEMORY}
+                  JOURNAL: str(journal), **runtime.KEEP_FREED_MEMORY}
+    start = time.time()
     try:
-        with runtime.environment(**kernel_env):
+        with runtime.environment(**kernel_env), _progress(journal, f"{position}{name}", _results_before(final)):
             papermill.execute_notebook(plain, running, parameters=parameters, kernel_name="python3",
                                        cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
     except Exception:
@@ -105,9 +118,111 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
         raise
     finally:
         plain.unlink()
-    final = out_dir / f"{name}.ipynb"
+    record(running, name, root, parameters, time.time() - start, journal_counts(journal))
+    journal.unlink(missing_ok=True)
     os.replace(running, final)
     return final
+
+
+def journal_counts(journal: Path) -> dict[str, int]:
+    """How many distinct results a chapter's kernel trained, and how many more it only loaded."""
+    trained, loaded = set(), set()
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            event, kind, key = line.split()
+            (trained if event == "trained" else loaded).add((kind, key))
+    return {"trained": len(trained), "loaded": len(loaded - trained)}
+
+
+def _results_before(notebook: Path) -> int | None:
+    """How many results the chapter's previous execution read, as the progress bar's total (None when unknown)."""
+    if not notebook.exists():
+        return None
+    runs = nbformat.read(notebook, as_version=4).metadata.get("badminima", {}).get("runs")
+    return sum(runs.values()) if runs else None
+
+
+class _progress:
+    """A tqdm bar over the results a chapter's kernel has loaded or trained so far, read from its journal every
+    second (the kernel is another process), with the count trained and, once it has a total, the time left."""
+
+    def __init__(self, journal: Path, label: str, total: int | None):
+        self.journal, self.stop = journal, threading.Event()
+        self.bar = tqdm(total=total, desc=label, unit="result", leave=False, file=sys.stdout)
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(1.0):
+            counts = journal_counts(self.journal)
+            done = counts["trained"] + counts["loaded"]
+            if self.bar.total is not None and done > self.bar.total:
+                self.bar.total = done
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(trained=counts["trained"], refresh=True)
+
+    def __enter__(self) -> "_progress":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.bar.close()
+
+
+def _commit(root: Path) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + (" (with uncommitted changes)" if dirty else "")
+
+
+def rerun_commands(name: str, parameters: dict[str, Any]) -> str:
+    """The shell commands that execute the chapter again with these parameters: the project's command line, then
+    papermill on the jupytext source."""
+    given = {k: v for k, v in parameters.items() if v is not None}
+    as_yaml = lambda v: repr(v) if isinstance(v, str) else str(list(v) if isinstance(v, tuple) else v)
+    cli = f"python -m badminima chapter {name}" + "".join(
+        f" --scale {v}" if k == "scale" else f" -p {k} \"{as_yaml(v)}\"" for k, v in given.items())
+    # papermill's -p reads a number or a word; a list, a dict or a bool goes through -y as YAML.
+    plain = lambda v: isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    paper = "".join(f" -p {k} {v}" if plain(v) else f" -y \"{k}: {as_yaml(v)}\"" for k, v in given.items())
+    return (f"{cli}\n"
+            f"python -m jupytext --to ipynb notebooks/{CHAPTERS[name].source} -o /tmp/{name}.ipynb\n"
+            f"papermill /tmp/{name}.ipynb /tmp/{name}-out.ipynb{paper}")
+
+
+def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds: float,
+           runs: dict[str, int]) -> None:
+    """Write into an executed notebook how it was made (metadata `badminima`) and open it with a box saying so:
+    the parameters (defaults merged with those given), wall time, results trained and loaded, when, where, from
+    which commit, and the commands that re-run it. The parameters cells (the notebook's and papermill's) are
+    removed from the page, since the box shows what they set."""
+    nb = nbformat.read(notebook, as_version=4)
+    parameters = {**declared_parameters(jupytext.read(root / "notebooks" / CHAPTERS[name].source)), **given}
+    executed = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta = {"chapter": name, "parameters": parameters, "scale": parameters.get("scale"), "seconds": round(seconds, 1),
+            "runs": runs, "executed": executed, "commit": _commit(root),
+            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores)"}
+    nb.metadata["badminima"] = meta
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    shown = ", ".join(f"`{k} = {v!r}`" for k, v in parameters.items())
+    box = (f"````{{admonition}} How this page was made\n:class: note\n"
+           f"Executed {executed} in {seconds:.0f} s on {meta['machine']}, commit `{meta['commit']}`: "
+           f"{runs['trained']} result(s) trained, {runs['loaded']} loaded from the store.\n\n"
+           f"Parameters ({'None: the scale' + chr(39) + 's value'}): {shown}.\n\n"
+           f"To re-run it (the project's command line, or papermill on the jupytext source):\n\n"
+           f"```bash\n{rerun_commands(name, parameters)}\n```\n````")
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(box, metadata={"tags": ["execution-box"]}))
+    nbformat.write(nb, notebook)
 
 
 def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_timeout: int | None = None,
@@ -122,12 +237,18 @@ def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_tim
     for name in names:
         check(name, root, given[name])
     times = {}
-    for name in names:
+    for i, name in enumerate(names, 1):
         start = time.time()
-        execute(name, root, given[name], cell_timeout=cell_timeout)
+        notebook = execute(name, root, given[name], cell_timeout=cell_timeout, position=f"[{i}/{len(names)}] ")
         times[name] = time.time() - start
-        print(f"executed {name} in {times[name]:.0f} s with {given[name]}", flush=True)
+        runs = nbformat.read(notebook, as_version=4).metadata["badminima"]["runs"]
+        print(f"[{i}/{len(names)}] {name}: {times[name]:.0f} s, {runs['trained']} result(s) trained, "
+              f"{runs['loaded']} loaded ({_set_text(given[name])})", flush=True)
     return times
+
+
+def _set_text(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items()) or "defaults"
 
 
 def build(root: Path) -> Path:

@@ -173,8 +173,12 @@ def _chapter(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
+    from badminima.book import summary
+
     chapters.execute_all(args.root, args.scale)
-    print(f"book built: {chapters.build(args.root)}")
+    index = chapters.build(args.root)
+    counts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)["verdict"].value_counts()
+    print(f"book built: {index}\n{len(table)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
     return 0
 
 

@@ -18,6 +18,7 @@ from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_b import claims as paper_b_claims
 
 CHAPTERS_DIR = Path("book") / "chapters"   # where chapters.execute writes the executed notebooks
+VERDICTS = "verdicts.csv"                   # gather's table, kept beside them
 
 
 @dataclass(frozen=True)
@@ -82,5 +83,68 @@ def gather(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = No
                         "tests": stats.tests_in(verdicts)})
     columns = ["Paper", "chapter", "scale", "claim", "paper", "ours", "verdict", "test"]
     table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+    table = table.rename(columns={"paper": "paper's number"})
+    table.to_csv(Path(chapters_dir) / VERDICTS, index=False)
     sources = pd.DataFrame(sources, columns=["chapter", "scale", "parameters", "claims", "tests"])
-    return table.rename(columns={"paper": "paper's number"}), sources, absent
+    return table, sources, absent
+
+
+def saved_verdicts(chapters_dir: str | Path = CHAPTERS_DIR) -> pd.DataFrame:
+    """The verdict table the last `gather` (the "Does it reproduce?" page) wrote beside the executed chapters,
+    so the landing page and the command line need not recompute it."""
+    path = Path(chapters_dir) / VERDICTS
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: execute the 'reproduce' chapter first")
+    return pd.read_csv(path)
+
+
+def execution_table(chapters_dir: str | Path = CHAPTERS_DIR) -> pd.DataFrame:
+    """One row per executed chapter, from what its execution recorded (chapters.record): scale, wall time, results
+    trained and loaded, when, where and from which commit."""
+    rows = []
+    for name in chapters.CHAPTERS:
+        notebook = Path(chapters_dir) / f"{name}.ipynb"
+        meta = nbformat.read(notebook, as_version=4).metadata.get("badminima") if notebook.exists() else None
+        if meta:
+            rows.append({"chapter": name, "scale": meta["scale"], "wall time (s)": round(meta["seconds"]),
+                         "results trained": meta["runs"]["trained"], "results loaded": meta["runs"]["loaded"],
+                         "executed": meta["executed"], "machine": meta["machine"], "commit": meta["commit"]})
+    return pd.DataFrame(rows, columns=["chapter", "scale", "wall time (s)", "results trained", "results loaded",
+                                       "executed", "machine", "commit"])
+
+
+def built_with(executions: pd.DataFrame) -> str:
+    """One sentence: the scale(s), machine(s), dates and commit(s) the executed chapters came from."""
+    if executions.empty:
+        return "No chapter has been executed yet."
+    join = lambda column: ", ".join(f"`{v}`" if column in ("scale", "commit") else str(v)
+                                    for v in dict.fromkeys(executions[column]))
+    dates = sorted(executions["executed"])
+    when = dates[0] if dates[0] == dates[-1] else f"between {dates[0]} and {dates[-1]}"
+    return (f"Built at scale {join('scale')} on {join('machine')}, executed {when} from commit {join('commit')}; "
+            f"{executions['wall time (s)'].sum() / 60:.0f} minutes of execution in all.")
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Per paper, how many claims hold, do not hold and are inconclusive."""
+    counts = table.groupby("Paper")["verdict"].value_counts().unstack(fill_value=0)
+    return counts.reindex(columns=[stats.HOLDS, stats.FAILS, stats.UNCLEAR], fill_value=0).rename_axis(
+        index="Paper", columns=None)
+
+
+def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> pd.DataFrame:
+    """Paper A's main grid as the training chapter ran it (one row per run), read from the store."""
+    from badminima.paper_a import experiments as paper_a
+
+    _, cfg = chapter_config("paper_a_training", chapters_dir)
+    return paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(root))
+
+
+def headline_gaps(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None
+                  ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Paper B's Exp 1 - Exp 2 gaps per data set and width as the widths chapter ran them, and the data sets'
+    names."""
+    from badminima.paper_b import experiments as paper_b
+
+    _, cfg = chapter_config("paper_b_widths", chapters_dir)
+    return paper_b.gaps(paper_b.sweep(cfg, ReadOnlyStore(root))), paper_b.names_of(cfg)

@@ -1,6 +1,7 @@
 """Figures. Plots draw what they are given; they compute no metric."""
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -38,6 +39,21 @@ def decision_boundary(ax: plt.Axes, logit_fn: Callable[[Tensor], Tensor], x: Ten
     ax.set_aspect("equal")
 
 
+PER_ROW = 2   # panels per row: at the book's text width two panels keep their axis labels readable
+
+
+def panel_grid(n: int, width: float, height: float, per_row: int = PER_ROW) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A figure of n panels of width x height inches, wrapped into rows of at most `per_row`; the unused places of
+    the last row are left blank."""
+    cols = min(n, per_row)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n]
+
+
 def boundary_grid(panels: list[list[dict]], size: float = 3.2) -> plt.Figure:
     """A grid of decision-boundary panels; each panel is a dict of decision_boundary's keyword arguments."""
     rows, cols = len(panels), max(len(r) for r in panels)
@@ -61,7 +77,7 @@ def with_spread(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, low: np.ndarray, 
 
 def boundary_animation(frames: Sequence[list[list[dict]]], titles: Sequence[str], size: float = 2.6):
     """A matplotlib animation whose frame i is the panel grid frames[i] (same layout in every frame), titled
-    titles[i]; in a notebook, show it with IPython.display.HTML(animation.to_jshtml())."""
+    titles[i]; in a notebook, show it with IPython.display.HTML(animation_html(animation))."""
     from matplotlib.animation import FuncAnimation
 
     rows, cols = len(frames[0]), max(len(r) for r in frames[0])
@@ -79,3 +95,10 @@ def boundary_animation(frames: Sequence[list[list[dict]]], titles: Sequence[str]
     animation = FuncAnimation(fig, draw, frames=len(frames), interval=1200)
     plt.close(fig)
     return animation
+
+
+def animation_html(animation) -> str:
+    """The animation as HTML with its play/step controls (matplotlib's to_jshtml), minus the stylesheet link to a
+    CDN that it carries for the buttons' icons: the book serves the same Font Awesome 4 icons from its own
+    _static/ (see _config.yml), so the page works offline."""
+    return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", animation.to_jshtml())

@@ -75,6 +75,19 @@ class _Damaged(Exception):
     """A stored result that fails its checks; the message says which file and how."""
 
 
+JOURNAL = "BADMINIMA_JOURNAL"
+
+
+def _journal(event: str, kind: str, path: Path) -> None:
+    """With $BADMINIMA_JOURNAL set (the book's executor sets it for a chapter's kernel), one line per result
+    loaded or trained, so the executor can show progress and count what a chapter trained. Lines this short are
+    appended whole even when worker processes write at once."""
+    journal = os.environ.get(JOURNAL)
+    if journal:
+        with open(journal, "a") as f:
+            f.write(f"{event} {kind} {path.name}\n")
+
+
 def default_root() -> Path:
     return Path(os.environ.get("BADMINIMA_RESULTS", "results"))
 
@@ -221,10 +234,12 @@ class Store:
             raise DataMismatch(_mismatch(kind, path, manifest.get("data"), data))
         try:
             weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
-            return Stored(json.loads((path / "config.json").read_text()),
-                          json.loads((path / "metrics.json").read_text())["metrics"], weights)
+            stored = Stored(json.loads((path / "config.json").read_text()),
+                            json.loads((path / "metrics.json").read_text())["metrics"], weights)
         except Exception as err:  # a file with the right checksum that still does not parse was stored damaged
             raise _Damaged(f"a file does not parse ({type(err).__name__})") from err
+        _journal("loaded", kind, path)
+        return stored
 
     def _verified(self, path: Path) -> dict:
         """The manifest of a stored result whose files are all there and match their checksums."""
@@ -275,6 +290,7 @@ class Store:
         _fsync_dir(work)
         os.replace(work, path)
         _fsync_dir(path.parent)
+        _journal("trained", kind, path)
         return self._checked(kind, path, data)
 
     @contextlib.contextmanager

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from badminima.core.plots import with_spread
+from badminima.core.plots import panel_grid, with_spread
 
 
 def lines(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, hue: list[str]) -> None:
@@ -22,24 +22,41 @@ def panels(table: pd.DataFrame, x: str, y: str, hue: list[str], by: str = "model
            logx: bool = False) -> plt.Figure:
     """One panel per value of `by`, each with `lines`."""
     keys = list(dict.fromkeys(table[by]))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    fig, axes = panel_grid(len(keys), 4.6, 3.6)
+    for ax, key in zip(axes, keys):
         lines(ax, table[table[by] == key], x, y, hue)
         ax.set(title=f"{by} = {key}", xlabel=xlabel or x, ylabel=y, xscale="log" if logx else "linear")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
+def _bar_panel(ax: plt.Axes, table: pd.DataFrame, value: str, group: list[str], by: str) -> None:
+    stats = table.groupby([by] + group, sort=False)[value].agg(["mean", "min", "max"]).unstack(group)
+    errors = np.stack([(stats["mean"] - stats["min"]).T.values, (stats["max"] - stats["mean"]).T.values], 1)
+    stats["mean"].plot.bar(ax=ax, yerr=errors, rot=0, legend=False)
+
+
 def bars(table: pd.DataFrame, values: list[str], group: list[str], by: str = "model") -> plt.Figure:
     """One panel per value column: the mean over seeds per `by` and `group`, with min-max error bars."""
-    fig, axes = plt.subplots(1, len(values), figsize=(4.2 * len(values), 3.4), squeeze=False)
-    for ax, value in zip(axes[0], values):
-        stats = table.groupby([by] + group)[value].agg(["mean", "min", "max"]).unstack(group)
-        errors = np.stack([(stats["mean"] - stats["min"]).T.values, (stats["max"] - stats["mean"]).T.values], 1)
-        stats["mean"].plot.bar(ax=ax, yerr=errors, rot=0, legend=False)
+    fig, axes = panel_grid(len(values), 4.6, 3.6)
+    for ax, value in zip(axes, values):
+        _bar_panel(ax, table, value, group, by)
         ax.set(title=value, ylabel=value)
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def headline(runs: pd.DataFrame) -> plt.Figure:
+    """The landing page's figure: test accuracy per model from the random and the adversarial init, one panel per
+    recipe (mean over seeds, min-max bars), from experiments.runs_table."""
+    modes = list(dict.fromkeys(runs["mode"]))
+    fig, axes = panel_grid(len(modes), 4.6, 3.4)
+    for ax, mode in zip(axes, modes):
+        _bar_panel(ax, runs[runs["mode"] == mode], "test acc %", ["init"], "model")
+        ax.set(title=f"{mode} SGD", ylabel="test accuracy %", xlabel="")
+    axes[0].legend(title="init", fontsize=8)
     fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from badminima.core.plots import with_spread
+from badminima.core.plots import panel_grid, with_spread
 
 
 # Paper B's width sweeps: the paper's colours (Exp 1 black, Exp 2 red, Exp 3 blue), the norm-matched init in green.
@@ -43,14 +43,14 @@ def cap_marks(ax: plt.Axes, summary: pd.DataFrame, dataset: str, experiments: Se
 
 def width_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], center: str, low: str, high: str,
                  experiments: Sequence[str], ylabel: str, steps: bool = False, size: float = 3.8) -> plt.Figure:
-    """A row of width_curves panels, one per (data set, title); `steps` adds the cap line and cap-hit counts."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.85), squeeze=False)
-    for ax, (dataset, title) in zip(axes[0], panels):
+    """width_curves panels (wrapped into rows), one per (data set, title); `steps` adds the cap line and cap-hit counts."""
+    fig, axes = panel_grid(len(panels), size, size * 0.85)
+    for ax, (dataset, title) in zip(axes, panels):
         width_curves(ax, summary, dataset, center, low, high, experiments, ylabel, title)
         if steps:
             ax.set_yscale("log")
             cap_marks(ax, summary, dataset, experiments, center)
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -58,15 +58,15 @@ def width_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], cente
 def curve_figure(curves: pd.DataFrame, panels: Sequence[tuple[str, str]], labels: str = "random",
                  size: float = 3.4) -> plt.Figure:
     """Mean training accuracy against steps (log scale), one line per width, one panel per (data set, title)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.85), squeeze=False)
-    for ax, (dataset, title) in zip(axes[0], panels):
+    fig, axes = panel_grid(len(panels), size, size * 0.85)
+    for ax, (dataset, title) in zip(axes, panels):
         rows = curves[(curves.dataset == dataset) & (curves.labels == labels)]
         for width, g in rows.groupby("width"):
             mean = g.groupby("step")["train acc %"].mean()
             ax.plot(mean.index, mean.values, label=f"p = {width}")
         ax.axhline(100, color="grey", linestyle=":", linewidth=1)
         ax.set(xscale="log", title=title, xlabel="step", ylabel=f"train acc % ({labels} labels)")
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -92,5 +92,20 @@ def budget_figure(summary: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def gap_figure(gaps: pd.DataFrame, names: dict[str, str]) -> plt.Figure:
+    """The landing page's figure: the test-accuracy gap Exp 1 - Exp 2 (random minus adversarial init, mean over
+    seeds with two standard errors) against the width p, one line per data set (experiments.gaps)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for dataset, rows in gaps.groupby("dataset", sort=False):
+        ax.errorbar(rows["width"], rows["mean gap"], yerr=2 * rows["s.e."].fillna(0), marker="o", capsize=3,
+                    label=names.get(dataset, dataset))
+    ax.axhline(0, color="grey", linewidth=1)
+    ax.set(xscale="log", xlabel="width p", ylabel="Exp 1 - Exp 2, test accuracy points")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
