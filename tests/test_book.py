@@ -2,9 +2,11 @@
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from badminima.book import chapters
+from badminima.book import summary
 from badminima.core.store import Store
 from badminima.paper_a import claims, sketch
 
@@ -19,6 +21,22 @@ def test_every_chapter_executes_and_is_in_the_toc(smoke_book):
     text = (smoke_book / "book" / "chapters" / "paper_a_sketch.ipynb").read_text()
     assert '"scale": "smoke"' in text or "scale = \\\"smoke\\\"" in text
     assert "image/png" in text, "the chapter drew its figures"
+
+
+def test_each_executed_chapter_records_how_it_was_made(smoke_book):
+    nb = nbformat.read(smoke_book / "book" / "chapters" / "paper_a_training.ipynb", as_version=4)
+    meta = nb.metadata["badminima"]
+    assert meta["scale"] == "smoke" and meta["seconds"] > 0 and meta["parameters"]["scale"] == "smoke"
+    # The training chapter trained its runs: the journal its kernel wrote counts them (each result once).
+    assert meta["runs"]["trained"] > 0 and meta["runs"]["trained"] + meta["runs"]["loaded"] > 4
+    box = next(c for c in nb.cells if "execution-box" in c.metadata.get("tags", []))
+    assert "python -m badminima chapter paper_a_training --scale smoke" in box.source
+    assert f"in {meta['seconds']:.0f} s" in box.source
+    hidden = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+    assert len(hidden) == 2 and all("remove-cell" in c.metadata["tags"] for c in hidden)
+    # The Execution page's table is read from these records.
+    table = summary.execution_table(smoke_book / "book" / "chapters")
+    assert "paper_a_training" in set(table["chapter"]) and (table["scale"].dropna() == "smoke").all()
 
 
 def test_book_builds_with_the_figure(smoke_book, built_book):

@@ -214,12 +214,13 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             tags.append("remove-cell")
     shown = ", ".join(f"`{k} = {v!r}`" for k, v in parameters.items())
-    box = (f"````{{admonition}} How this page was made\n:class: note\n"
-           f"Executed {executed} in {seconds:.0f} s on {meta['machine']}, commit `{meta['commit']}`: "
-           f"{runs['trained']} result(s) trained, {runs['loaded']} loaded from the store.\n\n"
+    scale = f" at scale `{meta['scale']}`" if meta["scale"] else ""
+    box = (f"````{{admonition}} Executed{scale} in {seconds:.0f} s, {executed}: {runs['trained']} result(s) trained, "
+           f"{runs['loaded']} loaded. How to re-run it\n:class: note dropdown\n"
+           f"On {meta['machine']}, from commit `{meta['commit']}`.\n\n"
            f"Parameters ({'None: the scale' + chr(39) + 's value'}): {shown}.\n\n"
            f"To re-run it (the project's command line, or papermill on the jupytext source):\n\n"
-           f"```bash\n{rerun_commands(name, parameters)}\n```\n````")
+           f"```bash\n{rerun_commands(name, given)}\n```\n````")
     title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(box, metadata={"tags": ["execution-box"]}))
     nbformat.write(nb, notebook)

@@ -118,7 +118,7 @@ def built_with(executions: pd.DataFrame) -> str:
     if executions.empty:
         return "No chapter has been executed yet."
     join = lambda column: ", ".join(f"`{v}`" if column in ("scale", "commit") else str(v)
-                                    for v in dict.fromkeys(executions[column]))
+                                    for v in dict.fromkeys(executions[column].dropna()))
     dates = sorted(executions["executed"])
     when = dates[0] if dates[0] == dates[-1] else f"between {dates[0]} and {dates[-1]}"
     return (f"Built at scale {join('scale')} on {join('machine')}, executed {when} from commit {join('commit')}; "

@@ -1,0 +1,91 @@
+"""The pieces the book's pages are made of: CSV downloads, coloured verdicts, the execution record and its
+commands, wrapped figure panels, the offline animation, and the store's journal behind the progress bar."""
+import base64
+import re
+
+import matplotlib
+import nbformat
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from badminima.book import chapters, show, summary  # noqa: E402
+from badminima.book.cli import parse_value  # noqa: E402
+from badminima.core import plots  # noqa: E402
+from badminima.core.store import JOURNAL, Store  # noqa: E402
+
+
+def test_a_csv_link_carries_the_table_itself():
+    frame = pd.DataFrame({"model": ["vgg16", "resnet18"], "test acc %": [61.5, 50.25]})
+    link = show.csv_link(frame, "runs")
+    data = re.search(r'href="data:text/csv;base64,([^"]+)"', link).group(1)
+    assert base64.b64decode(data).decode() == frame.to_csv(index=False) and 'download="runs.csv"' in link
+    indexed = frame.set_index("model")
+    assert base64.b64decode(re.search(r"base64,([^\"]+)", show.csv_link(indexed)).group(1)).decode().startswith(
+        "model,test acc %")
+
+
+def test_verdicts_are_coloured_linked_to_their_chapter_with_the_test_folded():
+    table = pd.DataFrame({"chapter": ["paper_a_training", "paper_b_widths"], "claim": ["vanilla fits", "gap > 0"],
+                          "paper's number": ["100%", "+5"], "ours": ["98% <capped>", "+1"],
+                          "verdict": ["holds", "inconclusive"], "test": ["paired t, p = 0.01", "2 s.e."]})
+    page = show.verdict_rows(table)
+    assert page.count("<tr>") == 3 and '<a href="paper_a_training.html#does-it-reproduce">vanilla fits</a>' in page
+    assert show.COLOURS["holds"] in page and show.COLOURS["inconclusive"] in page
+    assert "<details><summary>the test</summary>paired t, p = 0.01</details>" in page
+    assert "98% &lt;capped&gt;" in page, "values are escaped"
+
+
+def test_the_rerun_commands_give_back_the_parameters():
+    given = {"scale": "cpu", "seeds": [0, 1], "lr": 0.05, "dataset": "mnist", "models": None,
+             "per_model": {"densenet40": {"width": 0.5}}}
+    cli, _, papermill = chapters.rerun_commands("paper_a_training", given).splitlines()
+    assert cli.startswith("python -m badminima chapter paper_a_training --scale cpu ")
+    parsed = {k: parse_value(v) for k, v in re.findall(r'-p (\w+) "([^"]*)"', cli)}
+    assert parsed == {"seeds": [0, 1], "lr": 0.05, "dataset": "mnist", "per_model": {"densenet40": {"width": 0.5}}}
+    assert "-p scale cpu" in papermill and '-y "seeds: [0, 1]"' in papermill and "models" not in papermill
+
+
+def test_the_execution_page_reads_each_chapters_record(tmp_path):
+    for name, scale, seconds in (("paper_a_sketch", "cpu", 60.0), ("reproduce", None, 5.0)):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["badminima"] = {"scale": scale, "seconds": seconds, "runs": {"trained": 3, "loaded": 1},
+                                    "executed": "2026-11-29 03:00 UTC", "machine": "vm", "commit": "abc"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    table = summary.execution_table(tmp_path)
+    assert list(table["chapter"]) == ["paper_a_sketch", "reproduce"] and list(table["results trained"]) == [3, 3]
+    line = summary.built_with(table)
+    assert "scale `cpu` on vm" in line and "nan" not in line and "1 minutes" in line
+    counts = summary.verdict_counts(pd.DataFrame({"Paper": ["A", "A", "B"],
+                                                  "verdict": ["holds", "does not hold", "holds"]}))
+    assert counts.loc["A"].tolist() == [1, 1, 0] and counts.loc["B"].tolist() == [1, 0, 0]
+
+
+def test_panels_wrap_two_to_a_row():
+    fig, axes = plots.panel_grid(3, 4.0, 3.0)
+    assert len(axes) == 3 and len(fig.axes) == 4 and not fig.axes[3].axison
+    assert tuple(fig.get_size_inches()) == (8.0, 6.0)
+
+
+def test_the_animation_keeps_its_controls_without_a_cdn():
+    frames = [[[{"logit_fn": lambda x: x[:, 0] - t, "x": __import__("torch").randn(8, 2),
+                 "y": __import__("torch").tensor([0, 1] * 4)}]] for t in (0.0, 1.0)]
+    page = plots.animation_html(plots.boundary_animation(frames, ["a", "b"]))
+    assert "http" not in re.sub(r'xmlns="[^"]+"', "", page) and 'class="fa fa-play' in page
+
+
+def test_the_store_journals_what_it_trained_and_loaded(tmp_path, monkeypatch):
+    journal = tmp_path / "journal"
+    monkeypatch.setenv(JOURNAL, str(journal))
+    store = Store(tmp_path / "results")
+    store.load_or_run("toy", {"a": 1}, lambda work: ({"m": 1}, {}))
+    store.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored: not run again"))
+    store.load_or_run("toy", {"a": 2}, lambda work: ({"m": 2}, {}))
+    assert chapters.journal_counts(journal) == {"trained": 2, "loaded": 0}
+    store.load("toy", {"a": 2})
+    other = Store(tmp_path / "results")
+    other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
+    journal.unlink()
+    other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
+    assert chapters.journal_counts(journal) == {"trained": 0, "loaded": 1}
