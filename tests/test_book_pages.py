@@ -89,3 +89,17 @@ def test_the_store_journals_what_it_trained_and_loaded(tmp_path, monkeypatch):
     journal.unlink()
     other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
     assert chapters.journal_counts(journal) == {"trained": 0, "loaded": 1}
+
+
+def test_make_book_ends_with_the_index_and_the_verdict_counts(tmp_path, monkeypatch, capsys):
+    from badminima.book import cli
+
+    monkeypatch.setattr(chapters, "execute_all", lambda root, scale: {})
+    monkeypatch.setattr(chapters, "build", lambda root: root / "_build" / "html" / "index.html")
+    (tmp_path / summary.CHAPTERS_DIR).mkdir(parents=True)
+    pd.DataFrame({"verdict": ["holds", "holds", "inconclusive"]}).to_csv(
+        tmp_path / summary.CHAPTERS_DIR / summary.VERDICTS, index=False)
+    assert cli.main(["book", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"book built: {tmp_path / '_build' / 'html' / 'index.html'}" in out
+    assert "3 claims: 2 holds, 1 inconclusive" in out

@@ -108,9 +108,10 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     # Only the kernel gets these variables: this process's environment is left as it was.
     kernel_env = {"BADMINIMA_RESULTS": os.environ.get("BADMINIMA_RESULTS", str(root / "results")),
                   JOURNAL: str(journal), **runtime.KEEP_FREED_MEMORY}
+    total = _results_before(final, {**parameters_of(name, root), **parameters})
     start = time.time()
     try:
-        with runtime.environment(**kernel_env), _progress(journal, f"{position}{name}", _results_before(final)):
+        with runtime.environment(**kernel_env), _Progress(journal, f"{position}{name}", total):
             papermill.execute_notebook(plain, running, parameters=parameters, kernel_name="python3",
                                        cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
     except Exception:
@@ -134,15 +135,16 @@ def journal_counts(journal: Path) -> dict[str, int]:
     return {"trained": len(trained), "loaded": len(loaded - trained)}
 
 
-def _results_before(notebook: Path) -> int | None:
-    """How many results the chapter's previous execution read, as the progress bar's total (None when unknown)."""
+def _results_before(notebook: Path, parameters: dict[str, Any]) -> int | None:
+    """How many results the chapter's previous execution with the same parameters read: the progress bar's total
+    (None when unknown: the bar then counts without one)."""
     if not notebook.exists():
         return None
-    runs = nbformat.read(notebook, as_version=4).metadata.get("badminima", {}).get("runs")
-    return sum(runs.values()) if runs else None
+    meta = nbformat.read(notebook, as_version=4).metadata.get("badminima", {})
+    return sum(meta["runs"].values()) if meta.get("parameters") == parameters else None
 
 
-class _progress:
+class _Progress:
     """A tqdm bar over the results a chapter's kernel has loaded or trained so far, read from its journal every
     second (the kernel is another process), with the count trained and, once it has a total, the time left."""
 
@@ -160,7 +162,7 @@ class _progress:
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix(trained=counts["trained"], refresh=True)
 
-    def __enter__(self) -> "_progress":
+    def __enter__(self) -> "_Progress":
         self.thread.start()
         return self
 

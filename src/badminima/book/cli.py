@@ -177,8 +177,9 @@ def _book(args: argparse.Namespace) -> int:
 
     chapters.execute_all(args.root, args.scale)
     index = chapters.build(args.root)
-    counts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)["verdict"].value_counts()
-    print(f"book built: {index}\n{len(table)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    verdicts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)
+    counts = verdicts["verdict"].value_counts()
+    print(f"book built: {index}\n{len(verdicts)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
     return 0
 
 
