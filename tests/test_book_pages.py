@@ -56,10 +56,10 @@ def test_the_execution_page_reads_each_chapters_record(tmp_path):
     table = summary.execution_table(tmp_path)
     assert list(table["chapter"]) == ["paper_a_sketch", "reproduce"] and list(table["results trained"]) == [3, 3]
     line = summary.built_with(table)
-    assert "scale `cpu` on vm" in line and "nan" not in line and "1 minutes" in line
+    assert "scale `cpu` on vm" in line and "nan" not in line and "6 results were trained and 2 loaded" in line
     counts = summary.verdict_counts(pd.DataFrame({"Paper": ["A", "A", "B"],
                                                   "verdict": ["holds", "does not hold", "holds"]}))
-    assert counts.loc["A"].tolist() == [1, 1, 0] and counts.loc["B"].tolist() == [1, 0, 0]
+    assert counts.loc["Paper A"].tolist() == [1, 1, 0] and counts.loc["Paper B"].tolist() == [1, 0, 0]
 
 
 def test_panels_wrap_two_to_a_row():

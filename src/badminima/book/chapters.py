@@ -216,7 +216,8 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             tags.append("remove-cell")
     shown = ", ".join(f"`{k} = {v!r}`" for k, v in parameters.items())
-    scale = f" at scale `{meta['scale']}`" if meta["scale"] else ""
+    # No backticks in the title: a fence's info string may not hold any (CommonMark), and the box would not render.
+    scale = f" at scale {meta['scale']}" if meta["scale"] else ""
     box = (f"````{{admonition}} Executed{scale} in {seconds:.0f} s, {executed}: {runs['trained']} result(s) trained, "
            f"{runs['loaded']} loaded. How to re-run it\n:class: note dropdown\n"
            f"On {meta['machine']}, from commit `{meta['commit']}`.\n\n"

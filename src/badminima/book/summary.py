@@ -121,15 +121,17 @@ def built_with(executions: pd.DataFrame) -> str:
                                     for v in dict.fromkeys(executions[column].dropna()))
     dates = sorted(executions["executed"])
     when = dates[0] if dates[0] == dates[-1] else f"between {dates[0]} and {dates[-1]}"
-    return (f"Built at scale {join('scale')} on {join('machine')}, executed {when} from commit {join('commit')}; "
-            f"{executions['wall time (s)'].sum() / 60:.0f} minutes of execution in all.")
+    return (f"Built at scale {join('scale')} on {join('machine')}, executed {when} from commit {join('commit')}: "
+            f"{executions['wall time (s)'].sum() / 60:.0f} minutes of execution in all, in which "
+            f"{executions['results trained'].sum()} results were trained and {executions['results loaded'].sum()} "
+            "loaded from the store (trained by earlier executions).")
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Per paper, how many claims hold, do not hold and are inconclusive."""
     counts = table.groupby("Paper")["verdict"].value_counts().unstack(fill_value=0)
-    return counts.reindex(columns=[stats.HOLDS, stats.FAILS, stats.UNCLEAR], fill_value=0).rename_axis(
-        index="Paper", columns=None)
+    counts = counts.reindex(columns=[stats.HOLDS, stats.FAILS, stats.UNCLEAR], fill_value=0)
+    return counts.rename_axis(index=None, columns=None).rename(index=lambda p: f"Paper {p}")
 
 
 def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> pd.DataFrame:
