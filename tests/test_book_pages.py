@@ -103,3 +103,11 @@ def test_make_book_ends_with_the_index_and_the_verdict_counts(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert f"book built: {tmp_path / '_build' / 'html' / 'index.html'}" in out
     assert "3 claims: 2 holds, 1 inconclusive" in out
+
+
+def test_a_row_of_boundaries_wraps():
+    import torch
+
+    panel = {"logit_fn": lambda x: x[:, 0], "x": torch.randn(8, 2), "y": torch.tensor([0, 1] * 4)}
+    fig = plots.boundary_grid([[panel] * 4], size=2.0, per_row=2)
+    assert tuple(fig.get_size_inches()) == (4.0, 4.0) and len(fig.axes) == 4

@@ -54,8 +54,11 @@ def panel_grid(n: int, width: float, height: float, per_row: int = PER_ROW) -> t
     return fig, flat[:n]
 
 
-def boundary_grid(panels: list[list[dict]], size: float = 3.2) -> plt.Figure:
-    """A grid of decision-boundary panels; each panel is a dict of decision_boundary's keyword arguments."""
+def boundary_grid(panels: list[list[dict]], size: float = 3.2, per_row: int | None = None) -> plt.Figure:
+    """A grid of decision-boundary panels; each panel is a dict of decision_boundary's keyword arguments. With
+    `per_row`, each row of panels wraps into rows of at most that many."""
+    if per_row:
+        panels = [row[i:i + per_row] for row in panels for i in range(0, len(row), per_row)]
     rows, cols = len(panels), max(len(r) for r in panels)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for r, row in enumerate(panels):

@@ -38,12 +38,14 @@ def _bar_panel(ax: plt.Axes, table: pd.DataFrame, value: str, group: list[str], 
     stats["mean"].plot.bar(ax=ax, yerr=errors, rot=0, legend=False)
 
 
-def bars(table: pd.DataFrame, values: list[str], group: list[str], by: str = "model") -> plt.Figure:
-    """One panel per value column: the mean over seeds per `by` and `group`, with min-max error bars."""
+def bars(table: pd.DataFrame, values: list[str], group: list[str], by: str = "model",
+         log: tuple[str, ...] = ()) -> plt.Figure:
+    """One panel per value column: the mean over seeds per `by` and `group`, with min-max error bars; the columns
+    in `log` on a log axis (path norms of different models lie orders of magnitude apart)."""
     fig, axes = panel_grid(len(values), 4.6, 3.6)
     for ax, value in zip(axes, values):
         _bar_panel(ax, table, value, group, by)
-        ax.set(title=value, ylabel=value)
+        ax.set(title=value, ylabel=value, yscale="log" if value in log else "linear")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
