@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -19,7 +20,8 @@ from badminima.paper_a.runs import phase1_key
 REPO = Path(__file__).resolve().parents[1]
 MODELS = "'vgg16', 'resnet18', 'resnet50', 'densenet40'"
 DATASETS = "'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'cinic10', 'restricted_imagenet'"
-PAPER_A_PARAMETERS = "scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_class, test_size"
+PAPER_A_PARAMETERS = ("scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_model, "
+                      "per_class, test_size")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -159,7 +161,16 @@ def test_chapter_parameters_are_read_as_papermill_reads_them():
 
 def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(places, monkeypatch):
     calls = []
-    monkeypatch.setattr(chapters, "execute", lambda name, root, parameters, **k: calls.append((name, parameters)))
+
+    def execute(name, root, parameters, **kwargs):   # an executed notebook with its record, as chapters.execute leaves it
+        calls.append((name, parameters))
+        notebook = places["root"] / f"{name}.ipynb"
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["badminima"] = {"runs": {"trained": 0, "loaded": 0}}
+        nbformat.write(nb, notebook)
+        return notebook
+
+    monkeypatch.setattr(chapters, "execute", execute)
     argv = ["chapter", "paper_a_training", "paper_a_heuristics", "-p", "seeds", "[0, 1]", "-p", "lr", "-1e-2",
             "--root", str(places["root"])]
     assert cli.main(argv) == 2 and calls == []

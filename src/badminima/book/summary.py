@@ -84,7 +84,8 @@ def gather(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = No
     columns = ["Paper", "chapter", "scale", "claim", "paper", "ours", "verdict", "test"]
     table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
     table = table.rename(columns={"paper": "paper's number"})
-    table.to_csv(Path(chapters_dir) / VERDICTS, index=False)
+    if Path(chapters_dir).is_dir():
+        table.to_csv(Path(chapters_dir) / VERDICTS, index=False)
     sources = pd.DataFrame(sources, columns=["chapter", "scale", "parameters", "claims", "tests"])
     return table, sources, absent
 
