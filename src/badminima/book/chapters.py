@@ -19,8 +19,8 @@ import papermill
 from tqdm import tqdm
 
 from badminima.core import runtime
-from badminima.core.store import JOURNAL
 from badminima.core.config import ParameterError, check_choice, check_range
+from badminima.core.store import JOURNAL
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
 from badminima.paper_b import protocol as paper_b
@@ -130,8 +130,9 @@ def journal_counts(journal: Path) -> dict[str, int]:
     trained, loaded = set(), set()
     if journal.exists():
         for line in journal.read_text().splitlines():
-            event, kind, key = line.split()
-            (trained if event == "trained" else loaded).add((kind, key))
+            fields = line.split()
+            if len(fields) == 3:   # the progress bar may read a line the kernel is still appending
+                (trained if fields[0] == "trained" else loaded).add(tuple(fields[1:]))
     return {"trained": len(trained), "loaded": len(loaded - trained)}
 
 
