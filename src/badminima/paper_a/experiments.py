@@ -20,6 +20,7 @@ from badminima.paper_a.runs import ImageRun
 from badminima.core import convnets
 from badminima.core.data import images
 from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
+from badminima.core.config import ParameterError
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 MODES = ("vanilla", "SOTA")
@@ -182,18 +183,36 @@ def default_workers(runs: list[ImageRun]) -> int:
     return max(1, min(os.cpu_count() or 1, len(runs)))
 
 
+def check_executor(executor: str) -> str | None:
+    """The Ray address an executor names ("ray": start a cluster on this machine, "ray:ADDRESS": join one, "ray:auto"
+    the running one), or None for "local"; ParameterError for anything else."""
+    if executor == "local":
+        return None
+    if executor == "ray" or (isinstance(executor, str) and executor.startswith("ray:") and len(executor) > 4):
+        return executor[4:] or None
+    raise ParameterError(f"executor={executor!r} is not allowed; choose 'local', 'ray' (a cluster started on this "
+                         "machine), or 'ray:ADDRESS' ('ray:auto': the running cluster)")
+
+
 def train_all(cells: list[Cell], store: Store | None = None, progress: bool = False,
-              workers: int | None = None) -> None:
+              workers: int | None = None, executor: str = "local") -> None:
     """Train every run of a grid not yet stored, seeds of a configuration packed, over `workers` processes
-    (default: default_workers). A ReadOnlyStore raises NotStored instead, saying how many are missing (the "Does
-    it reproduce?" page reads, never trains)."""
+    (default: default_workers) or, with executor "ray" or "ray:ADDRESS", as tasks of a Ray cluster (on_ray.train).
+    A ReadOnlyStore raises NotStored instead, saying how many are missing (the "Does it reproduce?" page reads,
+    never trains)."""
     store = store or Store()
+    address = check_executor(executor)
     absent = list(dict.fromkeys(missing(cells, store)))
     if absent and isinstance(store, ReadOnlyStore):
         raise NotStored(f"{len(absent)} of {len(cells)} runs are not in the store at {store.root}")
     if not absent:
         return
     todo = jobs(absent, store)
+    if executor != "local":
+        from badminima.paper_a import on_ray
+
+        on_ray.train(todo, store, address)
+        return
     workers = workers or default_workers(absent)
     bar = tqdm(total=len(absent), desc=f"runs ({workers} process{'es' if workers > 1 else ''})", leave=False,
                disable=not progress)

@@ -1,0 +1,48 @@
+"""Paper A's grid on a Ray cluster of two worker processes on 127.0.0.1 fills the store as the local executor does:
+the same keys, the same metrics, bitwise-equal weights (CPU)."""
+import pytest
+import torch
+
+from badminima.core.config import ParameterError
+from badminima.core.store import Store
+from badminima.paper_a import experiments, protocol
+
+try:
+    import ray
+    WHY_NOT = None
+except ImportError as err:   # pragma: no cover - ray is pinned in requirements.txt
+    WHY_NOT = f"ray does not import: {err}"
+
+
+def entries(store: Store) -> dict:
+    return {(e.kind, e.key): e for e in store.entries()}
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
+    cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
+    cells = experiments.main_grid(cfg)
+    local, on_ray = Store(tmp_path / "local"), Store(tmp_path / "ray")
+    experiments.train_all(cells, local, workers=1)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as err:   # reported as a skip, never as a pass
+        pytest.skip(f"a local Ray cluster does not start here: {err}")
+    try:
+        experiments.train_all(cells, on_ray, executor="ray")
+    finally:
+        ray.shutdown()
+    a, b = entries(local), entries(on_ray)
+    assert set(a) == set(b) and len(a) == 2 + len(cells)   # two phase-1 results and every run
+    for (kind, key), entry in a.items():
+        mine = local._checked(kind, entry.path, None)
+        theirs = on_ray._checked(kind, b[(kind, key)].path, None)
+        assert mine.metrics == theirs.metrics, (kind, key)
+        assert mine.weights.keys() == theirs.weights.keys()
+        assert all(torch.equal(mine.weights[k], theirs.weights[k]) for k in mine.weights), (kind, key)
+
+
+def test_an_unknown_executor_is_one_line():
+    with pytest.raises(ParameterError, match="executor='spark' is not allowed; choose 'local', 'ray'"):
+        experiments.check_executor("spark")
+    assert experiments.check_executor("ray:auto") == "auto" and experiments.check_executor("ray") is None
