@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = "'vgg16', 'resnet18', 'resnet50', 'densenet40'"
 DATASETS = "'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'cinic10', 'restricted_imagenet'"
 PAPER_A_PARAMETERS = ("scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_model, "
-                      "per_class, test_size")
+                      "per_class, test_size, executor")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

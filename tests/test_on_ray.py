@@ -46,3 +46,16 @@ def test_an_unknown_executor_is_one_line():
     with pytest.raises(ParameterError, match="executor='spark' is not allowed; choose 'local', 'ray'"):
         experiments.check_executor("spark")
     assert experiments.check_executor("ray:auto") == "auto" and experiments.check_executor("ray") is None
+
+
+def test_a_chapter_takes_the_executor_as_a_parameter_and_checks_it(tmp_path):
+    from pathlib import Path
+
+    from badminima.book import chapters
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("paper_a_training", "paper_a_replication", "paper_a_heuristics", "paper_a_complexity"):
+        assert chapters.parameters_of(name, root)["executor"] == "local"
+        chapters.check(name, root, {"scale": "smoke", "executor": "ray:auto"})
+        with pytest.raises(ParameterError, match="executor='dask' is not allowed"):
+            chapters.check(name, root, {"executor": "dask"})

@@ -32,6 +32,13 @@ def _boundaries(scale: str, fixed_draw: int | None = None, **options: Any) -> An
     return paper_b.config_for(scale, datasets=paper_b.BOUNDARY_DATASETS, **options)
 
 
+def _paper_a(scale: str, executor: str = "local", **options: Any) -> Any:
+    from badminima.paper_a.experiments import check_executor
+
+    check_executor(executor)   # where the grid trains, not what it is: not part of the configuration
+    return paper_a.config_for(scale, **options)
+
+
 @dataclass(frozen=True)
 class Chapter:
     source: str                     # jupytext source under notebooks/
@@ -44,10 +51,10 @@ class Chapter:
 # "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
     "paper_a_sketch": Chapter("paper_a_sketch.md", sketch.config_for),
-    "paper_a_training": Chapter("paper_a_training.md", paper_a.config_for),
-    "paper_a_replication": Chapter("paper_a_replication.md", paper_a.config_for),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", paper_a.config_for),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", paper_a.config_for),
+    "paper_a_training": Chapter("paper_a_training.md", _paper_a),
+    "paper_a_replication": Chapter("paper_a_replication.md", _paper_a),
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _paper_a),
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _paper_a),
     "paper_b_widths": Chapter("paper_b_widths.md", paper_b.config_for),
     "paper_b_boundaries": Chapter("paper_b_boundaries.md", _boundaries),
     "paper_b_budget": Chapter("paper_b_budget.md", paper_b.budget_config_for),

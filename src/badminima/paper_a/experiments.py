@@ -211,7 +211,7 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
     if executor != "local":
         from badminima.paper_a import on_ray
 
-        on_ray.train(todo, store, address)
+        on_ray.train(todo, store, address, progress=progress)
         return
     workers = workers or default_workers(absent)
     bar = tqdm(total=len(absent), desc=f"runs ({workers} process{'es' if workers > 1 else ''})", leave=False,

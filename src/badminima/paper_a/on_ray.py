@@ -9,6 +9,7 @@ import tempfile
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from badminima.core.data import images
 from badminima.core.store import Store, Weights
@@ -52,15 +53,19 @@ def _train(job: Any, picks: list[tuple[int, int]], *groups: list[Result]) -> lis
         return [(s.metrics, s.weights) for s in (store.load(kind, c) for c in configs)]
 
 
-def train(todo: list, store: Store, address: str | None, gpus_per_task: float = 0.0) -> None:
+def train(todo: list, store: Store, address: str | None, gpus_per_task: float | None = None,
+          progress: bool = False) -> None:
     """Run experiments.jobs' list on the Ray cluster at `address` ("auto": a running one; None: start one on this
     machine) and store every result on the driver. A phase-2 task gets its seeds' phase-1 results as arguments:
     references to the phase-1 tasks of this grid (Ray starts it once those have run) or, for seeds stored
-    before, the stored results."""
+    before, the stored results. Each task asks for one CPU and `gpus_per_task` GPUs (default: one where the
+    cluster has GPUs, else none; a fraction lets small runs share one)."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    if gpus_per_task is None:
+        gpus_per_task = 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
     task = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=3)(_train)
     refs: list[Any] = []
     for job in todo:
@@ -78,6 +83,14 @@ def train(todo: list, store: Store, address: str | None, gpus_per_task: float = 
                 groups.append(refs[owner[0]])
                 picks.append((len(groups) - 1, owner[1]))
         refs.append(task.remote(job, picks, *groups))
-    for job, ref in zip(todo, refs):
-        kind, configs = _what(job)
-        _put(store, kind, configs, ray.get(ref), job.runs[0].data.dataset)
+    # Each job's results are stored as soon as it finishes, so a driver stopped midway keeps what was done.
+    index = {ref: i for i, ref in enumerate(refs)}
+    pending = list(refs)
+    with tqdm(total=len(refs), desc="Ray jobs", unit="job", disable=not progress) as bar:
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            job = todo[index[finished[0]]]
+            kind, configs = _what(job)
+            _put(store, kind, configs, ray.get(finished[0]), job.runs[0].data.dataset)
+            bar.update(1)
+            bar.set_postfix(waiting_or_running=len(pending), refresh=False)
