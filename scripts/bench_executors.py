@@ -28,7 +28,8 @@ if __name__ == "__main__":
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     args = parser.parse_args()
-    cells = experiments.main_grid(protocol.config_for(args.scale, models=args.models, seeds=args.seeds))
+    cfg = protocol.config_for(args.scale, models=args.models, seeds=args.seeds)
+    cells = experiments.main_grid(cfg)
     import ray
 
     workers = os.cpu_count() or 1
@@ -38,6 +39,6 @@ if __name__ == "__main__":
     started = time.perf_counter() - start
     on_ray = seconds(cells, "ray")
     ray.shutdown()
-    print(f"{args.scale} main grid, {len(cells)} runs, models {args.models or 'all'}: local ({workers} processes) "
+    print(f"{args.scale} main grid, {len(cells)} runs of {', '.join(cfg.models)}: local ({workers} processes) "
           f"{local:.1f} s, Ray ({workers} workers) {on_ray:.1f} s + {started:.1f} s to start the cluster; "
           f"Ray / local = {on_ray / local:.2f}")
