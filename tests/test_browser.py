@@ -25,7 +25,7 @@ def test_the_check_sees_what_it_is_meant_to_see(tmp_path):
     """A page with each fault the check looks for is reported with each of them."""
     (tmp_path / "ok.html").write_text('<html><body><main><p id="here">fine</p></main></body></html>')
     (tmp_path / "bad.html").write_text(
-        '<html><body><main><p>\\(t \\le 10\\)</p><img src="missing.png">'
+        '<html><body><main><p>\\(t \\le 10\\)</p><p>````{admonition} Executed</p><img src="missing.png">'
         '<div class="output traceback">Traceback (most recent call last)</div>'
         '<a href="ok.html#here">fine</a><a href="ok.html#gone">gone</a><a href="nowhere.html">x</a>'
         '<script src="https://cdn.example.org/x.js"></script></main></body></html>')
@@ -33,6 +33,6 @@ def test_the_check_sees_what_it_is_meant_to_see(tmp_path):
     assert reports["ok.html"] == []
     bad = " | ".join(reports["bad.html"])
     for expected in ("outside 127.0.0.1: https://cdn.example.org/x.js", "image does not load", "traceback",
-                     "raw LaTeX", "missing page: http://127.0.0.1", "missing section: http://127.0.0.1"):
+                     "raw LaTeX", "raw MyST", "missing page: http://127.0.0.1", "missing section: http://127.0.0.1"):
         assert expected in bad, expected
     assert "ok.html#here" not in bad

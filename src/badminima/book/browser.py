@@ -1,6 +1,6 @@
 """The built book as a reader meets it: every page served on 127.0.0.1 and opened in headless Chromium, with what
-a reader would notice turned into problems (an image that does not load, a traceback or error output, raw LaTeX,
-a link to nowhere, a request leaving the machine) and a screenshot of each page.
+a reader would notice turned into problems (an image that does not load, a traceback or error output, raw LaTeX
+or MyST, a link to nowhere, a request leaving the machine) and a screenshot of each page.
 
     python -m badminima.book.browser _build/html --screenshots _build/screenshots
 """
@@ -26,6 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 # Pages of Sphinx's own machinery, not of the book.
 SKIPPED = {"genindex.html", "search.html"}
 REDIRECT = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
+RAW_MYST = re.compile(r"```|\{(admonition|code-cell|doc|note|figure)\}")   # a directive or role that did not render
 RAW_LATEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\(frac|le|ge|sqrt|mathrm|text)\b")
 
 
@@ -118,6 +119,10 @@ def check_page(browser, base: str, name: str, shot: Path | None, text: str = "")
     if raw:
         start = max(0, raw.start() - 40)
         problems.append(f"raw LaTeX in the text: ...{seen['text'][start:raw.end() + 40]!r}...")
+    myst = RAW_MYST.search(seen["text"])
+    if myst:
+        start = max(0, myst.start() - 40)
+        problems.append(f"raw MyST in the text: ...{seen['text'][start:myst.end() + 40]!r}...")
     report.links = [url for url in seen["links"] if url.startswith(base)]
     report.anchors = set(seen["ids"])
     report.animations = seen["animations"]
