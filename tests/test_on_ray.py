@@ -19,29 +19,41 @@ def entries(store: Store) -> dict:
     return {(e.kind, e.key): e for e in store.entries()}
 
 
-@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
-def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
-    cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
-    cells = experiments.main_grid(cfg)
+def trained_locally_and_a_cluster(cells: list, tmp_path) -> tuple[Store, Store]:
+    """The grid trained by the local executor at one thread (as each Ray task and each local worker process: the
+    same sums), and an empty store for Ray, with a two-worker Ray cluster started on this machine."""
     local, on_ray = Store(tmp_path / "local"), Store(tmp_path / "ray")
-    with runtime.threads(1):   # as each Ray task and each local worker process: one thread, the same sums
+    with runtime.threads(1):
         experiments.train_all(cells, local, workers=1)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     except Exception as err:   # reported as a skip, never as a pass
         pytest.skip(f"a local Ray cluster does not start here: {err}")
+    return local, on_ray
+
+
+def assert_same_store(local: Store, on_ray: Store) -> None:
+    """The same keys, metrics and bitwise-equal weights."""
+    a, b = entries(local), entries(on_ray)
+    assert set(a) == set(b)
+    for (kind, key), entry in a.items():
+        mine, theirs = local._checked(kind, entry.path, None), on_ray._checked(kind, b[(kind, key)].path, None)
+        assert mine.metrics == theirs.metrics, (kind, key)
+        assert mine.weights.keys() == theirs.weights.keys()
+        assert all(torch.equal(mine.weights[k], theirs.weights[k]) for k in mine.weights), (kind, key)
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
+    cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
+    cells = experiments.main_grid(cfg)
+    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path)
     try:
         experiments.train_all(cells, on_ray, executor="ray")
     finally:
         ray.shutdown()
-    a, b = entries(local), entries(on_ray)
-    assert set(a) == set(b) and len(a) == 2 + len(cells)   # two phase-1 results and every run
-    for (kind, key), entry in a.items():
-        mine = local._checked(kind, entry.path, None)
-        theirs = on_ray._checked(kind, b[(kind, key)].path, None)
-        assert mine.metrics == theirs.metrics, (kind, key)
-        assert mine.weights.keys() == theirs.weights.keys()
-        assert all(torch.equal(mine.weights[k], theirs.weights[k]) for k in mine.weights), (kind, key)
+    assert len(entries(local)) == 2 + len(cells)   # two phase-1 results and every run
+    assert_same_store(local, on_ray)
 
 
 def test_an_unknown_executor_is_one_line():
@@ -87,13 +99,7 @@ def test_a_worker_killed_during_a_run_does_not_lose_it(tmp_path):
 
     cfg = protocol.config_for("smoke", seeds=[0], models=["resnet18"], vanilla_cap=30, epochs=30)
     cells = experiments.main_grid(cfg)
-    local, on_ray = Store(tmp_path / "local"), Store(tmp_path / "ray")
-    with runtime.threads(1):   # as each Ray task and each local worker process: one thread, the same sums
-        experiments.train_all(cells, local, workers=1)
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as err:
-        pytest.skip(f"a local Ray cluster does not start here: {err}")
+    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path)
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_first_training_worker, args=(stop, killed))
     killer.start()
@@ -104,9 +110,4 @@ def test_a_worker_killed_during_a_run_does_not_lose_it(tmp_path):
         killer.join()
         ray.shutdown()
     assert killed, "a worker was killed mid-run"
-    a, b = entries(local), entries(on_ray)
-    assert set(a) == set(b)
-    for (kind, key), entry in a.items():
-        mine, theirs = local._checked(kind, entry.path, None), on_ray._checked(kind, b[(kind, key)].path, None)
-        assert mine.metrics == theirs.metrics and all(torch.equal(mine.weights[k], theirs.weights[k])
-                                                      for k in mine.weights)
+    assert_same_store(local, on_ray)

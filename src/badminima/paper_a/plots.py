@@ -32,6 +32,19 @@ def panels(table: pd.DataFrame, x: str, y: str, hue: list[str], by: str = "model
     return fig
 
 
+def one_run(curves: pd.DataFrame, model: str, mode: str, seed: int) -> plt.Figure:
+    """One seed's training and test accuracy per epoch from both inits (experiments.curves' rows), side by side."""
+    one = curves[(curves["model"] == model) & (curves["mode"] == mode) & (curves["seed"] == seed)]
+    fig, axes = panel_grid(2, 4.6, 3.6)
+    for ax, y in zip(axes, ("train acc %", "test acc %")):
+        lines(ax, one, "epoch", y, ["init"])
+        ax.set(title=f"{model}, {mode}, seed {seed}", xlabel="epoch", ylabel=y)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _bar_panel(ax: plt.Axes, table: pd.DataFrame, value: str, group: list[str], by: str) -> None:
     stats = table.groupby([by] + group, sort=False)[value].agg(["mean", "min", "max"]).unstack(group)
     errors = np.stack([(stats["mean"] - stats["min"]).T.values, (stats["max"] - stats["mean"]).T.values], 1)

@@ -582,6 +582,21 @@ def panels(result: Trained, members: list[int], seeds: tuple[int, ...],
              for e in experiments] for m in members]
 
 
+def seed_panels(cfg: protocol.WidthsConfig, dataset: str, width: int, seed: int,
+                experiments: tuple[str, ...] = ("Exp 1", "Exp 2", "Exp 3")) -> list[list[dict]]:
+    """The panels of one data set, width and seed (the boundaries chapter's widget)."""
+    return panels(trained(cfg, dataset, width), [cfg.seeds.index(seed)], cfg.seeds, experiments)
+
+
+def width_frames(cfg: protocol.WidthsConfig, datasets: tuple[str, ...],
+                 experiments: tuple[str, ...] = ("Exp 1", "Exp 2", "Exp 3"), resolution: int = 120
+                 ) -> list[list[list[dict]]]:
+    """One frame per width of the sweep: the first seed's panels, one row per data set (the widget's static
+    stand-in, an animation over the widths)."""
+    return [[panels(trained(cfg, d, w), [0], cfg.seeds, experiments, resolution)[0] for d in datasets]
+            for w in cfg.widths]
+
+
 def boundary_table(cfg: protocol.WidthsConfig, datasets: tuple[str, ...], width: int, store: Store | None = None,
                    resolution: int = 200) -> pd.DataFrame:
     """Length of each run's decision boundary inside its data set's plotting box, per experiment and seed."""
