@@ -3,7 +3,7 @@ the same keys, the same metrics, bitwise-equal weights (CPU)."""
 import pytest
 import torch
 
-from badminima.core import runtime
+from badminima.core import grid, runtime
 from badminima.core.config import ParameterError
 from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol
@@ -58,8 +58,8 @@ def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
 
 def test_an_unknown_executor_is_one_line():
     with pytest.raises(ParameterError, match="executor='spark' is not allowed; choose 'local', 'ray'"):
-        experiments.check_executor("spark")
-    assert experiments.check_executor("ray:auto") == "auto" and experiments.check_executor("ray") is None
+        grid.check_executor("spark")
+    assert grid.check_executor("ray:auto") == "auto" and grid.check_executor("ray") is None
 
 
 def test_a_chapter_takes_the_executor_as_a_parameter_and_checks_it(tmp_path):

@@ -18,7 +18,7 @@ import nbformat
 import papermill
 from tqdm import tqdm
 
-from badminima.core import runtime
+from badminima.core import grid, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.store import JOURNAL
 from badminima.paper_a import protocol as paper_a
@@ -33,9 +33,7 @@ def _boundaries(scale: str, fixed_draw: int | None = None, **options: Any) -> An
 
 
 def _paper_a(scale: str, executor: str = "local", **options: Any) -> Any:
-    from badminima.paper_a.experiments import check_executor
-
-    check_executor(executor)   # where the grid trains, not what it is: not part of the configuration
+    grid.check_executor(executor)   # where the grid trains, not what it is: not part of the configuration
     return paper_a.config_for(scale, **options)
 
 

@@ -211,6 +211,45 @@ class Store:
                                    path.stat().st_mtime, config))
         return found
 
+    def has(self, kind: str, config: Any) -> bool:
+        """Whether a complete result is stored for `config` (its files are not checked here)."""
+        return (self.path(kind, config) / MANIFEST).is_file()
+
+    def files(self, kind: str, key: str) -> dict[str, bytes]:
+        """The files of a stored result whose checksums pass, to copy it into another store (adopt)."""
+        path = self.root / kind / key
+        try:
+            self._verified(path)
+        except _Damaged as damaged:
+            raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
+        return {name: (path / name).read_bytes() for name in (*FILES, MANIFEST)}
+
+    def adopt(self, kind: str, key: str, files: dict[str, bytes]) -> bool:
+        """Store a result computed in another store from its files (as `files` gave them), byte for byte; False
+        (and nothing written) if it is stored here already. Files that fail their checksums raise CorruptEntry."""
+        path = self.root / kind / key
+        with self._lock(path):
+            with contextlib.suppress(_Damaged):
+                if path.exists() and self._verified(path):
+                    return False
+            work = path.with_name(path.name + ".adopting")
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            for name, content in files.items():
+                _write_durably(work / name, lambda f, content=content: f.write(content))
+            try:
+                self._verified(work)
+            except _Damaged as damaged:
+                shutil.rmtree(work)
+                raise CorruptEntry(f"{kind} result {key} arrived damaged ({damaged})") from None
+            if path.exists():
+                self._set_aside(path, "replaced by a complete copy")
+            shutil.rmtree(path.with_name(path.name + PARTIAL), ignore_errors=True)
+            os.replace(work, path)
+            _fsync_dir(path.parent)
+            _journal("trained", kind, path)
+            return True
+
     def problem(self, entry: Entry) -> str | None:
         """Why a complete entry fails its checks (missing or truncated file, checksum), or None if it passes."""
         try:

@@ -4,23 +4,19 @@ a configuration that two grids (or a grid and the command line) share is trained
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
+import functools
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from badminima.paper_a import protocol
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
-from badminima.core import convnets
+from badminima.core import convnets, grid
 from badminima.core.data import images
 from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
-from badminima.core.config import ParameterError
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 MODES = ("vanilla", "SOTA")
@@ -133,43 +129,36 @@ def groups(runs: Iterable[ImageRun]) -> list[list[ImageRun]]:
     return out
 
 
-@dataclass
-class Job:
-    phase1: bool                      # Algorithm 1 for these runs' seeds, else the runs themselves
-    runs: list[ImageRun]
-    after: set[int] = field(default_factory=set)   # the jobs (phase 1 of these seeds) it waits for
+def _phase1(runs: list[ImageRun], store: Store) -> None:
+    image_runs.adversarial_inits(runs, store, progress=False)
 
 
-def jobs(absent: list[ImageRun], store: Store) -> list[Job]:
-    """The work behind a grid's missing runs: phase 1 of the adversarial seeds not yet stored, then the runs,
-    each waiting only for the phase-1 jobs of its own seeds."""
-    adversarial = [r for r in absent if r.adversarial is not None
-                   and not store.path("adversarial", image_runs.phase1_key(r)).exists()]
+def _phase2(runs: list[ImageRun], store: Store) -> None:
+    image_runs.run_images(runs, store, progress=False)
+
+
+def _label(phase: str, runs: list[ImageRun]) -> str:
+    return f"{phase} {runs[0].model} seeds {','.join(str(r.seed) for r in runs)}"
+
+
+def jobs(absent: list[ImageRun], store: Store) -> list[grid.Job]:
+    """The work behind a grid's missing runs: phase 1 of the adversarial seeds not yet stored, then the runs with
+    their seeds packed, each waiting only for the phase-1 jobs of its own seeds."""
+    phase1 = lambda r: ("adversarial", image_runs.phase1_key(r))
     key = lambda r: store.key(image_runs.phase1_key(r))
     by_key = {}
-    for r in adversarial:
-        by_key.setdefault(key(r), r)
-    todo = [Job(True, g) for g in groups(by_key.values())]
-    owner = {key(r): i for i, job in enumerate(todo) for r in job.runs}
+    for r in absent:
+        if r.adversarial is not None and not store.has(*phase1(r)):
+            by_key.setdefault(key(r), r)
+    todo = [grid.Job(functools.partial(_phase1, g), tuple(phase1(r) for r in g), label=_label("phase 1", g))
+            for g in groups(by_key.values())]
+    owner = {key(r): i for i, job in enumerate(todo) for r in job.run.args[0]}
     for g in groups(absent):
-        todo.append(Job(False, g, {owner[key(r)] for r in g if r.adversarial and key(r) in owner}))
+        adversarial = [r for r in g if r.adversarial is not None]
+        todo.append(grid.Job(functools.partial(_phase2, g), tuple(("image", r) for r in g),
+                             frozenset(owner[key(r)] for r in adversarial if key(r) in owner),
+                             inputs=tuple(phase1(r) for r in adversarial), label=_label("runs", g)))
     return todo
-
-
-def run_job(job: Job, store: Store, progress: bool = False) -> None:
-    """Train (or load) a job's runs, seeds packed."""
-    if job.phase1:
-        image_runs.adversarial_inits(job.runs, store, progress=progress)
-    else:
-        image_runs.run_images(job.runs, store, progress=progress)
-
-
-def _in_worker(job: Job, root: str) -> None:
-    run_job(job, Store(root))
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def default_workers(runs: list[ImageRun]) -> int:
@@ -183,62 +172,20 @@ def default_workers(runs: list[ImageRun]) -> int:
     return max(1, min(os.cpu_count() or 1, len(runs)))
 
 
-def check_executor(executor: str) -> str | None:
-    """The Ray address an executor names ("ray": start a cluster on this machine, "ray:ADDRESS": join one, "ray:auto"
-    the running one), or None for "local"; ParameterError for anything else."""
-    if executor == "local":
-        return None
-    if executor == "ray" or (isinstance(executor, str) and executor.startswith("ray:") and len(executor) > 4):
-        return executor[4:] or None
-    raise ParameterError(f"executor={executor!r} is not allowed; choose 'local', 'ray' (a cluster started on this "
-                         "machine), or 'ray:ADDRESS' ('ray:auto': the running cluster)")
-
-
 def train_all(cells: list[Cell], store: Store | None = None, progress: bool = False,
               workers: int | None = None, executor: str = "local") -> None:
     """Train every run of a grid not yet stored, seeds of a configuration packed, over `workers` processes
-    (default: default_workers) or, with executor "ray" or "ray:ADDRESS", as tasks of a Ray cluster (on_ray.train).
+    (default: default_workers) or, with executor "ray" or "ray:ADDRESS", as tasks of a Ray cluster (grid.run).
     A ReadOnlyStore raises NotStored instead, saying how many are missing (the "Does it reproduce?" page reads,
     never trains)."""
     store = store or Store()
-    address = check_executor(executor)
+    grid.check_executor(executor)
     absent = list(dict.fromkeys(missing(cells, store)))
     if absent and isinstance(store, ReadOnlyStore):
         raise NotStored(f"{len(absent)} of {len(cells)} runs are not in the store at {store.root}")
-    if not absent:
-        return
-    todo = jobs(absent, store)
-    if executor != "local":
-        from badminima.paper_a import on_ray
-
-        on_ray.train(todo, store, address, progress=progress)
-        return
-    workers = workers or default_workers(absent)
-    bar = tqdm(total=len(absent), desc=f"runs ({workers} process{'es' if workers > 1 else ''})", leave=False,
-               disable=not progress)
-    if workers == 1:
-        for job in todo:
-            run_job(job, store)
-            bar.update(0 if job.phase1 else len(job.runs))
-        bar.close()
-        return
-    # A hand-rolled wait on dependencies over the standard library's pool: the chapters need nothing more on one
-    # machine (a cluster executor is a later issue).
-    done: set[int] = set()
-    waiting = dict(enumerate(todo))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread) as pool:
-        running = {}
-        while waiting or running:
-            for i in [i for i, job in waiting.items() if job.after <= done]:
-                running[pool.submit(_in_worker, waiting.pop(i), str(store.root))] = i
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                i = running.pop(future)
-                future.result()   # a failed job stops the grid with its own error
-                done.add(i)
-                bar.update(0 if todo[i].phase1 else len(todo[i].runs))
-    bar.close()
+    if absent:
+        grid.run(jobs(absent, store), store, executor, workers or default_workers(absent), progress,
+                 desc=f"jobs for {len(absent)} runs")
 
 
 def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:

@@ -57,7 +57,7 @@ def train_until(cells: list[experiments.Cell], store: Store, deadline: float) ->
     for job in experiments.jobs(experiments.missing(cells, store), store):
         if time.time() >= deadline:
             return
-        experiments.run_job(job, store)
+        job.run(store)
 
 
 def stored_cells(cells: list[experiments.Cell], store: Store) -> list[experiments.Cell]:

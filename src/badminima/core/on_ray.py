@@ -1,0 +1,92 @@
+"""A job list (grid.Job) as tasks of a Ray cluster, each job a task that asks for one CPU and, where the cluster has
+GPUs, the job's share of one.
+
+By default the workers share no file system with the driver: a task trains in a result store of its own, seeded
+with the stored results the job reads (those the driver holds travel with the task; those of the jobs it needs
+arrive as their tasks' return values, so it starts once they have run, not after the whole grid), and returns the
+files of the results it computed, which the driver adopts into its store, byte for byte, as each task ends.
+
+Where the driver's store is a folder every node sees at the same path, set $BADMINIMA_SHARED_STORE=1: tasks then
+train in it directly, so a task that Ray retries after its worker died resumes from the run's last checkpoint
+instead of starting over."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from badminima.core.grid import Job, Progress, fail
+from badminima.core.store import Store
+
+SHARED = "BADMINIMA_SHARED_STORE"
+RETRIES = 3
+Files = list[tuple[str, str, dict[str, bytes]]]   # (kind, key, files) of stored results
+
+
+def _train(job: Job, shared: str | None, *groups: Files) -> Files:
+    """On a worker: run the job, in the shared store or in a store of its own seeded with `groups`; the files of
+    what it computed (nothing when the store is shared: it is there already)."""
+    torch.set_num_threads(1)   # one task a CPU, as the local executor runs one process a core
+    if shared is not None:
+        job.run(Store(shared))
+        return []
+    with tempfile.TemporaryDirectory() as root:
+        store = Store(root)
+        seeded = {(kind, key) for group in groups for kind, key, files in group if store.adopt(kind, key, files)}
+        job.run(store)
+        return [(e.kind, e.key, store.files(e.kind, e.key)) for e in store.entries()
+                if e.status == "complete" and (e.kind, e.key) not in seeded]
+
+
+def _stored_inputs(job: Job, store: Store) -> Files:
+    found = []
+    for kind, config in job.inputs:
+        if store.has(kind, config):
+            found.append((kind, store.key(config), store.files(kind, store.key(config))))
+    return found
+
+
+def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar: Progress) -> None:
+    """Run jobs `todo` (each after the jobs it needs, which come before it in the list) on the Ray cluster at
+    `address` ("auto": the running one; None: start one on this machine) and store their results."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    resources = ray.cluster_resources()
+    slots = int(resources.get("CPU", 1))
+    shared = str(store.root.resolve()) if os.environ.get(SHARED) else None
+    task = ray.remote(num_cpus=1, max_retries=RETRIES)(_train)
+    refs: dict[int, Any] = {}
+    for i in todo:
+        job = jobs[i]
+        assert all(j < i for j in job.after), "a job comes after the jobs it needs"
+        sent = [] if shared else [ray.put(_stored_inputs(job, store))]
+        needs = [refs[j] for j in sorted(job.after) if j in refs]
+        gpus = job.gpus if resources.get("GPU", 0) else 0
+        refs[i] = task.options(num_gpus=gpus).remote(job, shared, *sent, *needs)
+    index = {ref: i for i, ref in refs.items()}
+    errors: dict[int, BaseException] = {}
+
+    def show_running() -> None:
+        # Ray runs a task once its inputs exist and a CPU is free; count as running the ready ones that fit.
+        ready = [i for i in todo if i not in bar.done and i not in bar.failed
+                 and all(j in bar.done for j in jobs[i].after if j in refs)]
+        bar.running = set(ready[:slots])
+        bar.show()
+
+    pending = list(refs.values())
+    show_running()
+    while pending:
+        finished, pending = ray.wait(pending, num_returns=1)
+        i = index[finished[0]]
+        try:
+            for kind, key, files in ray.get(finished[0]):
+                store.adopt(kind, key, files)
+        except Exception as err:   # the task failed after its retries (or a job it needs did)
+            errors[i] = err
+        bar.finish(i, ok=i not in errors)
+        show_running()
+    fail(errors, jobs)
