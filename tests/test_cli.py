@@ -95,7 +95,7 @@ CHAPTER_CASES = [
      + ", ".join(map(repr, chapters.CHAPTERS))),
     (["paper_a_training", "-p", "lr", "0"], "lr=0 is out of range; allowed: a number > 0"),
     (["paper_a_training", "paper_a_sketch", "-p", "R", "2"], "R=2 is not a parameter of chapter paper_a_sketch; "
-     "allowed: scale, seeds, lr, lr_random_labels, momentum, weight_decay, noise, separation, max_epochs"),
+     "allowed: scale, seeds, lr, lr_random_labels, momentum, weight_decay, noise, separation, max_epochs, executor"),
     (["paper_a_training", "-p", "colour", "red"],
      f"colour='red' is not a parameter of chapter paper_a_training; allowed: {PAPER_A_PARAMETERS}"),
     (["paper_a_training", "-p", "seeds", "[0, 0]"],
@@ -118,6 +118,12 @@ CHAPTER_CASES = [
     (["reproduce", "-p", "chapters_dir", "[1]"],
      "chapters_dir=[1] is not a str; allowed: a str such as 'book/chapters'"),
     (["paper_a_sketch", "-p", "lr"], "argument -p/--parameter: expected 2 arguments"),
+    (["paper_b_widths", "--executor", "spark"], "--executor='spark' is not allowed; choose 'local', 'ray' (a "
+                                                "cluster started on this machine), or 'ray:ADDRESS' ('ray:auto': the "
+                                                "running cluster)"),
+    (["paper_b_widths", "-p", "executor", "dask"], "executor='dask' is not allowed; choose 'local', 'ray' (a "
+                                                   "cluster started on this machine), or 'ray:ADDRESS' ('ray:auto': "
+                                                   "the running cluster)"),
 ]
 
 
@@ -178,6 +184,10 @@ def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(
     assert cli.main(argv) == 0
     parameters = {"scale": "cpu", "seeds": [0, 1], "lr": 0.01}
     assert calls == [("paper_a_training", parameters), ("paper_a_heuristics", parameters)]
+    calls.clear()
+    # --executor goes to the chapters that train, not to the pages that only gather
+    assert cli.main(["chapter", "paper_b_budget", "status", "--executor", "ray:auto", "--root", str(places["root"])]) == 0
+    assert calls == [("paper_b_budget", {"scale": "cpu", "executor": "ray:auto"}), ("status", {})]
 
 
 def cli_run(monkeypatch, *options: str):

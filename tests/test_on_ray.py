@@ -1,12 +1,14 @@
-"""Paper A's grid on a Ray cluster of two worker processes on 127.0.0.1 fills the store as the local executor does:
-the same keys, the same metrics, bitwise-equal weights (CPU)."""
+"""The chapters' job lists on a Ray cluster of two worker processes on 127.0.0.1 fill the store as the local executor
+does: the same keys, the same metrics, bitwise-equal weights (CPU)."""
 import pytest
 import torch
 
 from badminima.core import grid, runtime
 from badminima.core.config import ParameterError
 from badminima.core.store import Store
-from badminima.paper_a import experiments, protocol
+from badminima.paper_a import experiments, protocol, sketch
+from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import protocol as paper_b_protocol
 
 try:
     import ray
@@ -19,12 +21,13 @@ def entries(store: Store) -> dict:
     return {(e.kind, e.key): e for e in store.entries()}
 
 
-def trained_locally_and_a_cluster(cells: list, tmp_path) -> tuple[Store, Store]:
-    """The grid trained by the local executor at one thread (as each Ray task and each local worker process: the
-    same sums), and an empty store for Ray, with a two-worker Ray cluster started on this machine."""
+def trained_locally_and_a_cluster(cells: list, tmp_path, jobs: list = ()) -> tuple[Store, Store]:
+    """The grid and the jobs trained by the local executor at one thread (as each Ray task and each local worker
+    process: the same sums), and an empty store for Ray, with a two-worker Ray cluster started on this machine."""
     local, on_ray = Store(tmp_path / "local"), Store(tmp_path / "ray")
     with runtime.threads(1):
         experiments.train_all(cells, local, workers=1)
+        grid.run(list(jobs), local)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     except Exception as err:   # reported as a skip, never as a pass
@@ -45,14 +48,22 @@ def assert_same_store(local: Store, on_ray: Store) -> None:
 
 @pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
 def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
+    """Paper A's main grid (phase 2 waits on phase 1), the sketch, and Paper B's width and budget jobs (the budget
+    list repeats a width job: it runs once)."""
     cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
     cells = experiments.main_grid(cfg)
-    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path)
+    widths = paper_b_protocol.config_for("smoke", datasets=["gaussians", "circles"])
+    jobs = (sketch.jobs(sketch.config_for("smoke")) + paper_b.width_jobs(widths)
+            + paper_b.budget_jobs(paper_b_protocol.budget_config_for("smoke", ["circles"], None, None)))
+    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path, jobs)
     try:
         experiments.train_all(cells, on_ray, executor="ray")
+        grid.run(jobs, on_ray, executor="ray")
     finally:
         ray.shutdown()
-    assert len(entries(local)) == 2 + len(cells)   # two phase-1 results and every run
+    kinds = [kind for kind, _ in entries(local)]
+    assert kinds.count("adversarial") == 2 and kinds.count("image") == len(cells)   # phase 1 of two seeds, runs
+    assert kinds.count("sketch") == 4 and kinds.count("widths") > 3 * len(paper_b.width_jobs(widths))
     assert_same_store(local, on_ray)
 
 
@@ -68,9 +79,10 @@ def test_a_chapter_takes_the_executor_as_a_parameter_and_checks_it(tmp_path):
     from badminima.book import chapters
 
     root = Path(__file__).resolve().parents[1]
-    for name in ("paper_a_training", "paper_a_replication", "paper_a_heuristics", "paper_a_complexity"):
+    for name in [name for name, chapter in chapters.CHAPTERS.items() if chapter.config is not None]:
         assert chapters.parameters_of(name, root)["executor"] == "local"
         chapters.check(name, root, {"scale": "smoke", "executor": "ray:auto"})
+        assert "executor" not in repr(chapters.CHAPTERS[name].config("smoke", executor="ray"))
         with pytest.raises(ParameterError, match="executor='dask' is not allowed"):
             chapters.check(name, root, {"executor": "dask"})
 
@@ -111,3 +123,67 @@ def test_a_worker_killed_during_a_run_does_not_lose_it(tmp_path):
         ray.shutdown()
     assert killed, "a worker was killed mid-run"
     assert_same_store(local, on_ray)
+
+
+def _task_pids() -> list[int]:
+    from pathlib import Path
+
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"ray::_train" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _kill_at_a_checkpoint(root, stop, epochs: list) -> None:
+    """Once a run's checkpoint under `root` holds 3 epochs or more, kill (SIGKILL) every worker training a task and
+    note those epochs; then note the epochs of the first checkpoint written after the kill."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from badminima.core.train import Run
+
+    written_before = None
+    while not stop.is_set() and len(epochs) < 2:
+        for ckpt in Path(root).rglob("*.ckpt"):
+            try:
+                when = ckpt.stat().st_mtime_ns
+                done = Run.from_json(torch.load(ckpt, weights_only=False)["run"]).epochs
+            except Exception:   # replaced or removed while read: look again
+                continue
+            if written_before is None and done >= 3:
+                for pid in _task_pids():
+                    os.kill(pid, signal.SIGKILL)
+                epochs.append(done)
+                written_before = when
+            elif written_before is not None and when > written_before:
+                epochs.append(done)
+        stop.wait(0.005)
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+def test_with_a_shared_store_a_retried_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    import threading
+
+    from badminima.core import on_ray
+
+    cfg = protocol.config_for("smoke", seeds=[0], models=["resnet18"], epochs=40)
+    cells = [c for c in experiments.main_grid(cfg) if c[0]["init"] == "random" and c[0]["mode"] == "SOTA"]
+    local, on_ray_store = trained_locally_and_a_cluster(cells, tmp_path)
+    monkeypatch.setenv(on_ray.SHARED, "1")
+    stop, epochs = threading.Event(), []
+    killer = threading.Thread(target=_kill_at_a_checkpoint, args=(on_ray_store.root, stop, epochs))
+    killer.start()
+    try:
+        experiments.train_all(cells, on_ray_store, executor="ray")
+    finally:
+        stop.set()
+        killer.join()
+        ray.shutdown()
+    assert len(epochs) == 2, f"killed at a checkpoint and saw the next one: {epochs}"
+    assert epochs[1] > epochs[0], f"the retried run went on from epoch {epochs[0]}, not from the start: {epochs}"
+    assert_same_store(local, on_ray_store)

@@ -32,9 +32,13 @@ def _boundaries(scale: str, fixed_draw: int | None = None, **options: Any) -> An
     return paper_b.config_for(scale, datasets=paper_b.BOUNDARY_DATASETS, **options)
 
 
-def _paper_a(scale: str, executor: str = "local", **options: Any) -> Any:
-    grid.check_executor(executor)   # where the grid trains, not what it is: not part of the configuration
-    return paper_a.config_for(scale, **options)
+def _anywhere(config: Callable[..., Any]) -> Callable[..., Any]:
+    """A chapter's configuration that also takes `executor`: where its jobs run, not what they compute, so it is
+    checked and kept out of the configuration (the results' keys do not change)."""
+    def build(scale: str, executor: str = "local", **options: Any) -> Any:
+        grid.check_executor(executor)
+        return config(scale, **options)
+    return build
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,14 @@ class Chapter:
 # Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce",
 # "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
-    "paper_a_sketch": Chapter("paper_a_sketch.md", sketch.config_for),
-    "paper_a_training": Chapter("paper_a_training.md", _paper_a),
-    "paper_a_replication": Chapter("paper_a_replication.md", _paper_a),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _paper_a),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _paper_a),
-    "paper_b_widths": Chapter("paper_b_widths.md", paper_b.config_for),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _boundaries),
-    "paper_b_budget": Chapter("paper_b_budget.md", paper_b.budget_config_for),
+    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for)),
+    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for)),
+    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for)),
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for)),
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for)),
+    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for)),
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries)),
+    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for)),
     "reproduce": Chapter("reproduce.md", None),
     "status": Chapter("status.md", None),
     "index": Chapter("index.md", None),
@@ -235,17 +239,27 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
     nbformat.write(nb, notebook)
 
 
-def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_timeout: int | None = None,
-                parameters: dict[str, Any] | None = None) -> dict[str, float]:
-    """Execute chapters (default: all) with the same parameters, and at `scale` those that take a scale; returns
-    each chapter's wall time in seconds. Every name and parameter is checked before the first chapter starts."""
-    names = names or list(CHAPTERS)
+def chapter_parameters(root: Path, names: list[str], scale: str, parameters: dict[str, Any] | None = None,
+                       executor: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each chapter's parameters: `parameters`, with `scale` and `executor` for the chapters that declare them; every
+    name and parameter checked."""
     for name in names:
         check_choice("chapter", name, CHAPTERS)
-    given = {name: {**({"scale": scale} if "scale" in parameters_of(name, root) else {}), **(parameters or {})}
+    common = {"scale": scale, **({"executor": executor} if executor is not None else {})}
+    given = {name: {**{k: v for k, v in common.items() if k in parameters_of(name, root)}, **(parameters or {})}
              for name in names}
     for name in names:
         check(name, root, given[name])
+    return given
+
+
+def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_timeout: int | None = None,
+                parameters: dict[str, Any] | None = None, executor: str | None = None) -> dict[str, float]:
+    """Execute chapters (default: all) with the same parameters, and at `scale` (and on `executor`) those that take
+    a scale (an executor); returns each chapter's wall time in seconds. Every name and parameter is checked before
+    the first chapter starts."""
+    names = names or list(CHAPTERS)
+    given = chapter_parameters(root, names, scale, parameters, executor)
     times = {}
     for i, name in enumerate(names, 1):
         start = time.time()

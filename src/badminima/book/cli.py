@@ -95,6 +95,8 @@ def _chapter_parsers(sub: argparse._SubParsersAction) -> None:
                            help="a chapter parameter, as papermill takes it (VALUE is read as YAML: 0.05, "
                                 "'[0, 1]', resnet18); `-p scale S` is --scale S")
         p.add_argument("--scale", default="cpu", choices=SCALES)
+        p.add_argument("--executor", help="where the chapters' runs train: local (default), ray (a Ray cluster "
+                                          "started on this machine), ray:ADDRESS or ray:auto (a running cluster)")
         p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
 
 
@@ -168,14 +170,26 @@ def _train(args: argparse.Namespace) -> int:
 
 def _chapter(args: argparse.Namespace) -> int:
     parameters = {name: parse_value(value) for name, value in args.parameter}
-    chapters.execute_all(args.root, args.scale, args.names or None, parameters=parameters)
+    chapters.execute_all(args.root, args.scale, args.names or None, parameters=parameters,
+                         executor=_executor(args))
     return 0
+
+
+def _executor(args: argparse.Namespace) -> str | None:
+    from badminima.core import grid
+
+    if args.executor is not None:
+        try:
+            grid.check_executor(args.executor)
+        except ParameterError as err:
+            raise err.renamed("--executor") from None
+    return args.executor
 
 
 def _book(args: argparse.Namespace) -> int:
     from badminima.book import summary
 
-    chapters.execute_all(args.root, args.scale)
+    chapters.execute_all(args.root, args.scale, executor=_executor(args))
     index = chapters.build(args.root)
     verdicts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)
     counts = verdicts["verdict"].value_counts()

@@ -4,6 +4,7 @@ cluster, core/on_ray.py). A job trains (or loads) its results into the store it 
 it, the store ends with the same results."""
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -75,10 +76,11 @@ class GridFailed(RuntimeError):
     """Some jobs failed (after their retries); the others ran and are stored."""
 
 
-def fail(errors: dict[int, BaseException], jobs: list[Job]) -> None:
+def fail(errors: dict[int, BaseException], jobs: list[Job], bar: Progress) -> None:
+    """Raise GridFailed if a job failed; those that needed it count as failed too (they could not run)."""
     if errors:
         i, first = next(iter(errors.items()))
-        raise GridFailed(f"{len(errors)} of {len(jobs)} jobs failed; the first, {jobs[i].label or i}: "
+        raise GridFailed(f"{len(bar.failed)} of {len(jobs)} jobs failed; the first, {jobs[i].label or i}: "
                          f"{type(first).__name__}: {first}") from first
 
 
@@ -90,6 +92,7 @@ def run(jobs: list[Job], store: Store | None = None, executor: str = "local", wo
     how many are missing (a page that gathers stored results never trains)."""
     store = store or Store()
     address = check_executor(executor)
+    jobs = _same_work_once(jobs, store)
     todo = [i for i, job in enumerate(jobs) if not done(job, store)]
     if todo and isinstance(store, ReadOnlyStore):
         raise NotStored(f"{len(todo)} of {len(jobs)} jobs have results missing from the store at {store.root}")
@@ -110,6 +113,20 @@ def run(jobs: list[Job], store: Store | None = None, executor: str = "local", wo
         bar.close()
 
 
+def _same_work_once(jobs: list[Job], store: Store) -> list[Job]:
+    """A job that stores what an earlier one stores waits for it (and then only loads): chapters may list the same
+    work twice (two figures of one run)."""
+    first: dict[frozenset, int] = {}
+    out = []
+    for i, job in enumerate(jobs):
+        outputs = frozenset((kind, store.key(config)) for kind, config in job.outputs)
+        if outputs in first:
+            job = dataclasses.replace(job, after=job.after | {first[outputs]})
+        first.setdefault(outputs, i)
+        out.append(job)
+    return out
+
+
 def _in_process(jobs: list[Job], todo: list[int], store: Store, bar: Progress) -> None:
     errors: dict[int, BaseException] = {}
     for i in todo:
@@ -122,7 +139,7 @@ def _in_process(jobs: list[Job], todo: list[int], store: Store, bar: Progress) -
         except Exception as err:
             errors[i] = err
         bar.finish(i, ok=i not in errors)
-    fail(errors, jobs)
+    fail(errors, jobs, bar)
 
 
 def _in_worker(job: Job, root: str) -> None:
@@ -157,5 +174,5 @@ def _over_processes(jobs: list[Job], todo: list[int], store: Store, workers: int
                 if future.exception() is not None:
                     errors[i] = future.exception()
                 bar.finish(i, ok=i not in errors)
-    fail(errors, jobs)
+    fail(errors, jobs, bar)
 

@@ -8,7 +8,7 @@ files of the results it computed, which the driver adopts into its store, byte f
 
 Where the driver's store is a folder every node sees at the same path, set $BADMINIMA_SHARED_STORE=1: tasks then
 train in it directly, so a task that Ray retries after its worker died resumes from the run's last checkpoint
-instead of starting over."""
+instead of starting over. Every node reads the data sets from the driver's data folder path."""
 from __future__ import annotations
 
 import os
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from badminima.core.data import images
 from badminima.core.grid import Job, Progress, fail
 from badminima.core.store import Store
 
@@ -58,7 +59,9 @@ def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar
     resources = ray.cluster_resources()
     slots = int(resources.get("CPU", 1))
     shared = str(store.root.resolve()) if os.environ.get(SHARED) else None
-    task = ray.remote(num_cpus=1, max_retries=RETRIES)(_train)
+    # Workers read data where the driver does (a worker of a cluster started by `ray start` has its own cwd).
+    env = {"env_vars": {"BADMINIMA_DATA": str(images.data_folder().resolve())}}
+    task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(_train)
     refs: dict[int, Any] = {}
     for i in todo:
         job = jobs[i]
@@ -89,4 +92,4 @@ def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar
             errors[i] = err
         bar.finish(i, ok=i not in errors)
         show_running()
-    fail(errors, jobs)
+    fail(errors, jobs, bar)

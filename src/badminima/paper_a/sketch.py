@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
+from badminima.core import grid
 from badminima.core.data.labels import random_labels
 from badminima.core.config import ParameterError, check_range, check_seeds, scaled
 from badminima.core.data.toy import draw, noisy_copies
@@ -106,6 +108,29 @@ def _train_setting(store: Store, key: dict, init: MLP, train_set, tcfg: TrainCon
     return model, Run.from_dict(stored.metrics)
 
 
+def _train_configs(cfg: SketchConfig) -> tuple[TrainConfig, TrainConfig, TrainConfig]:
+    """Settings 1 and 3 (plain SGD), 2 (random labels), 4 (momentum, weight decay)."""
+    vanilla = TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs, eval_every=100)
+    return (vanilla, dataclasses.replace(vanilla, lr=cfg.lr_random_labels),
+            dataclasses.replace(vanilla, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
+
+
+def _keys(cfg: SketchConfig) -> list[dict]:
+    """The store keys of the four settings."""
+    data_key = {k: getattr(cfg, k) for k in ("seeds", "n_per_class", "n_test", "separation", "hidden",
+                                              "batch_size", "max_epochs")}
+    vanilla, random_cfg, regular = _train_configs(cfg)
+    key2 = {"setting": 2, **data_key, "train": random_cfg}
+    return [{"setting": 1, **data_key, "train": vanilla}, key2, {"setting": 3, "start": key2, "train": vanilla},
+            {"setting": 4, "start": key2, "train": regular, "noise": cfg.noise}]
+
+
+def jobs(cfg: SketchConfig) -> list[grid.Job]:
+    """The sketch's work: one job, its four settings trained in turn (each starts from the one before)."""
+    return [grid.Job(functools.partial(run_sketch, cfg), tuple(("sketch", k) for k in _keys(cfg)),
+                     label="the sketch's four settings", gpus=0.25)]
+
+
 def run_sketch(cfg: SketchConfig, store: Store | None = None) -> Sketch:
     """Train (or load) the four settings for every seed."""
     store = store or Store()
@@ -115,15 +140,7 @@ def run_sketch(cfg: SketchConfig, store: Store | None = None) -> Sketch:
     init = MLP(sizes, seeds)
     y_random = torch.stack([random_labels(y.shape[1], 2, 10_000 + s) for s in seeds])
     test = (x_test, y_test)
-    data_key = {k: getattr(cfg, k) for k in ("seeds", "n_per_class", "n_test", "separation", "hidden",
-                                              "batch_size", "max_epochs")}
-    vanilla = TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs, eval_every=100)
-    random_cfg = dataclasses.replace(vanilla, lr=cfg.lr_random_labels)
-    regular = dataclasses.replace(vanilla, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    key1 = {"setting": 1, **data_key, "train": vanilla}
-    key2 = {"setting": 2, **data_key, "train": random_cfg}
-    key3 = {"setting": 3, "start": key2, "train": vanilla}
-    key4 = {"setting": 4, "start": key2, "train": regular, "noise": cfg.noise}
+    (key1, key2, key3, key4), (vanilla, random_cfg, regular) = _keys(cfg), _train_configs(cfg)
 
     m1, r1 = _train_setting(store, key1, init, (x, y), vanilla, None, test, seeds)
     m2, r2 = _train_setting(store, key2, init, (x, y_random), random_cfg, None, test, seeds)

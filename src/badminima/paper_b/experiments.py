@@ -22,7 +22,7 @@ from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.data import images, toy
 from badminima.core.metrics import accuracy, boundary_length
 from badminima.core.models import MLP, member_logits
-from badminima.core import fastmlp, runtime
+from badminima.core import fastmlp, grid, runtime
 from badminima.core.plots import extent_of
 from badminima.paper_b import protocol
 from badminima.core.store import Store, Stored
@@ -144,6 +144,49 @@ def _start_key(problem: Problem, width: int) -> dict:
             "curve_points": CURVE_POINTS}
 
 
+def _after_start(group: str, start: dict) -> dict:
+    return {"group": group, "start": start}
+
+
+def _budget_key(problem: Problem, width: int, budget: int) -> dict:
+    short = dataclasses.replace(problem, train=dataclasses.replace(problem.train, max_epochs=budget))
+    return {**_start_key(short, width), "group": "phase 1"}
+
+
+def problem_results(problem: Problem, width: int) -> tuple[tuple[str, dict], ...]:
+    """The stored results of run_problem, as grid.Job outputs."""
+    start = _start_key(problem, width)
+    return tuple(("widths", k) for k in (start, _after_start("retrain", start), _after_start("readout", start)))
+
+
+def width_jobs(cfg: protocol.WidthsConfig, widths: tuple[int, ...] | None = None) -> list[grid.Job]:
+    """A sweep's work (or that of `widths` on every data set): one job per data set and width, its three groups
+    trained in turn."""
+    jobs = []
+    for dataset in cfg.datasets:
+        problem = problem_of(cfg, dataset)
+        jobs += [grid.Job(functools.partial(run_problem, problem, p), problem_results(problem, p),
+                          label=f"{dataset} width {p}", gpus=0.25) for p in widths or widths_of(cfg, dataset)]
+    return jobs
+
+
+def budget_jobs(cfg: protocol.BudgetConfig) -> list[grid.Job]:
+    """The budget chapter's work: the sweep's runs at its first width, and one job per data set and budget (phase
+    1 cut short, then phase 2 from it)."""
+    width = cfg.sweep.widths[0]
+    jobs = []
+    for dataset in cfg.sweep.datasets:
+        problem = problem_of(cfg.sweep, dataset)
+        jobs.append(grid.Job(functools.partial(run_problem, problem, width), problem_results(problem, width),
+                             label=f"{dataset} width {width}", gpus=0.25))
+        for budget in cfg.budgets:
+            key = _budget_key(problem, width, budget)
+            jobs.append(grid.Job(functools.partial(run_budget, problem, width, budget),
+                                 (("widths", key), ("widths", _after_start("retrain", key))),
+                                 label=f"{dataset} budget {budget}", gpus=0.25))
+    return jobs
+
+
 def _record_epochs(max_epochs: int) -> frozenset:
     """About CURVE_POINTS log-spaced epochs up to the cap: enough to see whether a run that hit the cap was still
     improving. Why not every k-th epoch: the fast path returns to Python at each recorded epoch, and a record
@@ -240,7 +283,7 @@ def _retrain(store: Store, start_key: dict, problem: Problem, sizes: tuple[int, 
     scale = _norms(adversarial) / _norms(random_init)
     rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
     true = _per_member(problem.data.y, 1, k)
-    return _run_group(store, {"group": "retrain", "start": start_key}, problem, sizes, seeds * 2,
+    return _run_group(store, _after_start("retrain", start_key), problem, sizes, seeds * 2,
                       _stacked(adversarial, rescaled), torch.cat([true, true]))
 
 
@@ -255,7 +298,7 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
     start = _run_group(store, start_key, problem, sizes, seeds * 2, None, torch.cat([true, _random_labels(problem)]))
     adversarial = _members(start.weights, k, 2 * k)
     retrain = _retrain(store, start_key, problem, sizes, adversarial)
-    readout = _run_group(store, {"group": "readout", "start": start_key}, problem, sizes, seeds, adversarial, true,
+    readout = _run_group(store, _after_start("readout", start_key), problem, sizes, seeds, adversarial, true,
                          readout_only=True)
     return {"start": start, "retrain": retrain, "readout": readout}
 
@@ -267,7 +310,7 @@ def run_budget(problem: Problem, width: int, budget: int, store: Store | None = 
     store = store or Store()
     check_range("budget", budget, 1, integer=True)
     short = dataclasses.replace(problem, train=dataclasses.replace(problem.train, max_epochs=budget))
-    key = {**_start_key(short, width), "group": "phase 1"}
+    key = _budget_key(problem, width, budget)
     phase1 = _run_group(store, key, short, problem.sizes(width), problem.seeds, None, _random_labels(problem))
     return {"phase 1": phase1, "retrain": _retrain(store, key, problem, problem.sizes(width), phase1.weights)}
 
