@@ -94,7 +94,7 @@ def test_the_store_journals_what_it_trained_and_loaded(tmp_path, monkeypatch):
 def test_make_book_ends_with_the_index_and_the_verdict_counts(tmp_path, monkeypatch, capsys):
     from badminima.book import cli
 
-    monkeypatch.setattr(chapters, "execute_all", lambda root, scale: {})
+    monkeypatch.setattr(chapters, "execute_all", lambda root, scale, executor=None: {})
     monkeypatch.setattr(chapters, "build", lambda root: root / "_build" / "html" / "index.html")
     (tmp_path / summary.CHAPTERS_DIR).mkdir(parents=True)
     pd.DataFrame({"verdict": ["holds", "holds", "inconclusive"]}).to_csv(

@@ -192,8 +192,9 @@ def test_a_grid_over_two_processes_stores_the_runs_one_process_stores(data_dir, 
     cfg = protocol.config_for("smoke", dataset="mnist", seeds=(0, 1), models=("resnet18", "densenet40"))
     cells = experiments.main_grid(cfg)
     work = experiments.jobs(experiments.missing(cells, Store(tmp_path / "one")), Store(tmp_path / "one"))
-    assert [len(j.runs) for j in work if j.phase1] == [2, 1, 1], "resnet18's seeds packed, densenet40's alone"
-    assert all(j.after for j in work if not j.phase1 and j.runs[0].adversarial), "phase 2 waits for its phase 1"
+    phase1 = [j for j in work if j.outputs[0][0] == "adversarial"]
+    assert [len(j.outputs) for j in phase1] == [2, 1, 1], "resnet18's seeds packed, densenet40's alone"
+    assert all(j.after for j in work if j.inputs), "phase 2 waits for its phase 1"
     experiments.train_all(cells, Store(tmp_path / "one"), workers=1)
     experiments.train_all(cells, Store(tmp_path / "two"), workers=2)
     names = lambda root: sorted(p.name for p in (root / "image").iterdir())

@@ -228,7 +228,7 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
     shown = ", ".join(f"`{k} = {v!r}`" for k, v in parameters.items())
     # No backticks in the title: a fence's info string may not hold any (CommonMark), and the box would not render.
     scale = f" at scale {meta['scale']}" if meta["scale"] else ""
-    box = (f"````{{admonition}} Executed{scale} in {seconds:.0f} s, {executed}: {runs['trained']} result(s) trained, "
+    box = (f"````{{admonition}} Executed{scale} in {meta['seconds']:.0f} s, {executed}: {runs['trained']} result(s) trained, "
            f"{runs['loaded']} loaded. How to re-run it\n:class: note dropdown\n"
            f"On {meta['machine']}, from commit `{meta['commit']}`.\n\n"
            f"Parameters ({'None: the scale' + chr(39) + 's value'}): {shown}.\n\n"
