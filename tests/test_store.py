@@ -262,3 +262,21 @@ def test_store_rm_removes_what_is_selected_and_refuses_everything(tmp_path, caps
     key = store.entries()[0].key
     assert main(["store", "rm", "--results", str(tmp_path), "--kind", "image", "--key", key[:6]]) == 0
     assert store.entries() == []
+
+
+def test_a_field_added_later_keeps_the_keys_stored_before_it():
+    from dataclasses import dataclass, field
+
+    from badminima.core.config import ADDED_LATER
+
+    @dataclass(frozen=True)
+    class Before:
+        width: int = 1
+
+    @dataclass(frozen=True)
+    class After:
+        width: int = 1
+        extra: int | None = field(default=None, metadata=ADDED_LATER)
+
+    assert config_key(After()) == config_key(Before())
+    assert config_key(After(extra=2)) != config_key(Before())

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from badminima.core import grid, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.store import JOURNAL
+from badminima.beyond import protocol as beyond
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
 from badminima.paper_b import protocol as paper_b
@@ -60,6 +61,7 @@ CHAPTERS = {
     "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for)),
     "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries)),
     "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for)),
+    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for)),
     "reproduce": Chapter("reproduce.md", None),
     "status": Chapter("status.md", None),
     "index": Chapter("index.md", None),

@@ -67,10 +67,17 @@ def check_seeds(seeds: Any) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+# The metadata of a dataclass field added after results were stored: left out of the configuration's form (and so
+# of its key) while it holds its default, so the results stored before it keep their keys.
+ADDED_LATER = {"omit_default": True}
+
+
 def as_dict(obj: Any) -> Any:
-    """Plain JSON-able form of a configuration (dataclasses, tuples and nested dicts)."""
+    """Plain JSON-able form of a configuration (dataclasses, tuples and nested dicts); a field marked ADDED_LATER
+    is left out while it holds its default."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: as_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: as_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, dict):
         return {str(k): as_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

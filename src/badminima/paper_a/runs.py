@@ -13,7 +13,7 @@ from torch import nn
 
 from badminima.core import convnets
 from badminima.paper_a.algorithm1 import algorithm1_set
-from badminima.core.config import ParameterError, check_range
+from badminima.core.config import ADDED_LATER, ParameterError, check_range
 from badminima.core.data import images
 from badminima.core.metrics import accuracy, table1_distances
 from badminima.core.models import Single
@@ -67,6 +67,29 @@ class Adversarial:
 
 
 @dataclass(frozen=True)
+class Repair:
+    """Cheap changes to the adversarial init before phase 2 (beyond both papers), applied in this order: shrink
+    every weight by `shrink` and add `perturb` times a fresh random init (Ash and Adams' shrink and perturb),
+    re-draw the last layer from that fresh init, reset the batch-norm statistics, and train `warm_epochs` epochs at
+    learning rate `warm_lr` before the run's own training."""
+    shrink: float = 1.0
+    perturb: float = 0.0
+    reset_last: bool = False
+    reset_batch_norm: bool = False
+    warm_epochs: int = 0
+    warm_lr: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_range("shrink", self.shrink, 0)
+        check_range("perturb", self.perturb, 0)
+        check_range("warm_epochs", self.warm_epochs, 0, integer=True)
+        check_range("warm_lr", self.warm_lr, 0, open_low=True)
+
+
+FRESH_SEED = 100_000   # the fresh init of a repair is seed FRESH_SEED + the run's seed: not the run's own init
+
+
+@dataclass(frozen=True)
 class ImageRun:
     data: DataSpec = DataSpec()
     model: str = "resnet18"
@@ -75,10 +98,13 @@ class ImageRun:
     adversarial: Adversarial | None = None   # None: the framework's random init
     augment: bool = False                    # random crop (padding 4) and horizontal flip
     train: TrainConfig = field(kw_only=True)  # no default: the paper's recipes are in protocol.py
+    repair: Repair | None = field(default=None, kw_only=True, metadata=ADDED_LATER)   # of the adversarial init
 
     def __post_init__(self) -> None:
         check_range("width", self.width, MIN_WIDTH)
         check_range("seed", self.seed, 0, integer=True)
+        if self.repair is not None and self.adversarial is None:
+            raise ParameterError("repair applies to an adversarial init only; allowed: a run with adversarial set")
 
 
 def heuristics(augment: bool, l2: float, momentum: float, base: ImageRun) -> ImageRun:
@@ -222,6 +248,21 @@ def _test_acc(run: ImageRun, state: dict, data: Prepared) -> float:
     return float(accuracy(Single(net), data.x_test, data.y_test)[0])
 
 
+@torch.no_grad()
+def _repair(net: nn.Module, run: ImageRun, data: images.ImageData) -> None:
+    """Apply the run's repair (all but its warm-up epochs) to the adversarial init loaded in `net`."""
+    repair = run.repair
+    fresh = dict(build_model(dataclasses.replace(run, seed=FRESH_SEED + run.seed), data).named_parameters())
+    for name, p in net.named_parameters():
+        p.mul_(repair.shrink).add_(fresh[name], alpha=repair.perturb)
+        if repair.reset_last and name.startswith("classifier."):
+            p.copy_(fresh[name])
+    if repair.reset_batch_norm:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+
+
 def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.device | None = None,
                progress: bool = True, compile_: bool = False) -> list[Stored]:
     """Train (or load) runs that differ in their seed alone, the missing ones together as one packed network:
@@ -237,9 +278,17 @@ def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.d
         data = prepare(group[0].data, device)
         nets = [build_model(r, data.raw) for r in group]
         if group[0].adversarial is not None:   # phase 1 is read (or trained) only when phase 2 has to be trained
-            for net, phase1 in zip(nets, adversarial_inits(group, store, device, progress, compile_)):
+            for r, net, phase1 in zip(group, nets, adversarial_inits(group, store, device, progress, compile_)):
                 net.load_state_dict(_without_prefix(phase1.weights, "final"))
+                if r.repair is not None:
+                    _repair(net, r, data.raw)
         model = for_device(nets, device, compile_)
+        repair = group[0].repair
+        if repair is not None and repair.warm_epochs:
+            warm = dataclasses.replace(group[0].train, lr=repair.warm_lr, max_epochs=repair.warm_epochs,
+                                       until_fit=False, lr_drops=())
+            train(model, (data.x_train, data.y_train), warm, [r.seed for r in group], augment=_augment(group[0].augment),
+                  checkpoint=workdir / "warm.ckpt", device=device, progress=progress)
         result = train(model, (data.x_train, data.y_train), group[0].train, [r.seed for r in group],
                        test_set=(data.x_test, data.y_test), augment=_augment(group[0].augment),
                        checkpoint=workdir / "train.ckpt", device=device, progress=progress)
@@ -265,6 +314,13 @@ def load_model(run: ImageRun, weights: dict) -> nn.Module:
     model = build_model(run, images.load(run.data.dataset))
     model.load_state_dict(weights)
     return model.eval()
+
+
+def start_state(run: ImageRun, store: Store) -> dict:
+    """The weights a run started from: its seed's random init, or its adversarial init (phase 1's final state)."""
+    if run.adversarial is None:
+        return build_model(run, images.load(run.data.dataset)).state_dict()
+    return _without_prefix(adversarial_init(run, store, progress=False).weights, "final")
 
 
 def parameter_vector(run: ImageRun, state: dict, prefix: str | None = None) -> torch.Tensor:

@@ -303,6 +303,49 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
     return {"start": start, "retrain": retrain, "readout": readout}
 
 
+FRESH_SEED = 100_000   # a repair's fresh init is seed FRESH_SEED + s: not seed s's own init
+
+
+def run_repaired(problem: Problem, width: int, repair: dict, store: Store | None = None) -> Stored:
+    """Exp 2's phase 2 from a repaired adversarial init (beyond the paper), one member per seed: every parameter
+    shrunk by repair["shrink"] plus repair["perturb"] times a fresh random init (Ash and Adams' shrink and
+    perturb); with repair["reset_readout"], the readout re-drawn from that fresh init; with repair["warm_steps"],
+    that many full-batch steps at step size repair["warm_lr"] first (stopped early at zero training error)."""
+    store = store or Store()
+    seeds, k, sizes = problem.seeds, len(problem.seeds), problem.sizes(width)
+    start_key = _start_key(problem, width)
+    adversarial = _members(run_problem(problem, width, store)["start"].weights, k, 2 * k)
+    fresh = MLP(sizes, tuple(FRESH_SEED + s for s in seeds)).state_dict()
+    init = {n: repair.get("shrink", 1.0) * v + repair.get("perturb", 0.0) * fresh[n] for n, v in adversarial.items()}
+    if repair.get("reset_readout"):
+        init.update({n: fresh[n] for n in ("weights.1", "biases.1")})
+    true = _per_member(problem.data.y, 1, k)
+    if repair.get("warm_steps"):
+        warm = dataclasses.replace(problem, train=dataclasses.replace(problem.train, lr=repair["warm_lr"],
+                                                                      max_epochs=repair["warm_steps"]))
+        init = _run_group(store, {"group": "warm", "repair": repair, "start": start_key}, warm, sizes, seeds, init,
+                          true).weights
+    return _run_group(store, {"group": "repaired", "repair": repair, "start": start_key}, problem, sizes, seeds,
+                      init, true)
+
+
+def states(problem: Problem, width: int, store: Store | None = None) -> dict[str, dict[str, Tensor]]:
+    """Each seed's network (one member per seed) at the start and end of Exp 1 and Exp 2's phase 2, from the stored
+    runs: {"random init", "Exp 1", "adversarial init", "Exp 2"}."""
+    groups = run_problem(problem, width, store)
+    k = len(problem.seeds)
+    return {"random init": MLP(problem.sizes(width), problem.seeds).state_dict(),
+            "Exp 1": _members(groups["start"].weights, 0, k),
+            "adversarial init": _members(groups["start"].weights, k, 2 * k),
+            "Exp 2": _members(groups["retrain"].weights, 0, k)}
+
+
+def training_set(problem: Problem) -> tuple[Tensor, Tensor]:
+    """Each seed's training points and true labels: (seeds, n, d) and (seeds, n)."""
+    k = len(problem.seeds)
+    return _per_member(problem.data.x, 1, k), _per_member(problem.data.y, 1, k)
+
+
 def run_budget(problem: Problem, width: int, budget: int, store: Store | None = None) -> dict[str, Stored]:
     """Train (or load) phase 1 alone, stopped after `budget` steps or at zero training error, and then Exp 2's
     phase 2 and the Norm run from its weights (with the problem's own cap): {"phase 1", "retrain"}. Phase 1 is

@@ -1,0 +1,49 @@
+"""Figures of the chapters beyond both papers. They draw the tables of badminima.beyond and compute no metric."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from badminima.core.plots import panel_grid
+
+COLOURS = {"random": "#1f77b4", "adversarial": "#d62728"}
+
+
+def seed_bars(table: pd.DataFrame, value: str, ylabel: str, log: bool = False) -> plt.Figure:
+    """One panel per recipe: per model, a bar per init (the mean over seeds) with each seed as a dot."""
+    modes = list(dict.fromkeys(table["mode"]))
+    fig, axes = panel_grid(len(modes), 4.6, 3.4)
+    models = list(dict.fromkeys(table["model"]))
+    for ax, mode in zip(axes, modes):
+        for j, init in enumerate(("random", "adversarial")):
+            for i, model in enumerate(models):
+                v = table[(table["mode"] == mode) & (table["init"] == init) & (table["model"] == model)][value]
+                x = i + (j - 0.5) * 0.38
+                ax.bar(x, v.mean(), 0.36, color=COLOURS[init], alpha=0.55, label=f"{init} init" if i == 0 else None)
+                ax.scatter(np.full(len(v), x), v, s=10, color=COLOURS[init], zorder=3)
+        ax.set(xticks=range(len(models)), xticklabels=models, ylabel=ylabel, title=mode,
+               yscale="log" if log else "linear")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def flip_curves(flips: pd.DataFrame, attack: str, eps_max: float) -> plt.Figure:
+    """One panel per model: the share of test images whose prediction an attack flips within each l-infinity
+    radius, per init and recipe (all seeds' images together)."""
+    models = list(dict.fromkeys(flips["model"]))
+    fig, axes = panel_grid(len(models), 4.6, 3.4)
+    radii = np.linspace(0, eps_max, 101)
+    for ax, model in zip(axes, models):
+        for (init, mode), g in flips[(flips["model"] == model) & (flips["attack"] == attack)].groupby(["init", "mode"]):
+            e = g["epsilon"].to_numpy()
+            share = [(e <= r).mean() * 100 for r in radii]
+            ax.plot(radii, share, color=COLOURS[init], ls="-" if mode == "vanilla" else "--", label=f"{init}, {mode}")
+        ax.set(title=f"{model}, {attack}", xlabel="l-infinity radius (pixels on [0, 1])",
+               ylabel="test images flipped %", ylim=(0, 100))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

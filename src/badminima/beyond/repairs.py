@@ -1,0 +1,114 @@
+"""Beyond both papers: cheap repairs of the adversarial init. Phase 2 (vanilla SGD to 100% training accuracy for
+Paper A, full-batch gradient descent to zero training error for Paper B) starts from the adversarial init changed
+by one repair, beside the same training from the adversarial init as it is and from the random init (the other
+chapters' stored runs). Which repairs recover the random init's test accuracy, and at what cost?"""
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from badminima.beyond.protocol import RepairsConfig
+from badminima.core import stats
+from badminima.core.store import Store
+from badminima.paper_a import experiments as paper_a
+from badminima.paper_a import protocol as paper_a_protocol
+from badminima.paper_a.runs import Repair
+from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import protocol as paper_b_protocol
+
+RANDOM, ADVERSARIAL = "random init", "adversarial init"
+NOT_CLAIMED = "(neither paper)"
+
+
+def image_repairs(cfg: RepairsConfig) -> dict[str, Repair]:
+    """The repairs tried on Paper A's models, by name."""
+    out = {f"shrink {s:g}, perturb {p:g}": Repair(shrink=s, perturb=p) for s in cfg.shrinks for p in cfg.perturbs}
+    out["reset last layer"] = Repair(reset_last=True)
+    out["reset batch-norm statistics"] = Repair(reset_batch_norm=True)
+    out[f"{cfg.warm_epochs} epochs at lr {cfg.warm_lr:g}"] = Repair(warm_epochs=cfg.warm_epochs, warm_lr=cfg.warm_lr)
+    return out
+
+
+def net_repairs(cfg: RepairsConfig) -> dict[str, dict]:
+    """The repairs tried on Paper B's nets, by name (no batch norm there)."""
+    out = {f"shrink {s:g}, perturb {p:g}": {"shrink": s, "perturb": p} for s in cfg.shrinks for p in cfg.perturbs}
+    out["reset readout"] = {"reset_readout": True}
+    out[f"{cfg.warm_steps:,} steps at step {cfg.net_warm_lr:g}"] = {"warm_steps": cfg.warm_steps,
+                                                                    "warm_lr": cfg.net_warm_lr}
+    return out
+
+
+def image_cells(cfg: RepairsConfig, scale: str) -> list[paper_a.Cell]:
+    """Paper A's vanilla runs from the random and the adversarial init (the training chapter's) and from each
+    repaired adversarial init, per model and seed."""
+    acfg = paper_a_protocol.config_for(scale, models=cfg.models, seeds=cfg.seeds)
+    cells = []
+    for model in cfg.models:
+        for seed in cfg.seeds:
+            adversarial = paper_a_protocol.vanilla(acfg, model, seed, "adversarial")
+            cells.append(({"model": model, "seed": seed, "start": RANDOM},
+                          paper_a_protocol.vanilla(acfg, model, seed, "random")))
+            cells.append(({"model": model, "seed": seed, "start": ADVERSARIAL}, adversarial))
+            cells += [({"model": model, "seed": seed, "start": name}, dataclasses.replace(adversarial, repair=r))
+                      for name, r in image_repairs(cfg).items()]
+    return cells
+
+
+def image_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+    """One row per model, seed and start: training and test accuracy (%), epochs of the vanilla recipe, whether it
+    fitted, and its cost in epochs (warm-up epochs included)."""
+    cells = image_cells(cfg, scale)
+    table = paper_a.runs_table(cells, store)
+    warm = {name: r.warm_epochs for name, r in image_repairs(cfg).items()}
+    return table.assign(fitted=table["train acc %"] >= 100,
+                        cost=table["epochs"] + table["start"].map(warm).fillna(0).astype(int))
+
+
+def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+    """One row per data set, seed and start of Paper B's nets at cfg.width: test accuracy (%), steps to zero
+    training error (None: the cap), whether it fitted, and the cost in steps (warm-up steps included)."""
+    store = store or Store()
+    wcfg = paper_b_protocol.config_for(scale, datasets=cfg.datasets)
+    rows = []
+    for dataset in cfg.datasets:
+        problem = paper_b.problem_of(wcfg, dataset)
+        k = len(problem.seeds)
+        groups = paper_b.run_problem(problem, cfg.width, store)
+        starts = {RANDOM: (groups["start"].metrics, 0, 0), ADVERSARIAL: (groups["retrain"].metrics, 0, 0)}
+        for name, repair in net_repairs(cfg).items():
+            starts[name] = (paper_b.run_repaired(problem, cfg.width, repair, store).metrics, 0,
+                            repair.get("warm_steps", 0))
+        for name, (m, offset, warm) in starts.items():
+            for i, seed in enumerate(problem.seeds[:k]):
+                steps = m["fit_step"][offset + i]
+                rows.append({"dataset": dataset, "seed": seed, "start": name,
+                             "test acc %": round(100 * m["test_acc"][offset + i], 4), "steps": steps,
+                             "fitted": steps is not None, "cost": None if steps is None else steps + warm})
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame, by: str, cost: str) -> pd.DataFrame:
+    """Per group and start: mean and range over seeds of the test accuracy, runs that fitted, and the mean cost."""
+    g = table.groupby([by, "start"], sort=False)
+    out = g["test acc %"].agg(["mean", "min", "max"]).add_prefix("test acc % ")
+    out["fitted"] = g["fitted"].apply(lambda f: f"{int(f.sum())} of {len(f)}")
+    out[f"mean {cost}"] = g["cost"].mean()
+    return out.reset_index()
+
+
+def findings(table: pd.DataFrame, by: str, tolerance: float) -> dict[str, list[stats.Verdict]]:
+    """Paired over seeds; each question one family over the groups (models or data sets) and repairs: does the
+    repair beat the adversarial init's test accuracy, and does it come within `tolerance` points of the random
+    init's?"""
+    wide = table.pivot_table(index=[by, "seed"], columns="start", values="test acc %").reset_index()
+    better, recovers = [], []
+    for group, g in wide.groupby(by):
+        for name in [c for c in dict.fromkeys(table["start"]) if c not in (RANDOM, ADVERSARIAL)]:
+            better.append(stats.greater(f"{group}, {name}: beats the adversarial init", NOT_CLAIMED, g[name],
+                                        g[ADVERSARIAL], (name, ADVERSARIAL)))
+            recovers.append(stats.within(f"{group}, {name}: recovers the random init's test accuracy "
+                                         f"(within {tolerance:g} points)", NOT_CLAIMED, g[name], g[RANDOM],
+                                         (name, RANDOM), tolerance))
+    return {"the repair beats the adversarial init": stats.family(better),
+            "the repair recovers the random init": stats.family(recovers)}

@@ -1,0 +1,93 @@
+"""The chapter beyond both papers: its summaries on tables with known answers, and its measurements on the smoke
+runs (stored once, never retrained)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from badminima.beyond import minima
+from badminima.beyond import protocol as beyond
+from badminima.core import stats
+from badminima.core.config import ParameterError
+from badminima.core.store import Store
+
+
+def test_the_path_summary_finds_the_barrier_and_where_test_accuracy_falls():
+    alpha = np.linspace(0, 1, 5)
+    paths = pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.5, 0.9, 0.4, 0.2],
+                          "train acc": [100, 80, 40, 90, 100], "test acc": [60, 58, 45, 41, 40],
+                          "model": "m", "mode": "vanilla", "seed": 0})
+    row = minima.path_summary(paths).iloc[0]
+    assert row["barrier"] == pytest.approx(0.7) and row["lowest train acc"] == 40
+    assert (row["test acc at 0"], row["test acc at 1"], row["half-way alpha"]) == (60, 40, 0.5)
+
+
+def test_flip_medians_count_images_that_never_flip():
+    flips = pd.DataFrame({"model": "m", "seed": 0, "init": "random", "mode": "vanilla", "attack": "PGD",
+                          "image": range(4), "epsilon": [0.01, 0.03, math.inf, math.inf]})
+    row = minima.flip_medians(flips).iloc[0]
+    assert row["median epsilon"] == math.inf and row["flipped %"] == 50
+
+
+def test_layer_thirds_average_by_depth():
+    layers = pd.DataFrame({"model": "m", "seed": 0, "init": "random", "mode": "vanilla", "depth": range(6),
+                           "distance": [1.0, 3.0, 5.0, 5.0, 10.0, 20.0]})
+    row = minima.layer_thirds(layers).iloc[0]
+    assert (row["first third"], row["middle third"], row["last third"]) == (2.0, 5.0, 15.0)
+
+
+def test_findings_compare_paired_seeds_and_say_how_sure():
+    rows = []
+    for seed in range(5):
+        for init, top in (("random", 1.0 + 0.01 * seed), ("adversarial", 3.0 + 0.02 * seed)):
+            rows.append({"model": "m", "mode": "vanilla", "seed": seed, "init": init, "top eigenvalue": top,
+                         "trace": top})
+    sharp = pd.DataFrame(rows)
+    table = minima.compare(sharp, ["model", "mode"], "top eigenvalue", "init", "random", "adversarial")
+    assert table.iloc[0]["higher"] == 5 and table.iloc[0]["ratio"] == pytest.approx(3.04 / 1.02)
+    alpha = np.linspace(0, 1, 3)
+    paths = pd.concat([pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.1 + s, 0.1], "train acc": 100,
+                                     "test acc": [60, 50, 40], "model": "m", "mode": "vanilla", "seed": s})
+                       for s in range(1, 4)])
+    flips = pd.DataFrame([{"model": "m", "seed": s, "init": i, "mode": "vanilla", "attack": "PGD", "image": 0,
+                           "epsilon": e + 0.001 * s} for s in range(3) for i, e in (("random", 0.05), ("adversarial", 0.01))])
+    found = minima.image_findings(sharp, flips, paths, eps_max=0.1)
+    assert [v.verdict for vs in found.values() for v in vs] == [stats.HOLDS] * 4
+    sentence = minima.suggests(found["the adversarial-init minimum is sharper (top eigenvalue)"], "sharper")
+    assert sentence == "*sharper*: supported in 1 of 1 (m, vanilla)."
+    reversed_ = minima.image_findings(sharp.assign(init=sharp["init"].map({"random": "adversarial",
+                                                                          "adversarial": "random"})),
+                                      flips, paths, eps_max=0.1)
+    assert reversed_["the adversarial-init minimum is sharper (top eigenvalue)"][0].verdict == stats.FAILS
+
+
+def test_a_bad_setting_is_one_line():
+    with pytest.raises(ParameterError, match="datasets='vmnist' is not allowed"):
+        beyond.config_for("cpu", datasets=["vmnist"])
+    with pytest.raises(ParameterError, match="path_points=1 is out of range"):
+        beyond.config_for("cpu", path_points=1)
+
+
+def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, monkeypatch):
+    store, cfg = Store(tmp_path), beyond.config_for("smoke")
+    image = minima.image_measures(cfg, "smoke", store)
+    paths = minima.image_paths(cfg, "smoke", store)
+    nets = minima.net_measures(cfg, "smoke", store)
+    assert len(image["sharpness"]) == 4 and (image["sharpness"]["top eigenvalue"] > 0).all()
+    assert set(image["flips"]["attack"]) == {"FGSM", "PGD"} and len(image["flips"]) == 4 * 2 * cfg.margin_size
+    assert len(paths) == 2 * cfg.path_points and paths["alpha"].tolist()[:3] == [0.0, 0.5, 1.0]
+    assert set(nets["experiment"]) == {"Exp 1", "Exp 2"} and set(nets["seed"]) == set(cfg.net_seeds)
+    assert (nets["first layer"] > 0).all() and (nets["distance min"] <= nets["distance median"]).all()
+    # a second reading loads every measurement: nothing is measured, nothing trained
+    from badminima.core import landscape
+    from badminima.core.store import JOURNAL
+    monkeypatch.setattr(landscape, "top_eigenvalue", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr(landscape, "between", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setenv(JOURNAL, str(tmp_path / "journal"))
+    again = minima.image_measures(cfg, "smoke", store)
+    pd.testing.assert_frame_equal(again["sharpness"], image["sharpness"])
+    pd.testing.assert_frame_equal(minima.image_paths(cfg, "smoke", store), paths)
+    pd.testing.assert_frame_equal(minima.net_measures(cfg, "smoke", store), nets)
+    events = (tmp_path / "journal").read_text().split("\n")
+    assert events[0].startswith("loaded") and not [e for e in events if e.startswith("trained")]
