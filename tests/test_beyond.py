@@ -91,3 +91,37 @@ def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, mon
     pd.testing.assert_frame_equal(minima.net_measures(cfg, "smoke", store), nets)
     events = (tmp_path / "journal").read_text().split("\n")
     assert events[0].startswith("loaded") and not [e for e in events if e.startswith("trained")]
+
+
+def test_paper_bs_identity_repair_is_exp_2_and_a_shrink_is_not(tmp_path):
+    from badminima.paper_b import experiments as paper_b
+    from badminima.paper_b import protocol as paper_b_protocol
+
+    store = Store(tmp_path)
+    problem = paper_b.problem_of(paper_b_protocol.config_for("smoke", datasets=["circles"]), "circles")
+    k = len(problem.seeds)
+    exp2 = paper_b.run_problem(problem, 4, store)["retrain"].metrics
+    same = paper_b.run_repaired(problem, 4, {}, store).metrics
+    assert same["test_acc"] == exp2["test_acc"][:k] and same["fit_step"] == exp2["fit_step"][:k]
+    shrunk = paper_b.run_repaired(problem, 4, {"shrink": 0.3, "perturb": 0.1}, store).metrics
+    assert shrunk["init_norm"] != exp2["init_norm"][:k]
+
+
+def test_repair_findings_compare_with_both_inits_paired_over_seeds():
+    from badminima.beyond import repairs
+
+    rows, noise = [], [1.0, -1.0, 1.0, -1.0, 1.0, -0.9]
+    for seed in range(6):
+        for start, acc in ((repairs.RANDOM, 60.0), (repairs.ADVERSARIAL, 45.0), ("good", 59.5),
+                           ("useless", 45.0 + noise[seed])):
+            rows.append({"model": "m", "seed": seed, "start": start, "test acc %": acc + 0.3 * (seed % 3),
+                         "fitted": True, "cost": 10})
+    found = repairs.findings(pd.DataFrame(rows), "model", tolerance=2.0)
+    beats = {v.claim: v.verdict for v in found["the repair beats the adversarial init"]}
+    recovers = {v.claim: v.verdict for v in found["the repair recovers the random init"]}
+    assert beats == {"m, good: beats the adversarial init": stats.HOLDS,
+                     "m, useless: beats the adversarial init": stats.UNCLEAR}
+    assert recovers["m, good: recovers the random init's test accuracy (within 2 points)"] == stats.HOLDS
+    assert recovers["m, useless: recovers the random init's test accuracy (within 2 points)"] == stats.FAILS
+    table = repairs.summary(pd.DataFrame(rows), "model", "cost")
+    assert table.set_index("start").loc["good", "fitted"] == "6 of 6"

@@ -249,3 +249,47 @@ def test_the_device_check_runs_through_on_a_cpu_at_smoke_scale(tmp_path):
     provenance = json.loads((tmp_path / "shipped" / "provenance.json").read_text())
     assert provenance["runs_finished"] == provenance["runs_in_grid"] > 0 and provenance["cuda"] is None
     assert (tmp_path / "shipped" / "runs.csv").exists()
+
+
+def adversarial_tiny_run(**changes) -> ImageRun:
+    phase1 = TrainConfig(lr=0.1, batch_size=32, max_epochs=2, until_fit=False)
+    return tiny_run(adversarial=Adversarial(replication=1, noise_percent=10, train=phase1), **changes)
+
+
+def test_a_repair_changes_the_adversarial_init_as_it_says(data_dir):
+    from badminima.paper_a.runs import FRESH_SEED, Repair
+
+    data = image_runs.prepare(DataSpec("mnist", per_class=10), CPU)
+    run = adversarial_tiny_run()
+    fresh = dict(image_runs.build_model(dataclasses.replace(run, seed=FRESH_SEED + run.seed), data.raw).state_dict())
+    for repair in (Repair(shrink=0.5, perturb=0.2), Repair(reset_last=True), Repair(reset_batch_norm=True)):
+        net = image_runs.build_model(run, data.raw)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(1.0)
+            for m in net.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.fill_(3.0)
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        image_runs._repair(net, dataclasses.replace(run, repair=repair), data.raw)
+        after = net.state_dict()
+        for name, p in net.named_parameters():
+            expected = (fresh[name] if repair.reset_last and name.startswith("classifier.")
+                        else repair.shrink * before[name] + repair.perturb * fresh[name])
+            assert torch.allclose(after[name], expected, atol=1e-6), (repair, name)
+        means = [v for k, v in after.items() if k.endswith("running_mean")]
+        assert all((m == 0).all() if repair.reset_batch_norm else (m == 3).all() for m in means)
+
+
+def test_the_identity_repair_trains_as_the_plain_adversarial_run_and_a_warm_up_does_not(data_dir, tmp_path):
+    from badminima.paper_a.runs import Repair
+
+    store = Store(tmp_path)
+    plain = image_runs.run_image(adversarial_tiny_run(), store, progress=False)
+    same = image_runs.run_image(adversarial_tiny_run(repair=Repair()), store, progress=False)
+    warm = image_runs.run_image(adversarial_tiny_run(repair=Repair(warm_epochs=1, warm_lr=0.2)), store, progress=False)
+    assert len([e for e in store.entries() if e.kind == "image"]) == 3, "each repair is a run of its own"
+    assert all(torch.equal(plain.weights[k], same.weights[k]) for k in plain.weights)
+    assert not all(torch.equal(plain.weights[k], warm.weights[k]) for k in plain.weights)
+    with pytest.raises(ParameterError, match="repair applies to an adversarial init only"):
+        tiny_run(repair=Repair())

@@ -283,7 +283,7 @@ def suggests(verdicts: list[stats.Verdict], what: str) -> str:
     parts = [f"supported in {len(counts[stats.HOLDS])} of {len(verdicts)} ({'; '.join(counts[stats.HOLDS])})"
              if counts[stats.HOLDS] else f"supported in none of {len(verdicts)}"]
     if counts[stats.FAILS]:
-        parts.append(f"contradicted (the mean goes the other way) in {len(counts[stats.FAILS])} "
+        parts.append(f"contradicted in {len(counts[stats.FAILS])} "
                      f"({'; '.join(counts[stats.FAILS])})")
     if counts[stats.UNCLEAR]:
         parts.append(f"too close to call over these seeds in {len(counts[stats.UNCLEAR])}")

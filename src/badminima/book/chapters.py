@@ -62,6 +62,7 @@ CHAPTERS = {
     "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries)),
     "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for)),
     "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for)),
+    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for)),
     "reproduce": Chapter("reproduce.md", None),
     "status": Chapter("status.md", None),
     "index": Chapter("index.md", None),
