@@ -16,11 +16,11 @@ from badminima.core.store import Store
 def test_the_path_summary_finds_the_barrier_and_where_test_accuracy_falls():
     alpha = np.linspace(0, 1, 5)
     paths = pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.5, 0.9, 0.4, 0.2],
-                          "train acc": [100, 80, 40, 90, 100], "test acc": [60, 58, 45, 41, 40],
+                          "train acc %": [100, 80, 40, 90, 100], "test acc %": [60, 58, 45, 41, 40],
                           "model": "m", "mode": "vanilla", "seed": 0})
     row = minima.path_summary(paths).iloc[0]
-    assert row["barrier"] == pytest.approx(0.7) and row["lowest train acc"] == 40
-    assert (row["test acc at 0"], row["test acc at 1"], row["half-way alpha"]) == (60, 40, 0.5)
+    assert row["barrier"] == pytest.approx(0.7) and row["lowest train acc %"] == 40
+    assert (row["test acc % at 0"], row["test acc % at 1"], row["half-way alpha"]) == (60, 40, 0.5)
 
 
 def test_flip_medians_count_images_that_never_flip():
@@ -47,8 +47,8 @@ def test_findings_compare_paired_seeds_and_say_how_sure():
     table = minima.compare(sharp, ["model", "mode"], "top eigenvalue", "init", "random", "adversarial")
     assert table.iloc[0]["higher"] == 5 and table.iloc[0]["ratio"] == pytest.approx(3.04 / 1.02)
     alpha = np.linspace(0, 1, 3)
-    paths = pd.concat([pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.1 + s, 0.1], "train acc": 100,
-                                     "test acc": [60, 50, 40], "model": "m", "mode": "vanilla", "seed": s})
+    paths = pd.concat([pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.1 + s, 0.1], "train acc %": 100,
+                                     "test acc %": [60, 50, 40], "model": "m", "mode": "vanilla", "seed": s})
                        for s in range(1, 4)])
     flips = pd.DataFrame([{"model": "m", "seed": s, "init": i, "mode": "vanilla", "attack": "PGD", "image": 0,
                            "epsilon": e + 0.001 * s} for s in range(3) for i, e in (("random", 0.05), ("adversarial", 0.01))])

@@ -38,7 +38,9 @@ def _image_measures(cfg: MinimaConfig, run: ImageRun, store: Store) -> dict:
     flips = {name: landscape.flip_epsilon(logits_of, pixels, cfg.eps_max, steps, cfg.bisections, 0.0, 1.0).tolist()
              for name, steps in (("FGSM", 1), ("PGD", cfg.pgd_steps))}
     layers = landscape.layer_distances(image_runs.start_state(run, store), stored.weights)
-    names = [n for n, _ in model.named_parameters()]
+    # the weight tensors of the convolutions and the classifier (batch norm's scales and shifts left out: their
+    # relative distances are of another kind and would interleave with the layers')
+    names = [n for n, p in model.named_parameters() if p.dim() > 1]
     return {"top eigenvalue": top, "power iterations": iters, "trace": trace, "trace se": trace_se, **flips,
             "layers": {n: layers[n] for n in names if n in layers}}
 
@@ -50,8 +52,8 @@ def image_cells(cfg: MinimaConfig, scale: str) -> list[paper_a.Cell]:
 def image_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) -> dict[str, pd.DataFrame]:
     """Per run of Paper A's main grid (the measured models and seeds): {"sharpness": top Hessian eigenvalue and
     trace of the training loss; "flips": the smallest l-infinity perturbation flipping each test image's
-    prediction, FGSM and PGD (inf: none up to eps_max); "layers": each parameter tensor's distance from the run's
-    start, relative to its size at the start}. Runs missing from the store are trained first."""
+    prediction, FGSM and PGD (inf: none up to eps_max); "layers": each convolution's and the classifier's weight
+    tensor's distance from the run's start, relative to its size at the start}. Runs missing from the store are trained first."""
     store = store or Store()
     cells = image_cells(cfg, scale)
     paper_a.train_all(cells, store)
@@ -59,7 +61,7 @@ def image_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) ->
                             "bisections")
     sharp, flips, layers = [], [], []
     for labels, run in cells:
-        m = store.load_or_run("beyond_minima", {"run": run, **settings},
+        m = store.load_or_run("beyond_minima", {"run": run, **settings, "layers": "weight tensors"},
                               lambda _, run=run: (_image_measures(cfg, run, store), {})).metrics
         sharp.append({**labels, **{k: m[k] for k in ("top eigenvalue", "power iterations", "trace", "trace se")}})
         for attack in ("FGSM", "PGD"):
@@ -107,7 +109,8 @@ def image_paths(cfg: MinimaConfig, scale: str, store: Store | None = None) -> pd
         key = {"from": a, "to": b, "points": cfg.path_points, "batch norm": "re-estimated"}
         m = store.load_or_run("beyond_path", key, lambda _, a=a, b=b: (_path(cfg, a, b, store), {})).metrics
         table = pd.DataFrame(m).assign(model=model, seed=seed, mode=mode)
-        out.append(table.assign(**{"train acc": 100 * table["train acc"], "test acc": 100 * table["test acc"]}))
+        out.append(table.assign(**{"train acc": 100 * table["train acc"], "test acc": 100 * table["test acc"]})
+                   .rename(columns={"train acc": "train acc %", "test acc": "test acc %"}))
     return pd.concat(out, ignore_index=True)
 
 
@@ -203,11 +206,11 @@ def path_summary(paths: pd.DataFrame) -> pd.DataFrame:
     for (model, mode, seed), g in paths.groupby(["model", "mode", "seed"]):
         g = g.sort_values("alpha")
         ends = g.iloc[[0, -1]]
-        t0, t1 = ends["test acc"].tolist()
-        below = g[g["test acc"] < (t0 + t1) / 2]
+        t0, t1 = ends["test acc %"].tolist()
+        below = g[g["test acc %"] < (t0 + t1) / 2]
         rows.append({"model": model, "mode": mode, "seed": seed,
                      "barrier": g["train loss"].max() - ends["train loss"].max(),
-                     "lowest train acc": g["train acc"].min(), "test acc at 0": t0, "test acc at 1": t1,
+                     "lowest train acc %": g["train acc %"].min(), "test acc % at 0": t0, "test acc % at 1": t1,
                      "half-way alpha": below["alpha"].min() if len(below) else np.nan})
     return pd.DataFrame(rows)
 
@@ -226,7 +229,10 @@ NOT_CLAIMED = "(neither paper)"
 
 
 def _pairs(table: pd.DataFrame, by: list[str], value: str, column: str, first: str, second: str):
+    """Per group: its name and the paired values of `first` and `second` over seeds. A seed with a value that is
+    not finite on either side is left out (a net that predicts one class everywhere has no boundary to measure)."""
     wide = table.pivot_table(index=by + ["seed"], columns=column, values=value).reset_index()
+    wide = wide[np.isfinite(wide[first]) & np.isfinite(wide[second])]
     for key, g in wide.groupby(by):
         key = key if isinstance(key, tuple) else (key,)
         yield ", ".join(map(str, key)), g[first].tolist(), g[second].tolist()
