@@ -51,21 +51,22 @@ def flip_curves(flips: pd.DataFrame, attack: str, eps_max: float) -> plt.Figure:
 
 def start_bars(table: pd.DataFrame, by: str, cost: str, cost_label: str) -> plt.Figure:
     """One panel per value of `by`: for each start (random init, adversarial init, each repair) a bar of the mean
-    test accuracy over seeds, each seed a dot, and the mean cost written at the bar's end."""
+    test accuracy over seeds, each seed a dot, and the mean cost of the runs that fitted beside the start's name."""
     groups = list(dict.fromkeys(table[by]))
     starts = list(dict.fromkeys(table["start"]))
     fig, axes = panel_grid(len(groups), 5.2, 0.42 * len(starts) + 1.2, per_row=1)
     for ax, group in zip(axes, groups):
         part = table[table[by] == group]
+        labels = []
         for i, start in enumerate(starts):
             rows = part[part["start"] == start]
             colour = {"random init": COLOURS["random"], "adversarial init": COLOURS["adversarial"]}.get(start, "#777777")
-            mean = rows["test acc %"].mean()
-            ax.barh(i, mean, color=colour, alpha=0.55)
+            ax.barh(i, rows["test acc %"].mean(), color=colour, alpha=0.55)
             ax.scatter(rows["test acc %"], np.full(len(rows), i), s=10, color=colour, zorder=3)
-            ax.text(mean, i, f"  {rows[cost].mean():.0f}", va="center", fontsize=7)
-        ax.set(yticks=range(len(starts)), yticklabels=starts, xlabel="test accuracy %",
-               title=f"{group} (at each bar's end: mean {cost_label})")
+            spent = rows[cost].dropna()
+            labels.append(f"{start}: {spent.mean():,.0f}" if len(spent) else f"{start}: none fitted")
+        ax.set(yticks=range(len(starts)), yticklabels=labels, xlabel="test accuracy %",
+               title=f"{group} (after each start: mean {cost_label})")
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
