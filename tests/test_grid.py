@@ -4,7 +4,7 @@ import functools
 
 import pytest
 
-from badminima.core import grid
+from badminima.core import grid, jobs
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 CALLS: list[str] = []
@@ -20,9 +20,9 @@ def _fail(name: str, store: Store) -> None:
     raise ValueError(f"{name} broke")
 
 
-def _job(name: str, after=(), run=_store_value) -> grid.Job:
+def _job(name: str, after=(), run=_store_value) -> jobs.Job:
     target = functools.partial(run, name, 1.0) if run is _store_value else functools.partial(run, name)
-    return grid.Job(target, (("numbers", {"name": name}),), frozenset(after), label=name)
+    return jobs.Job(target, (("numbers", {"name": name}),), frozenset(after), label=name)
 
 
 @pytest.fixture(autouse=True)
@@ -41,9 +41,9 @@ def test_stored_work_is_not_redone_and_work_listed_twice_runs_once(tmp_path):
 
 def test_a_failed_job_stops_only_the_jobs_that_need_it(tmp_path):
     store = Store(tmp_path)
-    jobs = [_job("a", run=_fail), _job("b"), _job("c", after=[0]), _job("d", after=[1])]
-    with pytest.raises(grid.GridFailed, match=r"2 of 4 jobs failed; the first, a: ValueError: a broke"):
-        grid.run(jobs, store)
+    todo = [_job("a", run=_fail), _job("b"), _job("c", after=[0]), _job("d", after=[1])]
+    with pytest.raises(jobs.GridFailed, match=r"2 of 4 jobs failed; the first, a: ValueError: a broke"):
+        grid.run(todo, store)
     assert CALLS == ["a", "b", "d"]
     assert {e.config["name"] for e in store.entries()} == {"b", "d"}
 
@@ -56,8 +56,8 @@ def test_a_read_only_store_says_what_is_missing_and_trains_nothing(tmp_path):
 
 
 def test_the_progress_bar_counts_each_state():
-    jobs = [_job("a"), _job("b"), _job("c")]
-    bar = grid.Progress(jobs, enabled=False, desc="jobs")
+    todo = [_job("a"), _job("b"), _job("c")]
+    bar = jobs.Progress(todo, enabled=False, desc="jobs")
     bar.start(0)
     bar.finish(0)
     bar.start(1)

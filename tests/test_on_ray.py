@@ -3,7 +3,7 @@ does: the same keys, the same metrics, bitwise-equal weights (CPU)."""
 import pytest
 import torch
 
-from badminima.core import grid, runtime
+from badminima.core import grid, jobs, runtime
 from badminima.core.config import ParameterError
 from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol, sketch
@@ -21,13 +21,13 @@ def entries(store: Store) -> dict:
     return {(e.kind, e.key): e for e in store.entries()}
 
 
-def trained_locally_and_a_cluster(cells: list, tmp_path, jobs: list = ()) -> tuple[Store, Store]:
+def trained_locally_and_a_cluster(cells: list, tmp_path, work: list = ()) -> tuple[Store, Store]:
     """The grid and the jobs trained by the local executor at one thread (as each Ray task and each local worker
     process: the same sums), and an empty store for Ray, with a two-worker Ray cluster started on this machine."""
     local, on_ray = Store(tmp_path / "local"), Store(tmp_path / "ray")
     with runtime.threads(1):
         experiments.train_all(cells, local, workers=1)
-        grid.run(list(jobs), local)
+        grid.run(list(work), local)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     except Exception as err:   # reported as a skip, never as a pass
@@ -53,12 +53,12 @@ def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
     cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
     cells = experiments.main_grid(cfg)
     widths = paper_b_protocol.config_for("smoke", datasets=["gaussians", "circles"])
-    jobs = (sketch.jobs(sketch.config_for("smoke")) + paper_b.width_jobs(widths)
+    work = (sketch.jobs(sketch.config_for("smoke")) + paper_b.width_jobs(widths)
             + paper_b.budget_jobs(paper_b_protocol.budget_config_for("smoke", ["circles"], None, None)))
-    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path, jobs)
+    local, on_ray = trained_locally_and_a_cluster(cells, tmp_path, work)
     try:
         experiments.train_all(cells, on_ray, executor="ray")
-        grid.run(jobs, on_ray, executor="ray")
+        grid.run(work, on_ray, executor="ray")
     finally:
         ray.shutdown()
     kinds = [kind for kind, _ in entries(local)]
@@ -69,8 +69,8 @@ def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
 
 def test_an_unknown_executor_is_one_line():
     with pytest.raises(ParameterError, match="executor='spark' is not allowed; choose 'local', 'ray'"):
-        grid.check_executor("spark")
-    assert grid.check_executor("ray:auto") == "auto" and grid.check_executor("ray") is None
+        jobs.check_executor("spark")
+    assert jobs.check_executor("ray:auto") == "auto" and jobs.check_executor("ray") is None
 
 
 def test_a_chapter_takes_the_executor_as_a_parameter_and_checks_it(tmp_path):

@@ -18,7 +18,7 @@ import nbformat
 import papermill
 from tqdm import tqdm
 
-from badminima.core import grid, runtime
+from badminima.core import jobs, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.store import JOURNAL
 from badminima.beyond import protocol as beyond
@@ -37,7 +37,7 @@ def _anywhere(config: Callable[..., Any]) -> Callable[..., Any]:
     """A chapter's configuration that also takes `executor`: where its jobs run, not what they compute, so it is
     checked and kept out of the configuration (the results' keys do not change)."""
     def build(scale: str, executor: str = "local", **options: Any) -> Any:
-        grid.check_executor(executor)
+        jobs.check_executor(executor)
         return config(scale, **options)
     return build
 

@@ -176,11 +176,11 @@ def _chapter(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace) -> str | None:
-    from badminima.core import grid
+    from badminima.core import jobs
 
     if args.executor is not None:
         try:
-            grid.check_executor(args.executor)
+            jobs.check_executor(args.executor)
         except ParameterError as err:
             raise err.renamed("--executor") from None
     return args.executor

@@ -1,4 +1,4 @@
-"""A job list (grid.Job) as tasks of a Ray cluster, each job a task that asks for one CPU and, where the cluster has
+"""A job list (jobs.Job) as tasks of a Ray cluster, each job a task that asks for one CPU and, where the cluster has
 GPUs, the job's share of one.
 
 By default the workers share no file system with the driver: a task trains in a result store of its own, seeded
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from badminima.core.data import images
-from badminima.core.grid import Job, Progress, fail
+from badminima.core.jobs import Job, Progress, fail
 from badminima.core.store import Store
 
 SHARED = "BADMINIMA_SHARED_STORE"

@@ -15,6 +15,7 @@ from badminima.paper_a import protocol
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
 from badminima.core import convnets, grid
+from badminima.core.jobs import Job, check_executor
 from badminima.core.data import images
 from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
 from badminima.core.store import NotStored, ReadOnlyStore, Store
@@ -141,7 +142,7 @@ def _label(phase: str, runs: list[ImageRun]) -> str:
     return f"{phase} {runs[0].model} seeds {','.join(str(r.seed) for r in runs)}"
 
 
-def jobs(absent: list[ImageRun], store: Store) -> list[grid.Job]:
+def jobs(absent: list[ImageRun], store: Store) -> list[Job]:
     """The work behind a grid's missing runs: phase 1 of the adversarial seeds not yet stored, then the runs with
     their seeds packed, each waiting only for the phase-1 jobs of its own seeds."""
     phase1 = lambda r: ("adversarial", image_runs.phase1_key(r))
@@ -150,12 +151,12 @@ def jobs(absent: list[ImageRun], store: Store) -> list[grid.Job]:
     for r in absent:
         if r.adversarial is not None and not store.has(*phase1(r)):
             by_key.setdefault(key(r), r)
-    todo = [grid.Job(functools.partial(_phase1, g), tuple(phase1(r) for r in g), label=_label("phase 1", g))
+    todo = [Job(functools.partial(_phase1, g), tuple(phase1(r) for r in g), label=_label("phase 1", g))
             for g in groups(by_key.values())]
     owner = {key(r): i for i, job in enumerate(todo) for r in job.run.args[0]}
     for g in groups(absent):
         adversarial = [r for r in g if r.adversarial is not None]
-        todo.append(grid.Job(functools.partial(_phase2, g), tuple(("image", r) for r in g),
+        todo.append(Job(functools.partial(_phase2, g), tuple(("image", r) for r in g),
                              frozenset(owner[key(r)] for r in adversarial if key(r) in owner),
                              inputs=tuple(phase1(r) for r in adversarial), label=_label("runs", g)))
     return todo
@@ -179,7 +180,7 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
     A ReadOnlyStore raises NotStored instead, saying how many are missing (the "Does it reproduce?" page reads,
     never trains)."""
     store = store or Store()
-    grid.check_executor(executor)
+    check_executor(executor)
     absent = list(dict.fromkeys(missing(cells, store)))
     if absent and isinstance(store, ReadOnlyStore):
         raise NotStored(f"{len(absent)} of {len(cells)} runs are not in the store at {store.root}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from badminima.core import grid
+from badminima.core.jobs import Job
 from badminima.core.data.labels import random_labels
 from badminima.core.config import ParameterError, check_range, check_seeds, scaled
 from badminima.core.data.toy import draw, noisy_copies
@@ -125,9 +125,9 @@ def _keys(cfg: SketchConfig) -> list[dict]:
             {"setting": 4, "start": key2, "train": regular, "noise": cfg.noise}]
 
 
-def jobs(cfg: SketchConfig) -> list[grid.Job]:
+def jobs(cfg: SketchConfig) -> list[Job]:
     """The sketch's work: one job, its four settings trained in turn (each starts from the one before)."""
-    return [grid.Job(functools.partial(run_sketch, cfg), tuple(("sketch", k) for k in _keys(cfg)),
+    return [Job(functools.partial(run_sketch, cfg), tuple(("sketch", k) for k in _keys(cfg)),
                      label="the sketch's four settings", gpus=0.25)]
 
 

@@ -22,7 +22,8 @@ from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.data import images, toy
 from badminima.core.metrics import accuracy, boundary_length
 from badminima.core.models import MLP, member_logits
-from badminima.core import fastmlp, grid, runtime
+from badminima.core import fastmlp, runtime
+from badminima.core.jobs import Job
 from badminima.core.plots import extent_of
 from badminima.paper_b import protocol
 from badminima.core.store import Store, Stored
@@ -154,34 +155,34 @@ def _budget_key(problem: Problem, width: int, budget: int) -> dict:
 
 
 def problem_results(problem: Problem, width: int) -> tuple[tuple[str, dict], ...]:
-    """The stored results of run_problem, as grid.Job outputs."""
+    """The stored results of run_problem, as Job outputs."""
     start = _start_key(problem, width)
     return tuple(("widths", k) for k in (start, _after_start("retrain", start), _after_start("readout", start)))
 
 
-def width_jobs(cfg: protocol.WidthsConfig, widths: tuple[int, ...] | None = None) -> list[grid.Job]:
+def width_jobs(cfg: protocol.WidthsConfig, widths: tuple[int, ...] | None = None) -> list[Job]:
     """A sweep's work (or that of `widths` on every data set): one job per data set and width, its three groups
     trained in turn."""
     jobs = []
     for dataset in cfg.datasets:
         problem = problem_of(cfg, dataset)
-        jobs += [grid.Job(functools.partial(run_problem, problem, p), problem_results(problem, p),
+        jobs += [Job(functools.partial(run_problem, problem, p), problem_results(problem, p),
                           label=f"{dataset} width {p}", gpus=0.25) for p in widths or widths_of(cfg, dataset)]
     return jobs
 
 
-def budget_jobs(cfg: protocol.BudgetConfig) -> list[grid.Job]:
+def budget_jobs(cfg: protocol.BudgetConfig) -> list[Job]:
     """The budget chapter's work: the sweep's runs at its first width, and one job per data set and budget (phase
     1 cut short, then phase 2 from it)."""
     width = cfg.sweep.widths[0]
     jobs = []
     for dataset in cfg.sweep.datasets:
         problem = problem_of(cfg.sweep, dataset)
-        jobs.append(grid.Job(functools.partial(run_problem, problem, width), problem_results(problem, width),
+        jobs.append(Job(functools.partial(run_problem, problem, width), problem_results(problem, width),
                              label=f"{dataset} width {width}", gpus=0.25))
         for budget in cfg.budgets:
             key = _budget_key(problem, width, budget)
-            jobs.append(grid.Job(functools.partial(run_budget, problem, width, budget),
+            jobs.append(Job(functools.partial(run_budget, problem, width, budget),
                                  (("widths", key), ("widths", _after_start("retrain", key))),
                                  label=f"{dataset} budget {budget}", gpus=0.25))
     return jobs
