@@ -150,3 +150,29 @@ def test_what_it_does_not_take_is_refused():
     assert not fastmlp.supports(MLP((2, 8, 1), (0,)), TrainConfig(patience=5))
     with pytest.raises(ValueError, match="one-hidden-layer"):
         fastmlp.train_mlp(model, toy(1), TrainConfig(), (0,), device=CPU)
+
+
+
+POOL_CHECK = """
+import sys, numpy as np, numba
+if sys.argv[1] == "pool-first":   # numba's threads created by another parallel call, without flushing
+    @numba.njit(parallel=True)
+    def other(out):
+        for m in numba.prange(out.shape[0]):
+            out[m] = m
+    other(np.zeros(64))
+from badminima.core import fastmlp
+print(fastmlp._pool_flushes())
+"""
+
+
+@pytest.mark.parametrize("mode, flushes", [("fresh", True), ("pool-first", False)])
+def test_the_fused_kernel_sees_whether_numbas_threads_flush_denormals(mode, flushes):
+    """numba's worker threads keep the flush-to-zero flag they were created with, so a member's weights would
+    depend on which thread ran it: where they do not flush (another parallel call created them), the fused kernel
+    runs on the calling thread alone."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", POOL_CHECK, mode], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(flushes)

@@ -24,12 +24,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from badminima.core import runtime
 from badminima.core.metrics import accuracy, predict
 from badminima.core.models import MLP
 from badminima.core.train import (DataSet, History, Run, TrainConfig, default_device, loss_per_member, recorded,
                                   save_atomic)
 
 Tensor = torch.Tensor
+# Every process compiles the kernels itself (about 5 s): under fastmath the object code numba caches on disk and the
+# code it compiles in the process sum in different orders (measured: a process that loaded the cache and one that
+# compiled ended 1e-7 apart in the weights), and the book's processes (chapters, workers) must agree bit for bit.
+CACHE = False
 _NOBODY = torch.zeros(0, dtype=torch.bool)   # close's answer when no member stops
 
 
@@ -135,7 +140,7 @@ def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tenso
     return [gw1, gb1, gw2, gb2]
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=CACHE)
 def _forward_by_unit(m, xt, w1, b1, w2, b2, out, pre):  # pragma: no cover (compiled)
     """Member m's logits (out) of its n points, any input dimension: one hidden unit at a time, each a few loops
     over the points (contiguous in xt, which is x transposed to (members, d, n))."""
@@ -155,7 +160,7 @@ def _forward_by_unit(m, xt, w1, b1, w2, b2, out, pre):  # pragma: no cover (comp
             out[i] += wj * max(pre[i], zero)
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=CACHE)
 def _step_by_unit(m, xt, w1, b1, w2, lr, train_first, g, gx, pre):  # pragma: no cover (compiled)
     """The step of member m's hidden layer and readout weights given g (d loss / d logit, per point) and gx (g
     times each input coordinate, (d, n)), one unit at a time."""
@@ -188,7 +193,7 @@ def _step_by_unit(m, xt, w1, b1, w2, lr, train_first, g, gx, pre):  # pragma: no
         w2[m, j] = wj - lr * a
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=CACHE)
 def _forward_by_point(m, xt, w1, b1, w2, b2, out):  # pragma: no cover (compiled)
     """`_forward_by_unit` for 2-D inputs, four points at a time, each a loop over the units (contiguous in the
     weights): the weights are read once per four points and the sums stay in registers."""
@@ -216,7 +221,7 @@ def _forward_by_point(m, xt, w1, b1, w2, b2, out):  # pragma: no cover (compiled
         out[i] += b2[m]
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=CACHE)
 def _step_by_point(m, xt, w1, b1, w2, lr, train_first, g, gx, sums):  # pragma: no cover (compiled)
     """`_step_by_unit` for 2-D inputs: for every unit the sums over the active points (sums: (3, p) of work
     space), four points at a time, then the update."""
@@ -259,7 +264,7 @@ def _step_by_point(m, xt, w1, b1, w2, lr, train_first, g, gx, sums):  # pragma: 
         w[j] = wj - lr * a
 
 
-@numba.njit(fastmath=True, cache=True)
+@numba.njit(fastmath=True, cache=CACHE)
 def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
                   work):  # pragma: no cover (compiled)
     """Up to len(lrs) full-batch gradient steps of member m of a one-logit net (step t at lrs[t]), then a pass
@@ -306,7 +311,7 @@ def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first
     return len(lrs) + 1
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+@numba.njit(parallel=True, fastmath=True, cache=CACHE)
 def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
                  passes):  # pragma: no cover (compiled)
     """`_member_steps` for every member, the members in parallel, each on its own until its steps are done or it
@@ -318,6 +323,27 @@ def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, lo
     for m in numba.prange(members):
         passes[m] = _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc,
                                   fit, work[m])
+
+
+@numba.njit(parallel=True, cache=CACHE)
+def _denormal_products(a, out):  # pragma: no cover (compiled)
+    for m in numba.prange(out.shape[0]):
+        out[m] = a[m] * a[m]
+
+
+@functools.cache
+def _pool_flushes() -> bool:
+    """Whether numba's worker threads flush denormals to zero. Each keeps the flag it was created with (at the
+    first parallel call in the process) while the calling thread has its own: mixed, a member's weights depended
+    on which thread ran it and on what ran first (seen: a Ray worker and the local executor ended with equal
+    accuracies and weights a few bits apart). Asked once, under flushing: the first parallel call, when it is this
+    one, creates the threads flushing; where they were created otherwise, the fused kernel runs on the calling
+    thread alone."""
+    with runtime.flush_denormal(True):
+        out = np.ones(64, np.float32)
+        _denormal_products(np.full(64, 1e-20, np.float32), out)
+        can_flush = runtime.flush_denormal_enabled()   # where the CPU cannot, no thread does: consistent
+    return bool((out == 0).all()) or not can_flush
 
 
 def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_target: float, freeze: bool,
@@ -338,9 +364,18 @@ def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_ta
     pad = -width % 8
     flat = [w1, b1.reshape(members, width), w2.reshape(members, width), b2.reshape(members)]
     work = [F.pad(t, (0, pad)) for t in flat[:3]] + flat[3:] if pad else flat
-    _fused_steps(xt.numpy(), y.numpy(), *(t.numpy() for t in work), np.asarray(lrs, np.float32),
-                 np.float32(fit_target), freeze, not readout_only, logits.numpy(), acc.numpy(), fit.numpy(),
-                 passes.numpy())
+    # Denormals flushed on every thread that runs a member (see _pool_flushes), else a member's weights depend on
+    # which thread ran it. Flushing is what the width sweeps ran with anyway (paper_b.experiments.cpu_settings).
+    with runtime.flush_denormal(True):
+        threads = numba.get_num_threads()
+        if not _pool_flushes():
+            numba.set_num_threads(1)
+        try:
+            _fused_steps(xt.numpy(), y.numpy(), *(t.numpy() for t in work), np.asarray(lrs, np.float32),
+                         np.float32(fit_target), freeze, not readout_only, logits.numpy(), acc.numpy(),
+                         fit.numpy(), passes.numpy())
+        finally:
+            numba.set_num_threads(threads)
     if pad:
         for t, w in zip(flat[:3], work[:3]):
             t.copy_(w[..., :width])
