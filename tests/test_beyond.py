@@ -113,12 +113,15 @@ def test_repair_findings_compare_with_both_inits_paired_over_seeds():
     rows, noise = [], [1.0, -1.0, 1.0, -1.0, 1.0, -0.9]
     for seed in range(6):
         for start, acc in ((repairs.RANDOM, 60.0), (repairs.ADVERSARIAL, 45.0), ("good", 59.5),
-                           ("useless", 45.0 + noise[seed])):
+                           ("useless", 45.0 + noise[seed]), ("warm", 63.0), (repairs.CONTROL, 63.5)):
             rows.append({"model": "m", "seed": seed, "start": start, "test acc %": acc + 0.3 * (seed % 3),
                          "fitted": True, "cost": 10})
-    found = repairs.findings(pd.DataFrame(rows), "model", tolerance=2.0)
-    beats = {v.claim: v.verdict for v in found["the repair beats the adversarial init"]}
+    found = repairs.findings(pd.DataFrame(rows), "model", tolerance=2.0, warm="warm")
+    assert [v.verdict for v in found["a random init gains from the warm-up too"]] == [stats.HOLDS]
+    assert [v.verdict for v in found["the warm-up repair ends where its control ends"]] == [stats.HOLDS]
+    beats = {v.claim: v.verdict for v in found["the repair beats the adversarial init"] if "warm" not in v.claim}
     recovers = {v.claim: v.verdict for v in found["the repair recovers the random init"]}
+    assert not any(repairs.CONTROL in claim for claim in beats | recovers), "the control is not a repair"
     assert beats == {"m, good: beats the adversarial init": stats.HOLDS,
                      "m, useless: beats the adversarial init": stats.UNCLEAR}
     assert recovers["m, good: recovers the random init's test accuracy (within 2 points)"] == stats.HOLDS

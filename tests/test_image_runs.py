@@ -291,5 +291,7 @@ def test_the_identity_repair_trains_as_the_plain_adversarial_run_and_a_warm_up_d
     assert len([e for e in store.entries() if e.kind == "image"]) == 3, "each repair is a run of its own"
     assert all(torch.equal(plain.weights[k], same.weights[k]) for k in plain.weights)
     assert not all(torch.equal(plain.weights[k], warm.weights[k]) for k in plain.weights)
-    with pytest.raises(ParameterError, match="repair applies to an adversarial init only"):
-        tiny_run(repair=Repair())
+    control = image_runs.run_image(tiny_run(repair=Repair(warm_epochs=1, warm_lr=0.2)), store, progress=False)
+    plain_random = image_runs.run_image(tiny_run(), store, progress=False)
+    assert not all(torch.equal(plain_random.weights[k], control.weights[k]) for k in control.weights), \
+        "a random init takes the warm-up too (the control)"

@@ -18,6 +18,7 @@ from badminima.paper_b import experiments as paper_b
 from badminima.paper_b import protocol as paper_b_protocol
 
 RANDOM, ADVERSARIAL = "random init", "adversarial init"
+CONTROL = "random init, same warm-up"   # the warm-up's control: is it a repair, or the larger learning rate?
 NOT_CLAIMED = "(neither paper)"
 
 
@@ -26,8 +27,16 @@ def image_repairs(cfg: RepairsConfig) -> dict[str, Repair]:
     out = {f"shrink {s:g}, perturb {p:g}": Repair(shrink=s, perturb=p) for s in cfg.shrinks for p in cfg.perturbs}
     out["reset last layer"] = Repair(reset_last=True)
     out["reset batch-norm statistics"] = Repair(reset_batch_norm=True)
-    out[f"{cfg.warm_epochs} epochs at lr {cfg.warm_lr:g}"] = Repair(warm_epochs=cfg.warm_epochs, warm_lr=cfg.warm_lr)
+    out[warm_name(cfg)] = _warm_up(cfg)
     return out
+
+
+def _warm_up(cfg: RepairsConfig) -> Repair:
+    return Repair(warm_epochs=cfg.warm_epochs, warm_lr=cfg.warm_lr)
+
+
+def warm_name(cfg: RepairsConfig) -> str:
+    return f"{cfg.warm_epochs} epochs at lr {cfg.warm_lr:g}"
 
 
 def net_repairs(cfg: RepairsConfig) -> dict[str, dict]:
@@ -40,8 +49,9 @@ def net_repairs(cfg: RepairsConfig) -> dict[str, dict]:
 
 
 def image_cells(cfg: RepairsConfig, scale: str) -> list[paper_a.Cell]:
-    """Paper A's vanilla runs from the random and the adversarial init (the training chapter's) and from each
-    repaired adversarial init, per model and seed."""
+    """Paper A's vanilla runs from the random and the adversarial init (the training chapter's), from the random
+    init after the warm-up repair's epochs (its control), and from each repaired adversarial init, per model and
+    seed."""
     acfg = paper_a_protocol.config_for(scale, models=cfg.models, seeds=cfg.seeds)
     cells = []
     for model in cfg.models:
@@ -50,6 +60,8 @@ def image_cells(cfg: RepairsConfig, scale: str) -> list[paper_a.Cell]:
             cells.append(({"model": model, "seed": seed, "start": RANDOM},
                           paper_a_protocol.vanilla(acfg, model, seed, "random")))
             cells.append(({"model": model, "seed": seed, "start": ADVERSARIAL}, adversarial))
+            cells.append(({"model": model, "seed": seed, "start": CONTROL},
+                          dataclasses.replace(cells[-2][1], repair=_warm_up(cfg))))
             cells += [({"model": model, "seed": seed, "start": name}, dataclasses.replace(adversarial, repair=r))
                       for name, r in image_repairs(cfg).items()]
     return cells
@@ -60,7 +72,7 @@ def image_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> p
     fitted, and its cost in epochs (warm-up epochs included)."""
     cells = image_cells(cfg, scale)
     table = paper_a.runs_table(cells, store)
-    warm = {name: r.warm_epochs for name, r in image_repairs(cfg).items()}
+    warm = {**{name: r.warm_epochs for name, r in image_repairs(cfg).items()}, CONTROL: cfg.warm_epochs}
     return table.assign(fitted=table["train acc %"] >= 100,
                         cost=table["epochs"] + table["start"].map(warm).fillna(0).astype(int))
 
@@ -97,18 +109,30 @@ def summary(table: pd.DataFrame, by: str, cost: str) -> pd.DataFrame:
     return out.reset_index()
 
 
-def findings(table: pd.DataFrame, by: str, tolerance: float) -> dict[str, list[stats.Verdict]]:
+def findings(table: pd.DataFrame, by: str, tolerance: float,
+             warm: str | None = None) -> dict[str, list[stats.Verdict]]:
     """Paired over seeds; each question one family over the groups (models or data sets) and repairs: does the
     repair beat the adversarial init's test accuracy, and does it come within `tolerance` points of the random
-    init's?"""
+    init's? With `warm` (the warm-up repair's name) and its control in the table: does the random init gain from
+    the same warm-up, and does the warm-up repair end within `tolerance` of its control?"""
     wide = table.pivot_table(index=[by, "seed"], columns="start", values="test acc %").reset_index()
     better, recovers = [], []
     for group, g in wide.groupby(by):
-        for name in [c for c in dict.fromkeys(table["start"]) if c not in (RANDOM, ADVERSARIAL)]:
+        for name in [c for c in dict.fromkeys(table["start"]) if c not in (RANDOM, ADVERSARIAL, CONTROL)]:
             better.append(stats.greater(f"{group}, {name}: beats the adversarial init", NOT_CLAIMED, g[name],
                                         g[ADVERSARIAL], (name, ADVERSARIAL)))
             recovers.append(stats.within(f"{group}, {name}: recovers the random init's test accuracy "
                                          f"(within {tolerance:g} points)", NOT_CLAIMED, g[name], g[RANDOM],
                                          (name, RANDOM), tolerance))
-    return {"the repair beats the adversarial init": stats.family(better),
-            "the repair recovers the random init": stats.family(recovers)}
+    out = {"the repair beats the adversarial init": stats.family(better),
+           "the repair recovers the random init": stats.family(recovers)}
+    if warm is not None and CONTROL in wide.columns:
+        groups = list(wide.groupby(by))
+        out["a random init gains from the warm-up too"] = stats.family(
+            [stats.greater(f"{group}: a random init given the warm-up beats the random init", NOT_CLAIMED,
+                           g[CONTROL], g[RANDOM], (CONTROL, RANDOM)) for group, g in groups])
+        out["the warm-up repair ends where its control ends"] = stats.family(
+            [stats.within(f"{group}: the warm-up from the adversarial init ends within {tolerance:g} points of "
+                          "the same warm-up from the random init", NOT_CLAIMED, g[warm], g[CONTROL],
+                          (warm, CONTROL), tolerance) for group, g in groups])
+    return out

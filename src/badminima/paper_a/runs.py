@@ -68,7 +68,8 @@ class Adversarial:
 
 @dataclass(frozen=True)
 class Repair:
-    """Cheap changes to the adversarial init before phase 2 (beyond both papers), applied in this order: shrink
+    """Cheap changes to a run's init (the adversarial one, as a repair; the random one, as a control) before its
+    training (beyond both papers), applied in this order: shrink
     every weight by `shrink` and add `perturb` times a fresh random init (Ash and Adams' shrink and perturb),
     re-draw the last layer from that fresh init, reset the batch-norm statistics, and train `warm_epochs` epochs at
     learning rate `warm_lr` before the run's own training."""
@@ -98,13 +99,11 @@ class ImageRun:
     adversarial: Adversarial | None = None   # None: the framework's random init
     augment: bool = False                    # random crop (padding 4) and horizontal flip
     train: TrainConfig = field(kw_only=True)  # no default: the paper's recipes are in protocol.py
-    repair: Repair | None = field(default=None, kw_only=True, metadata=ADDED_LATER)   # of the adversarial init
+    repair: Repair | None = field(default=None, kw_only=True, metadata=ADDED_LATER)   # a change of the init
 
     def __post_init__(self) -> None:
         check_range("width", self.width, MIN_WIDTH)
         check_range("seed", self.seed, 0, integer=True)
-        if self.repair is not None and self.adversarial is None:
-            raise ParameterError("repair applies to an adversarial init only; allowed: a run with adversarial set")
 
 
 def heuristics(augment: bool, l2: float, momentum: float, base: ImageRun) -> ImageRun:
@@ -250,7 +249,7 @@ def _test_acc(run: ImageRun, state: dict, data: Prepared) -> float:
 
 @torch.no_grad()
 def _repair(net: nn.Module, run: ImageRun, data: images.ImageData) -> None:
-    """Apply the run's repair (all but its warm-up epochs) to the adversarial init loaded in `net`."""
+    """Apply the run's repair (all but its warm-up epochs) to the init loaded in `net`."""
     repair = run.repair
     fresh = dict(build_model(dataclasses.replace(run, seed=FRESH_SEED + run.seed), data).named_parameters())
     for name, p in net.named_parameters():
@@ -278,10 +277,11 @@ def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.d
         data = prepare(group[0].data, device)
         nets = [build_model(r, data.raw) for r in group]
         if group[0].adversarial is not None:   # phase 1 is read (or trained) only when phase 2 has to be trained
-            for r, net, phase1 in zip(group, nets, adversarial_inits(group, store, device, progress, compile_)):
+            for net, phase1 in zip(nets, adversarial_inits(group, store, device, progress, compile_)):
                 net.load_state_dict(_without_prefix(phase1.weights, "final"))
-                if r.repair is not None:
-                    _repair(net, r, data.raw)
+        for r, net in zip(group, nets):
+            if r.repair is not None:
+                _repair(net, r, data.raw)
         model = for_device(nets, device, compile_)
         repair = group[0].repair
         if repair is not None and repair.warm_epochs:
