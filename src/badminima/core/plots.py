@@ -6,7 +6,6 @@ from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from matplotlib.colors import ListedColormap
 
