@@ -128,3 +128,12 @@ def test_repair_findings_compare_with_both_inits_paired_over_seeds():
     assert recovers["m, useless: recovers the random init's test accuracy (within 2 points)"] == stats.FAILS
     table = repairs.summary(pd.DataFrame(rows), "model", "cost")
     assert table.set_index("start").loc["good", "fitted"] == "6 of 6"
+
+
+def test_the_chapter_says_how_far_each_finding_is_supported_and_what_the_papers_did():
+    verdict = stats.Verdict("circles, 10: Exp 2's minimum sharper", minima.NOT_CLAIMED, "", stats.HOLDS, "")
+    m = minima.Measured(beyond.config_for("smoke"), "smoke", {}, pd.DataFrame(), pd.DataFrame(),
+                        {"Exp 2's minimum is sharper": [verdict]})
+    assert m.says("Exp 2's minimum is sharper") == ("*Exp 2's minimum is sharper than Exp 1's*: supported in 1 of 1 "
+                                                    "(circles, 10). Neither paper measures it.")
+    assert m.verdicts() == [verdict]

@@ -87,21 +87,29 @@ def test_a_chapter_takes_the_executor_as_a_parameter_and_checks_it(tmp_path):
             chapters.check(name, root, {"executor": "dask"})
 
 
+def _task_pids() -> list[int]:
+    from pathlib import Path
+
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"ray::_train" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
 def _kill_first_training_worker(stop, killed) -> None:
     """Kill (SIGKILL) the first Ray worker seen training a job: Ray titles a busy worker after its task."""
     import os
     import signal
-    from pathlib import Path
 
     while not stop.is_set() and not killed:
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and b"ray::_train" in (proc / "cmdline").read_bytes():
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed.append(int(proc.name))
-                    return
-            except OSError:
-                continue
+        for pid in _task_pids()[:1]:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
         stop.wait(0.02)
 
 
@@ -123,19 +131,6 @@ def test_a_worker_killed_during_a_run_does_not_lose_it(tmp_path):
         ray.shutdown()
     assert killed, "a worker was killed mid-run"
     assert_same_store(local, on_ray)
-
-
-def _task_pids() -> list[int]:
-    from pathlib import Path
-
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"ray::_train" in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
 
 
 def _kill_at_a_checkpoint(root, stop, epochs: list) -> None:

@@ -4,12 +4,14 @@ how far test points lie from a flipped prediction, and how far each layer moved.
 per run, under the run and the measurement's settings."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from badminima.core import landscape, stats
+from badminima.core import grid, landscape, stats
 from badminima.beyond.protocol import MinimaConfig, image_config, widths_config
 from badminima.core.models import MLP
 from badminima.core.store import Store
@@ -294,3 +296,73 @@ def suggests(verdicts: list[stats.Verdict], what: str) -> str:
     if counts[stats.UNCLEAR]:
         parts.append(f"too close to call over these seeds in {len(counts[stats.UNCLEAR])}")
     return f"*{what}*: " + ", ".join(parts) + "."
+
+
+# The chapter: everything measured, and what it says beside each family of findings
+
+SAYS = {   # family -> (the statement it tests, what the papers did about it)
+    "the adversarial-init minimum is sharper (top eigenvalue)":
+        ("The adversarial-init minimum is sharper (top eigenvalue)", ""),
+    "the adversarial-init minimum is sharper (trace)": ("It is sharper by the Hessian's trace", ""),
+    "Exp 2's minimum is sharper": ("Exp 2's minimum is sharper than Exp 1's", "Neither paper measures it."),
+    "a training-loss barrier separates the two minima":
+        ("A training-loss barrier separates the two minima",
+         "`half-way alpha` is where test accuracy first falls below the midpoint of its two ends: near 0.5 means it "
+         "falls steadily along the line, near 1 that it holds until the end. Neither paper looks at the line between "
+         "the minima."),
+    "test images flip at a smaller perturbation from the adversarial init":
+        ("Test images flip at a smaller perturbation from the adversarial init",
+         "Paper A's Figure 6 (the complexity chapter) reports accuracy under FGSM at a few fixed radii; this is the "
+         "radius each image needs, a finer view of the same robustness, which the paper does not report."),
+    "Exp 2's training points lie nearer the boundary":
+        ("Exp 2's training points lie nearer its boundary than Exp 1's",
+         "Paper B draws the boundaries (the boundaries chapter); it does not measure these distances."),
+    "Exp 2's first layer moves less in phase 2":
+        ("Exp 2's first layer moves less in phase 2 than Exp 1's in training",
+         "Paper B states the hypothesis; it does not measure it."),
+}
+
+
+@dataclass
+class Measured:
+    cfg: MinimaConfig
+    scale: str
+    image: dict[str, pd.DataFrame]   # image_measures
+    paths: pd.DataFrame              # image_paths
+    nets: pd.DataFrame               # net_measures
+    found: dict[str, list[stats.Verdict]]
+
+    def setting(self) -> str:
+        c = self.cfg
+        return (f"Scale `{self.scale}`: Paper A's {', '.join(c.models)} at seeds {list(c.seeds)} (the training "
+                f"chapter's runs); Paper B's {', '.join(c.datasets)} at seeds {list(c.net_seeds)} and every width of "
+                "its sweep (the widths chapter's runs).")
+
+    def says(self, *families: str) -> str:
+        """For each family: how far the data support its statement, then what the papers did about it."""
+        return " ".join(" ".join(filter(None, (suggests(self.found[f], SAYS[f][0]), SAYS[f][1]))) for f in families)
+
+    def capped(self) -> str:
+        sharp = self.image["sharpness"]
+        n = int((sharp["power iterations"] >= self.cfg.hessian_cap).sum())
+        return (f"Power iteration reached its cap of {self.cfg.hessian_cap} products in {n} of {len(sharp)} runs "
+                "(those eigenvalues are less settled). Neither paper measures sharpness.")
+
+    def verdicts(self) -> list[stats.Verdict]:
+        return [v for vs in self.found.values() for v in vs]
+
+
+def measure(cfg: MinimaConfig, scale: str, executor: str = "local", store: Store | None = None) -> Measured:
+    """The chapter's measurements and findings; the other chapters' runs it reads are trained first where missing
+    (on `executor`)."""
+    store = store or Store()
+    paper_a.train_all(image_cells(cfg, scale), store, executor=executor)
+    grid.run(paper_b.width_jobs(widths_config(cfg, scale)), store, executor, desc="widths")
+    image, paths, nets = image_measures(cfg, scale, store), image_paths(cfg, scale, store), net_measures(cfg, scale, store)
+    return Measured(cfg, scale, image, paths, nets,
+                    {**image_findings(image["sharpness"], image["flips"], paths, cfg.eps_max), **net_findings(nets)})
+
+
+def run_means(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The mean over seeds of a per-run table's numbers, per group of `by`."""
+    return table.groupby(by).mean(numeric_only=True).drop(columns="seed")

@@ -12,6 +12,14 @@ from badminima.paper_b import protocol as paper_b_protocol
 NET_DATASETS = ("gaussians", "circles", "spirals")   # Paper B's 2-D sets: exact boundary distances
 
 
+def _check_lists(models: tuple[str, ...], datasets: tuple[str, ...]) -> None:
+    paper_a_protocol.check_models("models", models)
+    if not datasets or not isinstance(datasets, tuple):
+        raise ParameterError(f"datasets={datasets!r} must be a non-empty list of data sets")
+    for d in datasets:
+        check_choice("datasets", d, NET_DATASETS)
+
+
 @dataclass(frozen=True)
 class MinimaConfig:
     models: tuple[str, ...] = ("vgg16", "resnet18")   # Paper A's models measured (their runs: the training chapter's)
@@ -30,14 +38,7 @@ class MinimaConfig:
     def __post_init__(self) -> None:
         for name in ("seeds", "net_seeds"):
             check_seeds(getattr(self, name))
-        if not self.models or not isinstance(self.models, tuple):
-            raise ParameterError(f"models={self.models!r} must be a non-empty list of models")
-        for m in self.models:
-            check_choice("models", m, convnets.NAMES)
-        if not self.datasets or not isinstance(self.datasets, tuple):
-            raise ParameterError(f"datasets={self.datasets!r} must be a non-empty list of data sets")
-        for d in self.datasets:
-            check_choice("datasets", d, NET_DATASETS)
+        _check_lists(self.models, self.datasets)
         for name in ("hessian_cap", "hutchinson", "margin_size", "pgd_steps", "bisections"):
             check_range(name, getattr(self, name), 1, integer=True)
         check_range("path_points", self.path_points, 2, integer=True)
@@ -86,14 +87,7 @@ class RepairsConfig:
 
     def __post_init__(self) -> None:
         check_seeds(self.seeds)
-        if not self.models or not isinstance(self.models, tuple):
-            raise ParameterError(f"models={self.models!r} must be a non-empty list of models")
-        for m in self.models:
-            check_choice("models", m, convnets.NAMES)
-        if not self.datasets or not isinstance(self.datasets, tuple):
-            raise ParameterError(f"datasets={self.datasets!r} must be a non-empty list of data sets")
-        for d in self.datasets:
-            check_choice("datasets", d, NET_DATASETS)
+        _check_lists(self.models, self.datasets)
         for name in ("shrinks", "perturbs"):
             values = getattr(self, name)
             if not isinstance(values, tuple) or not values or not all(isinstance(v, (int, float)) and v >= 0

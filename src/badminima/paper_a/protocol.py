@@ -70,8 +70,8 @@ class PaperAConfig:
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, images.LOADERS)
         check_seeds(self.seeds)
-        _check_models("models", self.models, empty=False)
-        _check_models("sweep_models", self.sweep_models, empty=True)
+        check_models("models", self.models, empty=False)
+        check_models("sweep_models", self.sweep_models, empty=True)
         check_choice("table2_model", self.table2_model, convnets.NAMES)
         check_range("width", self.width, MIN_WIDTH)
         for name in ("per_class", "test_size"):
@@ -91,7 +91,8 @@ class PaperAConfig:
             check_choice(name, getattr(self, name), (False, True))
 
 
-def _check_models(name: str, models: Any, empty: bool) -> None:
+def check_models(name: str, models: Any, empty: bool = False) -> None:
+    """ParameterError unless `models` is a (non-empty, unless `empty`) tuple of model names."""
     if (not isinstance(models, tuple) or not (models or empty)
             or not all(isinstance(m, str) and m in convnets.NAMES for m in models)):
         raise ParameterError(f"{name}={models!r} must be a {'' if empty else 'non-empty '}list of models; choose "
