@@ -42,11 +42,8 @@ def _train(job: Job, shared: str | None, *groups: Files) -> Files:
 
 
 def _stored_inputs(job: Job, store: Store) -> Files:
-    found = []
-    for kind, config in job.inputs:
-        if store.has(kind, config):
-            found.append((kind, store.key(config), store.files(kind, store.key(config))))
-    return found
+    keys = [(kind, store.key(config)) for kind, config in job.inputs if store.has(kind, config)]
+    return [(kind, key, store.files(kind, key)) for kind, key in keys]
 
 
 def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar: Progress) -> None:

@@ -151,9 +151,9 @@ def jobs(absent: list[ImageRun], store: Store) -> list[Job]:
     for r in absent:
         if r.adversarial is not None and not store.has(*phase1(r)):
             by_key.setdefault(key(r), r)
-    todo = [Job(functools.partial(_phase1, g), tuple(phase1(r) for r in g), label=_label("phase 1", g))
-            for g in groups(by_key.values())]
-    owner = {key(r): i for i, job in enumerate(todo) for r in job.run.args[0]}
+    first = groups(by_key.values())
+    todo = [Job(functools.partial(_phase1, g), tuple(phase1(r) for r in g), label=_label("phase 1", g)) for g in first]
+    owner = {key(r): i for i, g in enumerate(first) for r in g}
     for g in groups(absent):
         adversarial = [r for r in g if r.adversarial is not None]
         todo.append(Job(functools.partial(_phase2, g), tuple(("image", r) for r in g),
