@@ -8,6 +8,7 @@ import dataclasses
 
 import pandas as pd
 
+from badminima.beyond.minima import NOT_CLAIMED
 from badminima.beyond.protocol import RepairsConfig
 from badminima.core import stats
 from badminima.core.store import Store
@@ -19,7 +20,6 @@ from badminima.paper_b import protocol as paper_b_protocol
 
 RANDOM, ADVERSARIAL = "random init", "adversarial init"
 CONTROL = "random init, same warm-up"   # the warm-up's control: is it a repair, or the larger learning rate?
-NOT_CLAIMED = "(neither paper)"
 
 
 def image_repairs(cfg: RepairsConfig) -> dict[str, Repair]:
@@ -85,17 +85,17 @@ def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.
     rows = []
     for dataset in cfg.datasets:
         problem = paper_b.problem_of(wcfg, dataset)
-        k = len(problem.seeds)
         groups = paper_b.run_problem(problem, cfg.width, store)
-        starts = {RANDOM: (groups["start"].metrics, 0, 0), ADVERSARIAL: (groups["retrain"].metrics, 0, 0)}
+        # Exp 1 and Exp 2 are the first members of their groups: member i is seed i
+        starts = {RANDOM: (groups["start"].metrics, 0), ADVERSARIAL: (groups["retrain"].metrics, 0)}
         for name, repair in net_repairs(cfg).items():
-            starts[name] = (paper_b.run_repaired(problem, cfg.width, repair, store).metrics, 0,
+            starts[name] = (paper_b.run_repaired(problem, cfg.width, repair, store).metrics,
                             repair.get("warm_steps", 0))
-        for name, (m, offset, warm) in starts.items():
-            for i, seed in enumerate(problem.seeds[:k]):
-                steps = m["fit_step"][offset + i]
+        for name, (m, warm) in starts.items():
+            for i, seed in enumerate(problem.seeds):
+                steps = m["fit_step"][i]
                 rows.append({"dataset": dataset, "seed": seed, "start": name,
-                             "test acc %": round(100 * m["test_acc"][offset + i], 4), "steps": steps,
+                             "test acc %": round(100 * m["test_acc"][i], 4), "steps": steps,
                              "fitted": steps is not None, "cost": None if steps is None else steps + warm})
     return pd.DataFrame(rows)
 
