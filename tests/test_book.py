@@ -39,6 +39,18 @@ def test_each_executed_chapter_records_how_it_was_made(smoke_book):
     assert "paper_a_training" in set(table["chapter"]) and (table["scale"].dropna() == "smoke").all()
 
 
+def test_the_expected_time_reads_the_last_execution_else_the_measured_cpu_time(smoke_book):
+    training = nbformat.read(smoke_book / "book" / "chapters" / "paper_a_training.ipynb", as_version=4)
+    seconds = training.metadata["badminima"]["seconds"]
+    line = chapters.expected_time(smoke_book, {"paper_a_training": {"scale": "smoke"}})
+    assert line.startswith(f"expected: about {seconds / 60:.0f} min (1 chapter(s) as their last execution took")
+    cpu = {"paper_a_training": {"scale": "cpu"}, "paper_b_widths": {"scale": "cpu"}}
+    minutes = sum(chapters.CHAPTERS[n].cpu_seconds for n in cpu) / 60
+    assert chapters.expected_time(smoke_book, cpu).startswith(f"expected: about {minutes:.0f} min (2 as long as")
+    assert chapters.expected_time(smoke_book, {"paper_a_training": {"scale": "gpu"}}).endswith(
+        "no estimate for paper_a_training at this scale")
+
+
 def test_book_builds_with_the_figure(smoke_book, built_book):
     assert (built_book / "index.html").exists()
     page = (smoke_book / "_build" / "html" / "book" / "chapters" / "paper_a_sketch.html").read_text()

@@ -86,7 +86,7 @@ TRAIN_CASES = [
     (["--lr", "abc"], "argument --lr: 'abc' is not a number; allowed: a number such as 0.1 or 1e-4"),
     (["--epochs", "2.5"], "argument --epochs: '2.5' is not an integer; allowed: an integer such as 3"),
     (["--init", "xavier"], "argument --init: invalid choice: 'xavier' (choose from 'random', 'adversarial')"),
-    (["--scale", "huge"], "argument --scale: invalid choice: 'huge' (choose from 'smoke', 'cpu', 'paper')"),
+    (["--scale", "huge"], "argument --scale: invalid choice: 'huge' (choose from 'smoke', 'cpu', 'gpu', 'paper')"),
     (["--colour", "red"], "unrecognized arguments: --colour red"),
 ]
 
@@ -105,7 +105,9 @@ CHAPTER_CASES = [
     (["paper_a_heuristics", "-p", "N", "100"], "N=100 is out of range; allowed: a number in [0, 100)"),
     # Paper A's chapters also run at the gpu scale (Paper B's have none).
     (["paper_a_complexity", "-p", "scale", "huge"], "scale='huge' is not allowed; choose one of 'smoke', 'cpu', "
-                                                    "'gpu', 'paper'"),
+                                                    "'gpu', 'paper' (chapter paper_a_complexity)"),
+    (["paper_a_training", "paper_b_widths", "--scale", "gpu"],
+     "scale='gpu' is not allowed; choose one of 'smoke', 'cpu', 'paper' (chapter paper_b_widths)"),
     (["paper_a_sketch", "-p", "lr", "1e-4", "-p", "max_epochs", "0"],
      "max_epochs=0 is out of range; allowed: an integer >= 1"),
     (["paper_b_widths", "-p", "widths", "[0, 4]"], "widths=(0, 4) must be a non-empty list of positive integers"),
@@ -147,7 +149,7 @@ def test_a_bad_chapter_parameter_is_one_line_and_executes_nothing(places, capsys
 def test_the_book_rejects_a_bad_scale_in_one_line(capsys):
     assert cli.main(["book", "--scale", "tiny"]) == 2
     assert capsys.readouterr().err == ("badminima: argument --scale: invalid choice: 'tiny' (choose from 'smoke', "
-                                       "'cpu', 'paper')\n")
+                                       "'cpu', 'gpu', 'paper')\n")
 
 
 def test_the_installed_command_exits_2_with_one_line(tmp_path):
@@ -234,3 +236,9 @@ def test_options_override_the_protocol(tmp_path, monkeypatch):
     assert (run.adversarial.replication, run.adversarial.whole_pixels) == (2, True)
     cpu, _ = cli_run(monkeypatch, "--scale", "cpu", "--results", str(tmp_path))
     assert cpu == grid_run(protocol.config_for("cpu"), "resnet18", 0, "random", "vanilla")
+
+
+@pytest.mark.parametrize("scale", list(protocol.SCALES))
+def test_train_takes_every_scale_paper_as_chapters_do(tmp_path, monkeypatch, scale):
+    run, _ = cli_run(monkeypatch, "--scale", scale, "--dataset", "fashion_mnist", "--results", str(tmp_path))
+    assert run == grid_run(protocol.config_for(scale, dataset="fashion_mnist"), "resnet18", 0, "random", "vanilla")

@@ -103,6 +103,7 @@ CLI = [sys.executable, "-m", "badminima", "train", "--dataset", "mnist", "--per-
        "resnet18", "--width", "0.0625", "--epochs", "25", "--preset", "sota", "--seed", "1"]
 
 
+@pytest.mark.equivalence
 def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     env = {**os.environ, "BADMINIMA_DATA": str(data_dir)}
     subprocess.run(CLI + ["--results", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
@@ -145,36 +146,48 @@ def test_table1_distances_from_one_seed(data_dir, tmp_path):
     assert d["d(W0R, W0A)"] > 0 and d["d(W0A, WSA)"] > 0
 
 
-
-def _max_gap(a: dict, b: dict) -> float:
-    """The largest difference between two state dicts, relative to each tensor's largest value."""
-    return max(float((a[k].float() - b[k].float()).abs().max() / (b[k].float().abs().max() + 1e-3)) for k in b)
+def _vector(state: dict) -> torch.Tensor:
+    return torch.cat([v.float().flatten() for _, v in sorted(state.items()) if v.is_floating_point()])
 
 
+def _share_of_change(a: dict, b: dict, start: dict) -> float:
+    """How much of b's change from `start` (weights and batch-norm statistics) a differs from b by, as a fraction."""
+    return float((_vector(a) - _vector(b)).norm() / (_vector(b) - _vector(start)).norm())
+
+
+@pytest.mark.equivalence
 def test_packed_seeds_follow_their_runs_alone_through_an_epoch(data_dir, tmp_path):
     # One epoch of SOTA (augmentation, momentum, l2): each seed's data order and crops come from its own generator.
-    # Over many epochs these 4-channel networks amplify float rounding (a grouped convolution sums in another
-    # order) the way a GPU does: 1e-7 apart after one epoch, 1e-2 after four at lr 0.05; so one epoch is compared.
+    # A grouped convolution sums in another order than a plain one; where that flips a ReLU whose input is within
+    # rounding of zero, that unit's gradient changes: measured 1e-7 to 1e-3 of the epoch's change (the latter with
+    # ATen's AVX2 kernels). Another data order changes all of it (about 300% here): 1% separates the two. Over
+    # many epochs these 4-channel networks amplify such differences the way a GPU does, so one epoch is compared.
     cfg = TrainConfig(lr=0.01, batch_size=25, max_epochs=1, until_fit=False, momentum=0.9, weight_decay=5e-4)
     runs = [tiny_run(seed=s, augment=True, train=cfg) for s in (3, 4, 5)]
     together = image_runs.run_images(runs, Store(tmp_path / "packed"), CPU, progress=False)
     for run, t in zip(runs, together):
         alone = image_runs.run_image(run, Store(tmp_path / "alone"), CPU, progress=False)
-        assert _max_gap(t.weights, alone.weights) < 2e-3
+        assert _share_of_change(t.weights, alone.weights, image_runs.start_state(run, Store(tmp_path))) < 1e-2
         assert t.metrics["history"]["epoch"] == alone.metrics["history"]["epoch"] == [1]
-        assert np.allclose(t.metrics["history"]["loss"], alone.metrics["history"]["loss"], rtol=1e-5)
-        assert t.metrics["test_acc"] == alone.metrics["test_acc"]
+        # The epoch's mean loss over its 4 batches: a flipped unit moved it by 2e-5 relative (AVX2 kernels).
+        assert np.allclose(t.metrics["history"]["loss"], alone.metrics["history"]["loss"], rtol=1e-4)
+        # A flipped unit may move one of the 100 test images across a boundary, no more.
+        assert abs(t.metrics["test_acc"] - alone.metrics["test_acc"]) <= 0.01 + 1e-9
     shuffled = image_runs.run_image(dataclasses.replace(runs[0], seed=4), Store(tmp_path / "alone"), CPU,
                                     progress=False)
-    assert _max_gap(together[0].weights, shuffled.weights) > 1e-2, "another seed is another run"
+    start = image_runs.start_state(runs[0], Store(tmp_path))
+    assert _share_of_change(shuffled.weights, together[0].weights, start) > 0.5, "another seed is another run"
 
 
+@pytest.mark.equivalence
 def test_a_packed_seed_that_fits_is_held_where_it_fitted(data_dir, tmp_path):
+    # Six seeds: on the CPUs tried they fitted at epochs 7 to 10, never all at one epoch (three seeds did, once).
     runs = [tiny_run(seed=s, train=TrainConfig(lr=0.05, batch_size=32, max_epochs=15, eval_every=4))
-            for s in (3, 4, 5)]
+            for s in (0, 1, 2, 6, 7, 8)]
     together = image_runs.run_images(runs, Store(tmp_path / "all"), CPU, progress=False)
     fits = [t.metrics["fit_epoch"][0] for t in together]
-    assert all(fits) and len(set(fits)) > 1, "the seeds fit their training set at different epochs"
+    assert all(fits), f"premise broken: every seed fits its 100 images within 15 epochs (fit epochs {fits})"
+    assert len(set(fits)) > 1, f"premise broken: the seeds fit at different epochs (all at epoch {fits[0]})"
     first = fits.index(min(fits))
     # The same pack stopped at the first seed's fit epoch computes exactly what the longer one did until then.
     short = [dataclasses.replace(r, train=dataclasses.replace(r.train, max_epochs=min(fits))) for r in runs]

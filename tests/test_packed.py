@@ -7,6 +7,8 @@ from torch import nn
 from badminima.core import convnets
 from badminima.core.packed import Packed, packable
 
+pytestmark = pytest.mark.equivalence
+
 
 @pytest.mark.parametrize("name", convnets.NAMES)
 def test_each_member_of_a_packed_network_has_its_own_outputs_gradients_and_statistics(name):

@@ -104,6 +104,7 @@ def test_only_the_given_parameters_move():
     assert all(not torch.equal(p, q) for p, q in zip(model.readout(), readout)), "the given parameters trained"
 
 
+@pytest.mark.equivalence
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     data, test = gaussians()
     cfg = TrainConfig(lr=0.02, batch_size=10, momentum=0.5, max_epochs=12, until_fit=False)

@@ -82,6 +82,7 @@ def test_curves_record_each_seeds_training_accuracy_up_to_the_last_step(tmp_path
             assert len(one) <= widths.CURVE_POINTS
 
 
+@pytest.mark.equivalence
 def test_a_width_sweep_batched_equals_its_seeds_run_one_by_one(tmp_path):
     """All seeds of a width in one batched model give each seed's numbers from its own run, to float tolerance."""
     cfg = tiny(seeds=(0, 1, 2), max_steps=60)
@@ -97,6 +98,7 @@ def test_a_width_sweep_batched_equals_its_seeds_run_one_by_one(tmp_path):
             assert same[column].tolist() == pytest.approx(alone[column].tolist(), rel=1e-5)
 
 
+@pytest.mark.equivalence
 def test_full_batch_gradient_descent_batched_equals_one_by_one():
     """The loop itself, as the sweeps use it: full batch, one step per epoch, members stopping on their own."""
     seeds = [0, 1, 2, 3]

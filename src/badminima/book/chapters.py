@@ -48,24 +48,27 @@ class Chapter:
     # builds the chapter's configuration from its parameters (ParameterError if one is bad); None: the chapter
     # builds none, and a parameter only needs the type of its default
     config: Callable[..., Any] | None
+    # wall seconds at the default (cpu) scale from an empty store, measured on a quiet 2-core machine (AVX-512,
+    # commit 7ea9a41): what `make book` expects where no earlier execution says otherwise
+    cpu_seconds: float
 
 
 # Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce",
 # "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
-    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for)),
-    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for)),
-    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for)),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for)),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for)),
-    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for)),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries)),
-    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for)),
-    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for)),
-    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for)),
-    "reproduce": Chapter("reproduce.md", None),
-    "status": Chapter("status.md", None),
-    "index": Chapter("index.md", None),
+    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 431),
+    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 2597),
+    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 159),
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 198),
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 303),
+    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 189),
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 223),
+    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 39),
+    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 195),
+    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 171),
+    "reproduce": Chapter("reproduce.md", None, 59),
+    "status": Chapter("status.md", None, 6),
+    "index": Chapter("index.md", None, 9),
 }
 
 
@@ -95,7 +98,10 @@ def check(name: str, root: Path, parameters: dict[str, Any]) -> None:
             raise ParameterError(f"{key}={value!r} is not a {kind.__name__}; allowed: a {kind.__name__} such as "
                                  f"{declared[key]!r}")
     if CHAPTERS[name].config is not None:
-        CHAPTERS[name].config(**{**declared, **parameters})
+        try:
+            CHAPTERS[name].config(**{**declared, **parameters})
+        except ParameterError as err:   # the command line offers every scale; say which chapter lacks this one
+            raise ParameterError(f"{err} (chapter {name})") if err.name == "scale" else err
 
 
 def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None,
@@ -263,6 +269,7 @@ def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_tim
     the first chapter starts."""
     names = names or list(CHAPTERS)
     given = chapter_parameters(root, names, scale, parameters, executor)
+    print(expected_time(root, given), flush=True)
     times = {}
     for i, name in enumerate(names, 1):
         start = time.time()
@@ -272,6 +279,25 @@ def execute_all(root: Path, scale: str, names: list[str] | None = None, cell_tim
         print(f"[{i}/{len(names)}] {name}: {times[name]:.0f} s, {runs['trained']} result(s) trained, "
               f"{runs['loaded']} loaded ({_set_text(given[name])})", flush=True)
     return times
+
+
+def expected_time(root: Path, given: dict[str, dict[str, Any]]) -> str:
+    """One line saying how long executing these chapters (name -> parameters given) should take: each chapter's
+    last execution with the same parameters, else its measured time at the cpu scale from an empty store."""
+    last, measured, unknown, total = 0, 0, [], 0.0
+    for name, parameters in given.items():
+        notebook = Path(root) / "book" / "chapters" / f"{name}.ipynb"
+        meta = nbformat.read(notebook, as_version=4).metadata.get("badminima", {}) if notebook.exists() else {}
+        if meta and meta.get("parameters") == {**parameters_of(name, root), **parameters}:
+            last, total = last + 1, total + meta["seconds"]
+        elif parameters.get("scale", "cpu") == "cpu":
+            measured, total = measured + 1, total + CHAPTERS[name].cpu_seconds
+        else:
+            unknown.append(name)
+    sources = [f"{last} chapter(s) as their last execution took"] * bool(last) + \
+        [f"{measured} as long as they took at the cpu scale from an empty store (2 cores)"] * bool(measured)
+    line = f"expected: about {total / 60:.0f} min" + (f" ({'; '.join(sources)})" if sources else "")
+    return line + (f"; no estimate for {', '.join(unknown)} at this scale" if unknown else "")
 
 
 def _set_text(parameters: dict[str, Any]) -> str:

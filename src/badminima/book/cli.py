@@ -16,6 +16,7 @@ import yaml
 from badminima.book import chapters, store_commands
 from badminima.core.config import SCALES, ParameterError, check_choice
 from badminima.core.data.images import MalformedDataError
+from badminima.paper_a import protocol as paper_a
 
 # Where a configuration's field is the value of a `train` option, its errors name the option.
 TRAIN_OPTIONS = {"scale": "--scale", "dataset": "--dataset", "per_class": "--per-class", "test_size": "--test-size",
@@ -56,7 +57,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                                    "default exactly as the paper-scale chapters do (so the book reuses it); a stored "
                                    "run is loaded, not retrained, and a killed run resumes. Options override the "
                                    "scale's protocol.")
-    p.add_argument("--scale", default="paper", choices=SCALES,
+    p.add_argument("--scale", default="paper", choices=tuple(paper_a.SCALES),
                    help="the chapters' protocol to follow (default: paper)")
     p.add_argument("--dataset", help="fashion_mnist, mnist, cifar10, cifar100, cinic10, restricted_imagenet "
                                      "(default: the scale's; cifar10 at paper scale)")
@@ -128,7 +129,6 @@ def _numbers(value: Any) -> Any:
 def image_run(args: argparse.Namespace):
     """The run the `train` options ask for, built by Paper A's protocol; errors name the options."""
     from badminima.core import convnets
-    from badminima.paper_a import protocol
 
     given = {field: getattr(args, field) for field in ADVERSARIAL_ONLY if getattr(args, field) not in (None, False)}
     if args.init == "random" and given:
@@ -137,12 +137,12 @@ def image_run(args: argparse.Namespace):
                              f"--init adversarial, or leave {ADVERSARIAL_ONLY[field]} out")
     check_choice("--model", args.model, convnets.NAMES)
     try:
-        cfg = protocol.config_for(args.scale, dataset=args.dataset, models=(args.model,), width=args.width,
+        cfg = paper_a.config_for(args.scale, dataset=args.dataset, models=(args.model,), width=args.width,
                                   per_class=args.per_class, test_size=args.test_size, R=args.R, N=args.N,
                                   whole_pixels=args.whole_pixels or None, epochs=args.epochs,
                                   phase1_epochs=args.phase1_epochs, lr=args.lr, l2=args.l2, momentum=args.momentum)
         augment = None if args.augment is None else args.augment == "on"
-        return protocol.image_run(cfg, args.model, args.seed, args.init, args.preset, augment=augment, l2=args.l2,
+        return paper_a.image_run(cfg, args.model, args.seed, args.init, args.preset, augment=augment, l2=args.l2,
                                   momentum=args.momentum, until_fit=args.until_fit)
     except ParameterError as err:
         raise err.renamed(TRAIN_OPTIONS[err.name]) if err.name in TRAIN_OPTIONS else err

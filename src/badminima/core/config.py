@@ -8,7 +8,8 @@ import math
 import numbers
 from typing import Any, Iterable
 
-SCALES = ("smoke", "cpu", "paper")
+# Every scale some chapter takes (gpu: Paper A in minutes on one GPU); a chapter refuses a scale it has no setting for.
+SCALES = ("smoke", "cpu", "gpu", "paper")
 
 
 class ParameterError(ValueError):
