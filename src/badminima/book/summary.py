@@ -142,8 +142,7 @@ def count_line(table: pd.DataFrame, sources: pd.DataFrame | None = None) -> str:
     counts = stats.counts(table["verdict"])
     chapters_ = f" from {table['chapter'].nunique()} chapter(s)" if "chapter" in table.columns else ""
     tests = f"; {sources['tests'].sum()} statistical tests in all" if sources is not None else ""
-    return (f"**{len(table)} claims{chapters_}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
-            + f"{tests}.**")
+    return f"{len(table)} claims{chapters_}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f"{tests}."
 
 
 def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> pd.DataFrame:

@@ -46,7 +46,8 @@ DROP = Smallest(SHARE * VANILLA_GAP, f"{SHARE:g} of Table 2's drop of {VANILLA_G
 MOST_IS_THE_BOUNDARY = Smallest(0.0, f"'most' is the claim's own boundary: a heuristic that leaves more than {MOST:g} "
                                      "of the vanilla gap does not recover most of it")
 CURVES = no_number("the paper shows it as curves or pictures, with no number to hold its size to")
-PHASE1 = f"phase 1 (Algorithm 1) fitted its randomly labelled set (the authors' code stops at {100 * PHASE1_FIT:g}%)"
+PHASE1 = (f"phase 1 (Algorithm 1, which stops at {100 * PHASE1_FIT:g}% training accuracy in the authors' code) fitted "
+          "its randomly labelled set")
 
 THRESHOLDS = (f"Two runs end at *the same* test accuracy when their gap is within {SAME:g} point(s) (Table 2's "
               f"rows that the paper calls the same differ by at most {SAME_IN_PAPER:.2f} points). A single heuristic "
