@@ -253,7 +253,8 @@ def test_widths_training_time_treats_capped_runs_as_censored():
     assert verdicts_from(paper_b_claims.widths_training_time, table) == [stats.FAILS, stats.HOLDS, stats.HOLDS]
     both_capped = widths_table(GOOD, {"Exp 1": None, "Exp 2": None, "Exp 3": None}, datasets=("spirals",))
     verdicts = paper_b_claims.widths_training_time(both_capped)
-    assert [v.verdict for v in verdicts] == [stats.UNTESTED] * 2 and "undecided (both at the cap) in 6" in verdicts[0].ours
+    assert [v.verdict for v in verdicts] == [stats.UNTESTED] * 2
+    assert "undecided (both at the cap) in 6" in verdicts[0].ours
 
 
 def test_widths_small_mnist():

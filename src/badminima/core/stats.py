@@ -353,6 +353,6 @@ def headline(verdicts: list[Verdict], scale: str) -> str:
 
 
 def short_of_holding(verdicts: list[Verdict]) -> str:
-    """One sentence per claim that does not hold (whatever its verdict), with its verdict and our numbers (what a chapter says below its
-    table)."""
+    """One sentence for each claim short of "holds" (what a chapter says below its table): the claim, its verdict
+    and our numbers."""
     return " ".join(f"*{v.claim}*: {v.verdict} ({v.ours})." for v in verdicts if v.verdict != HOLDS)
