@@ -47,7 +47,7 @@ def test_findings_compare_paired_seeds_and_say_how_sure():
     table = minima.compare(sharp, ["model", "mode"], "top eigenvalue", "init", "random", "adversarial")
     assert table.iloc[0]["higher"] == 5 and table.iloc[0]["ratio"] == pytest.approx(3.04 / 1.02)
     alpha = np.linspace(0, 1, 3)
-    paths = pd.concat([pd.DataFrame({"alpha": alpha, "train loss": [0.1, 0.1 + s, 0.1], "train acc %": 100,
+    paths = pd.concat([pd.DataFrame({"alpha": alpha, "train loss": [0.1, 1 + 0.1 * s, 0.1], "train acc %": 100,
                                      "test acc %": [60, 50, 40], "model": "m", "mode": "vanilla", "seed": s})
                        for s in range(1, 4)])
     flips = pd.DataFrame([{"model": "m", "seed": s, "init": i, "mode": "vanilla", "attack": "PGD", "image": 0,

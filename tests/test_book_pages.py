@@ -29,10 +29,12 @@ def test_a_csv_link_carries_the_table_itself():
 def test_verdicts_are_coloured_linked_to_their_chapter_with_the_test_folded():
     table = pd.DataFrame({"chapter": ["paper_a_training", "paper_b_widths"], "claim": ["vanilla fits", "gap > 0"],
                           "paper's number": ["100%", "+5"], "ours": ["98% <capped>", "+1"],
-                          "verdict": ["holds", "inconclusive"], "test": ["paired t, p = 0.01", "2 s.e."]})
+                          "effect (95% CI)": ["", "1 (95% CI -0.5 to 2.5); n = 5"],
+                          "verdict": ["holds", "not tested"], "test": ["paired t, p = 0.01", "2 s.e."]})
     page = show.verdict_rows(table)
     assert page.count("<tr>") == 3 and '<a href="paper_a_training.html#does-it-reproduce">vanilla fits</a>' in page
-    assert show.COLOURS["holds"] in page and show.COLOURS["inconclusive"] in page
+    assert show.COLOURS["holds"] in page and show.COLOURS["not tested"] in page
+    assert "<small>effect 1 (95% CI -0.5 to 2.5); n = 5</small>" in page
     assert "<details><summary>the test</summary>paired t, p = 0.01</details>" in page
     assert "98% &lt;capped&gt;" in page, "values are escaped"
 
@@ -57,9 +59,10 @@ def test_the_execution_page_reads_each_chapters_record(tmp_path):
     assert list(table["chapter"]) == ["paper_a_sketch", "reproduce"] and list(table["results trained"]) == [3, 3]
     line = summary.built_with(table)
     assert "scale `cpu` on vm" in line and "nan" not in line and "6 results were trained and 2 loaded" in line
-    counts = summary.verdict_counts(pd.DataFrame({"Paper": ["A", "A", "B"],
-                                                  "verdict": ["holds", "does not hold", "holds"]}))
-    assert counts.loc["Paper A"].tolist() == [1, 1, 0] and counts.loc["Paper B"].tolist() == [1, 0, 0]
+    counts = summary.verdict_counts(pd.DataFrame({"Paper": ["A", "A", "A", "B"],
+                                                  "verdict": ["holds", "does not hold", "not tested", "holds"]}))
+    assert list(counts.columns) == ["holds", "does not hold", "inconclusive", "not tested"]
+    assert counts.loc["Paper A"].tolist() == [1, 1, 0, 1] and counts.loc["Paper B"].tolist() == [1, 0, 0, 0]
 
 
 def test_panels_wrap_two_to_a_row():
@@ -102,7 +105,7 @@ def test_make_book_ends_with_the_index_and_the_verdict_counts(tmp_path, monkeypa
     assert cli.main(["book", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"book built: {tmp_path / '_build' / 'html' / 'index.html'}" in out
-    assert "3 claims: 2 holds, 1 inconclusive" in out
+    assert "3 claims: 2 holds, 0 does not hold, 1 inconclusive, 0 not tested" in out
 
 
 def test_a_row_of_boundaries_wraps():

@@ -1,5 +1,3 @@
-import math
-
 import nbformat
 import pandas as pd
 import pytest
@@ -14,86 +12,23 @@ from badminima.paper_a import protocol as paper_a_protocol
 from badminima.paper_b import protocol as paper_b_protocol
 
 
-def test_greater_holds_fails_and_is_inconclusive():
-    assert stats.greater("c", "p", [5, 6, 7], [1, 2, 3], ("a", "b")).verdict == stats.HOLDS
-    assert stats.greater("c", "p", [1, 2, 3], [5, 6, 7], ("a", "b")).verdict == stats.FAILS
-    noisy = stats.greater("c", "p", [5, 1, 6], [1, 5, 2], ("a", "b"))
-    assert noisy.verdict == stats.UNCLEAR and "s.e." in noisy.ours
-    assert stats.greater("c", "p", [5, 6], [4, 5], ("a", "b"), min_gap=2).verdict == stats.FAILS
-    one_seed = stats.greater("c", "p", [2], [1], ("a", "b"))
-    assert one_seed.verdict == stats.UNCLEAR and one_seed.test.startswith("one seed") and one_seed.p is None
+# A small per-seed wobble, different for each side of a comparison, so that no test rests on identical
+# differences (whose spread is zero up to the last bit).
+JITTER = ((0.0, 0.2, -0.15), (0.1, -0.2, 0.05), (-0.1, 0.0, 0.25), (0.05, 0.15, -0.2))
 
 
-def test_t_tail_matches_tabled_critical_values():
-    # two-sided 5% critical values of Student's t (df 1, 2, 4, 30) and a one-sided 5% one (df 10)
-    for t, df in ((12.706, 1), (4.303, 2), (2.776, 4), (2.042, 30)):
-        assert math.isclose(2 * stats.t_sf(t, df), 0.05, abs_tol=2e-4)
-    assert math.isclose(stats.t_sf(1.812, 10), 0.05, abs_tol=2e-4)
-    assert math.isclose(stats.t_sf(-1.812, 10), 0.95, abs_tol=2e-4) and stats.t_sf(0.0, 7) == 0.5
+def jitter(side: int, seed: int, scale: float = 1.0) -> float:
+    return scale * JITTER[side % len(JITTER)][seed % 3]
 
 
-def test_sign_test_is_the_binomial_tail():
-    assert stats.sign_test_p(8, 0) == 1 / 256
-    assert stats.sign_test_p(6, 2) == (28 + 8 + 1) / 256
-    assert stats.sign_test_p(0, 0) == 1.0
-
-
-def test_holm_on_a_known_example():
-    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06 (monotone)
-    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-
-
-def test_a_family_holds_fewer_claims_than_its_members_alone():
-    made = lambda p, verdict=stats.HOLDS: stats.Verdict("c", "p", "o", verdict, "t", p)
-    alone = [made(0.03), made(0.04), made(0.2, stats.UNCLEAR), made(0.7, stats.FAILS), made(None, stats.HOLDS)]
-    together = stats.family(alone)
-    assert [v.verdict for v in together] == [stats.UNCLEAR, stats.UNCLEAR, stats.UNCLEAR, stats.FAILS, stats.HOLDS]
-    assert together[0].family == 4 and "family of 4 tests" in together[0].test
-    assert stats.tests_in(together) == 4
-    strong = stats.family([made(0.001), made(0.02)])
-    assert [v.verdict for v in strong] == [stats.HOLDS, stats.HOLDS]   # 0.002 and 0.02 after adjusting
-
-
-CAP = 1000
-
-
-def test_fewer_steps_counts_a_capped_slow_run_as_at_least_the_cap():
-    verdict = stats.fewer("c", "p", [10.0] * 8, [None] * 8, [CAP] * 8, ("fast", "slow"))
-    assert verdict.verdict == stats.HOLDS and verdict.p == 1 / 256 and "slow 8" in verdict.ours
-
-
-def test_fewer_steps_is_inconclusive_where_capped_runs_could_flip_it():
-    # Half the pairs hit the cap on both sides. Counted at the cap they would tie and the rest would carry the
-    # claim; censored, they could have gone either way, so the claim cannot hold.
-    fast, slow = [None] * 4 + [10.0] * 4, [None] * 4 + [20.0] * 4
-    at_the_cap = stats.greater("c", "p", [s or CAP for s in slow], [f or CAP for f in fast], ("slow", "fast"))
-    assert at_the_cap.verdict == stats.HOLDS
-    censored = stats.fewer("c", "p", fast, slow, [CAP] * 8, ("fast", "slow"))
-    assert censored.verdict == stats.UNCLEAR and "undecided (both at the cap) in 4" in censored.ours
-    everything_capped = stats.fewer("c", "p", [None] * 8, [None] * 8, [CAP] * 8, ("fast", "slow"))
-    assert everything_capped.verdict == stats.UNCLEAR
-
-
-def test_fewer_steps_fails_when_even_the_undecided_pairs_cannot_carry_it():
-    assert stats.fewer("c", "p", [None] * 8, [500.0] * 8, [CAP] * 8, ("a", "b")).verdict == stats.FAILS
-    half = stats.fewer("c", "p", [None] * 4 + [30.0] * 4, [None] * 4 + [20.0] * 4, [CAP] * 8, ("a", "b"))
-    assert half.verdict == stats.FAILS
-    # a fast run that fitted exactly at the cap is not known to be faster than a capped slow one
-    assert stats.fewer("c", "p", [CAP] * 8, [None] * 8, [CAP] * 8, ("a", "b")).verdict == stats.UNCLEAR
-
-
-def test_all_reach():
-    assert stats.all_reach("c", "p", [100, 100], "x").verdict == stats.HOLDS
-    failing = stats.all_reach("c", "p", [100, 99.5], "x")
-    assert failing.verdict == stats.FAILS and "1 of 2" in failing.ours
-
-
-def sketch_table(margins, tests):
+def sketch_table(margins, tests, setting2_fits: bool = True):
     rows = []
     for setting in (1, 2, 3, 4):
         for seed in (0, 1, 2):
-            rows.append({"setting": setting, "seed": seed, "train acc %": 100.0,
-                         "margin": margins[setting] + 0.01 * seed, "test acc %": tests[setting] + 0.1 * seed})
+            fitted = setting != 2 or setting2_fits
+            rows.append({"setting": setting, "seed": seed, "train acc %": 100.0 if fitted else 90.0,
+                         "hit cap": not fitted, "margin": margins[setting] + jitter(setting, seed, 0.01),
+                         "test acc %": tests[setting] + jitter(setting, seed)})
     return pd.DataFrame(rows)
 
 
@@ -104,25 +39,31 @@ def test_sketch_verdicts_follow_the_numbers():
     verdicts = {v.claim: v.verdict for v in paper_a_claims.figure1(bad)}
     assert list(verdicts.values()).count(stats.FAILS) == 4
     table = stats.verdict_table(paper_a_claims.figure1(bad))
-    assert list(table.columns) == ["claim", "paper", "ours", "verdict", "test"]
+    assert list(table.columns[:6]) == stats.COLUMNS
 
 
-def test_within_holds_fails_and_is_inconclusive():
-    assert stats.within("c", "p", [90.0, 91.0, 92.0], [90.2, 90.9, 92.1], ("a", "b"), 1.0).verdict == stats.HOLDS
-    assert stats.within("c", "p", [95.0, 96.0, 97.0], [90.0, 91.0, 92.0], ("a", "b"), 1.0).verdict == stats.FAILS
-    noisy = stats.within("c", "p", [90.0, 93.0, 90.0], [91.0, 90.0, 91.5], ("a", "b"), 1.0)
-    assert noisy.verdict == stats.UNCLEAR and "tolerance of 1" in noisy.test
+def test_sketch_claims_from_setting_2_are_not_tested_when_it_did_not_fit():
+    unfitted = sketch_table({1: 2.0, 2: 0.01, 3: 0.1, 4: 1.5}, {1: 99.0, 2: 50.0, 3: 90.0, 4: 99.0},
+                            setting2_fits=False)
+    verdicts = {v.claim: v for v in paper_a_claims.figure1(unfitted)}
+    assert [v.verdict for v in verdicts.values()].count(stats.UNTESTED) == 4   # setting 2's count and 3 from it
+    from_setting2 = verdicts["Started at the setting-2 model, SGD ends at a small-margin model (setting 1 margin > "
+                             "setting 3)"]
+    assert "setting 2 fitted its random labels in 0 of 3 runs" in from_setting2.test
 
 
 SEEDS = (0, 1, 2)
 
 
-def main_runs(vanilla_adv: float, sota_adv: float, train: float = 100.0) -> pd.DataFrame:
-    """Per-seed main-grid results: random init at 90 (vanilla) / 93 (SOTA), the adversarial init as given."""
+def main_runs(vanilla_adv: float, sota_adv: float, train: float = 100.0, fitted: tuple = SEEDS) -> pd.DataFrame:
+    """Per-seed main-grid results: random init at 90 (vanilla) / 93 (SOTA), the adversarial init as given; phase 1
+    fitted its random labels for the seeds in `fitted`."""
     test = {("random", "vanilla"): 90.0, ("random", "SOTA"): 93.0,
             ("adversarial", "vanilla"): vanilla_adv, ("adversarial", "SOTA"): sota_adv}
     return pd.DataFrame([{"model": "resnet18", "seed": s, "init": i, "mode": m, "train acc %": train,
-                          "test acc %": t + 0.1 * s} for (i, m), t in test.items() for s in SEEDS])
+                          "test acc %": t + jitter(k, s), "hit cap": train < 100,
+                          "phase-1 fitted": s in fitted if i == "adversarial" else None}
+                         for k, ((i, m), t) in enumerate(test.items()) for s in SEEDS])
 
 
 def verdicts_of(found):
@@ -130,32 +71,53 @@ def verdicts_of(found):
 
 
 def test_paper_a_claims_1_to_3():
-    good, bad = main_runs(80.0, 93.0), main_runs(89.8, 85.0, train=99.0)
+    good, bad = main_runs(60.0, 93.0), main_runs(94.0, 85.0, train=99.0)
     assert verdicts_of(paper_a_claims.claim1_fit(good)) == [stats.HOLDS]
-    assert verdicts_of(paper_a_claims.claim1_fit(bad)) == [stats.FAILS]
     assert verdicts_of(paper_a_claims.claim2_drop(good)) == [stats.HOLDS]
     assert verdicts_of(paper_a_claims.claim2_drop(bad)) == [stats.FAILS]
     assert verdicts_of(paper_a_claims.claim3_sota(good)) == [stats.HOLDS]
     assert verdicts_of(paper_a_claims.claim3_sota(bad)) == [stats.FAILS]
 
 
+def test_paper_a_claim_1_is_not_tested_when_runs_hit_their_cap():
+    verdict = paper_a_claims.claim1_fit(main_runs(60.0, 93.0, train=99.0))[0]
+    assert verdict.verdict == stats.UNTESTED and "6 of 6 runs hit their cap" in verdict.test
+
+
+def test_a_drop_smaller_than_the_smallest_that_counts_does_not_hold():
+    # a clear drop of 2 points, far below a quarter of Table 2's 28.8
+    verdict = paper_a_claims.claim2_drop(main_runs(88.0, 93.0))[0]
+    assert verdict.verdict == stats.FAILS and verdict.high < paper_a_claims.DROP.value and verdict.low > 0
+    assert verdict.paper_effect == pytest.approx(28.814)
+
+
+def test_paper_a_claims_need_a_phase_1_that_fitted():
+    one_fitted = main_runs(60.0, 93.0, fitted=(1,))
+    for verdict in paper_a_claims.claim2_drop(one_fitted) + paper_a_claims.claim3_sota(one_fitted):
+        assert verdict.verdict == stats.UNTESTED and "fitted its randomly labelled set in 1 of 3 runs" in verdict.test
+    two_fitted = paper_a_claims.claim2_drop(main_runs(60.0, 93.0, fitted=(0, 2)))[0]
+    assert two_fitted.verdict != stats.UNTESTED and two_fitted.n == 2
+
+
 def distances(vanilla_adv: float, sota_adv: float) -> pd.DataFrame:
-    return pd.DataFrame([{"model": "vgg16", "seed": s, "d(W0R, WVR)": 0.9 + 0.01 * s,
-                          "d(W0A, WVA)": vanilla_adv + 0.01 * s, "d(W0A, WSA)": sota_adv + 0.02 * s} for s in SEEDS])
+    return pd.DataFrame([{"model": "vgg16", "seed": s, "d(W0R, WVR)": 0.9 + jitter(0, s, 0.01),
+                          "d(W0A, WVA)": vanilla_adv + jitter(1, s, 0.01), "d(W0A, WSA)": sota_adv + jitter(2, s, 0.1)}
+                         for s in SEEDS])
 
 
 def test_paper_a_claim_4():
-    assert verdicts_of(paper_a_claims.claim4_distance(distances(0.2, 10.0))) == [stats.HOLDS] * 2
+    assert verdicts_of(paper_a_claims.claim4_distance(distances(0.2, 30.0))) == [stats.HOLDS] * 2
     assert verdicts_of(paper_a_claims.claim4_distance(distances(1.5, 1.0))) == [stats.FAILS] * 2
 
 
 def table2_runs(adversarial: dict[str, float]) -> pd.DataFrame:
     rows = []
-    for mode in paper_a.TABLE2_ROWS:
+    for k, mode in enumerate(paper_a.TABLE2_ROWS):
         for s in SEEDS:
-            rows.append({"mode": mode, "init": "random", "seed": s, "test acc %": 90.0 + 0.1 * s})
-            rows.append({"mode": mode, "init": "adversarial", "seed": s,
-                         "test acc %": adversarial.get(mode, 90.0) + 0.1 * s})
+            rows.append({"mode": mode, "init": "random", "seed": s, "test acc %": 90.0 + jitter(k, s, 0.2),
+                         "phase-1 fitted": None})
+            rows.append({"mode": mode, "init": "adversarial", "seed": s, "phase-1 fitted": True,
+                         "test acc %": adversarial.get(mode, 90.0) + jitter(k + 1, s, 0.2)})
     return pd.DataFrame(rows)
 
 
@@ -167,20 +129,25 @@ def test_paper_a_claim_5():
     assert verdicts_of(paper_a_claims.claim5_heuristics(failing)) == [stats.FAILS] * 6
 
 
+def test_paper_a_claim_5_is_not_tested_without_a_gap_to_recover():
+    no_gap = paper_a_claims.claim5_heuristics(table2_runs({"Vanilla SGD": 90.0, "DA": 80.0}))
+    assert verdicts_of(no_gap)[:3] == [stats.UNTESTED] * 3 and "no gap to recover" in no_gap[0].test
+
+
 def measures(adv_norm: float, adv_fgsm: float) -> pd.DataFrame:
     rows = []
     for s in SEEDS:
-        for init, norm, fgsm in (("random", 10.0, 60.0), ("adversarial", adv_norm, adv_fgsm)):
+        for side, (init, norm, fgsm) in enumerate((("random", 10.0, 60.0), ("adversarial", adv_norm, adv_fgsm))):
             for eps, drop in ((0.0, 0.0), (0.05, 20.0)):
                 rows.append({"model": "resnet18", "seed": s, "init": init, "mode": "vanilla", "epsilon": eps,
-                             "frobenius": norm + s, "path l1": 10 * norm + s, "path l2": norm / 2 + 0.1 * s,
-                             "fgsm acc %": fgsm - drop + s})
+                             "frobenius": norm + jitter(side, s), "path l1": 1e40 * norm * (1 + jitter(side, s, 0.05)),
+                             "path l2": norm / 2 + jitter(side + 2, s), "fgsm acc %": fgsm - drop + jitter(side, s)})
     return pd.DataFrame(rows)
 
 
 def test_paper_a_claim_6():
     assert verdicts_of(paper_a_claims.claim6_complexity(measures(15.0, 40.0))) == [stats.HOLDS] * 4
-    assert verdicts_of(paper_a_claims.claim6_complexity(measures(8.0, 70.0))) == [stats.FAILS] * 4
+    assert verdicts_of(paper_a_claims.claim6_complexity(measures(6.0, 70.0))) == [stats.FAILS] * 4
 
 
 def r_table(vanilla_slope, sota_slope) -> pd.DataFrame:
@@ -195,16 +162,15 @@ def test_figure4_holds_when_vanilla_degrades_with_R_and_SOTA_stays():
     degrading, flat = (lambda s: -3.0 - 0.2 * s), (lambda s: 0.02 * (s - 1))
     verdicts = paper_a_claims.figure4(r_table(degrading, flat))
     assert verdicts_of(verdicts) == [stats.HOLDS, stats.HOLDS] and "R = 0 to 4" in verdicts[0].claim
-    assert "fitted drop 12" in verdicts[0].ours   # 3 points per unit of R over R = 0..4 (seed 0)
+    assert "fitted drop 12.8" in verdicts[0].ours   # 3 to 3.4 points per unit of R over R = 0..4, averaged
 
 
-def test_figure4_does_not_hold_for_flat_vanilla_or_degrading_SOTA():
-    flat, degrading = (lambda s: 0.02 * (s - 1)), (lambda s: -3.0 - 0.2 * s)
-    assert verdicts_of(paper_a_claims.figure4(r_table(flat, flat))) == [stats.FAILS, stats.HOLDS]
+def test_figure4_does_not_hold_for_rising_vanilla_or_degrading_SOTA():
+    rising, flat, degrading = (lambda s: 1.0 + 0.2 * s), (lambda s: 0.02 * (s - 1)), (lambda s: -3.0 - 0.2 * s)
+    assert verdicts_of(paper_a_claims.figure4(r_table(rising, flat))) == [stats.FAILS, stats.HOLDS]
     assert verdicts_of(paper_a_claims.figure4(r_table(degrading, degrading))) == [stats.HOLDS, stats.FAILS]
-    # a fall smaller than the clear-gap threshold over the whole sweep is not "clearly" a fall
-    small = lambda s: -0.5 * paper_a_claims.CLEAR_GAP / 4 - 0.01 * s
-    assert verdicts_of(paper_a_claims.figure4(r_table(small, flat)))[0] == stats.FAILS
+    # flat: neither a fall nor a significant rise, so it cannot be decided
+    assert verdicts_of(paper_a_claims.figure4(r_table(flat, flat)))[0] == stats.UNCLEAR
 
 
 def widths_table(test: dict, steps: dict | None = None, phase1: float = 100.0, datasets=("gaussians",),
@@ -214,15 +180,17 @@ def widths_table(test: dict, steps: dict | None = None, phase1: float = 100.0, d
     rows = []
     for dataset in datasets:
         for width in widths:
-            for experiment in ("Exp 1", "Exp 2", "Exp 3", "Norm"):
+            for k, experiment in enumerate(("Exp 1", "Exp 2", "Exp 3", "Norm")):
                 for seed in seeds:
                     step = (steps or {}).get(experiment, 100)
+                    capped = experiment != "Exp 1" and seed in phase1_capped
                     rows.append({"dataset": dataset, "name": dataset.title(), "width": width,
                                  "experiment": experiment, "seed": seed,
-                                 "test acc %": test[experiment] + 0.1 * seed,
+                                 "test acc %": test[experiment] + jitter(k, seed, 0.3),
                                  "steps": None if step is None else step + seed, "hit cap": step is None, "cap": cap,
-                                 "phase-1 acc %": float("nan") if experiment == "Exp 1" else phase1,
-                                 "phase-1 hit cap": experiment != "Exp 1" and seed in phase1_capped})
+                                 "phase-1 acc %": float("nan") if experiment == "Exp 1" else
+                                 phase1 if not capped else 71.0,
+                                 "phase-1 hit cap": capped})
     table = pd.DataFrame(rows)
     table["steps"] = table["steps"].astype("Int64")
     return table
@@ -238,17 +206,26 @@ def verdicts_from(fn, table):
 
 def test_widths_phase1_fits():
     assert verdicts_from(paper_b_claims.widths_phase1_fits, widths_table(GOOD)) == [stats.HOLDS]
-    failing = paper_b_claims.widths_phase1_fits(widths_table(GOOD, phase1=71.0))
-    assert [v.verdict for v in failing] == [stats.FAILS] and "0 of 6" in failing[0].ours
+    capped = paper_b_claims.widths_phase1_fits(widths_table(GOOD, phase1_capped=(0, 1, 2)))
+    assert [v.verdict for v in capped] == [stats.UNTESTED] and "0 of 6" in capped[0].ours
+    assert "6 of 6 runs hit their cap" in capped[0].test
 
 
 def test_widths_exp2_worse_at_each_width_is_one_family():
     table = widths_table(GOOD, widths=(10, 100, 500), phase1_capped=(1,))
     verdicts = paper_b_claims.widths_exp2_worse(table)
     assert [v.verdict for v in verdicts] == [stats.HOLDS] * 3
-    assert "p = 500" in verdicts[-1].claim and verdicts[0].family == 3
-    assert "phase 1 fitted the random labels in 2 of 3 runs" in verdicts[0].ours
+    assert "p = 500" in verdicts[-1].claim and verdicts[0].family == 3 and verdicts[0].n == 2
+    assert "phase 1 fitted the random labels and Exp 1 and Exp 2 reached zero training error in 2 of 3 runs" in \
+        verdicts[0].ours
     assert verdicts_from(paper_b_claims.widths_exp2_worse, widths_table(BAD)) == [stats.FAILS] * 2
+
+
+def test_claims_on_phase_1_are_not_tested_when_it_never_fitted():
+    table = widths_table(GOOD, phase1_capped=(0, 1, 2))
+    verdicts = paper_b_claims.widths_exp2_worse(table) + paper_b_claims.widths_norm_between(table)
+    assert verdicts_of(verdicts) == [stats.UNTESTED] * 4
+    assert "in 0 of 3 runs" in verdicts[0].test and "in 0 of 6 runs" in verdicts[2].test
 
 
 def test_widths_exp3_matches_on_gaussians_only():
@@ -258,7 +235,8 @@ def test_widths_exp3_matches_on_gaussians_only():
 
 
 def test_widths_norm_between():
-    assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(GOOD)) == [stats.HOLDS, stats.HOLDS]
+    verdicts = paper_b_claims.widths_norm_between(widths_table(GOOD))
+    assert verdicts_of(verdicts) == [stats.HOLDS, stats.HOLDS] and "one value per seed" in verdicts[0].test
     assert verdicts_from(paper_b_claims.widths_norm_between, widths_table(BAD)) == [stats.FAILS, stats.HOLDS]
 
 
@@ -275,7 +253,8 @@ def test_widths_training_time_treats_capped_runs_as_censored():
     assert verdicts_from(paper_b_claims.widths_training_time, table) == [stats.FAILS, stats.HOLDS, stats.HOLDS]
     both_capped = widths_table(GOOD, {"Exp 1": None, "Exp 2": None, "Exp 3": None}, datasets=("spirals",))
     verdicts = paper_b_claims.widths_training_time(both_capped)
-    assert [v.verdict for v in verdicts] == [stats.UNCLEAR] * 2 and "undecided (both at the cap) in 6" in verdicts[0].ours
+    assert [v.verdict for v in verdicts] == [stats.UNTESTED] * 2
+    assert "undecided (both at the cap) in 6" in verdicts[0].ours
 
 
 def test_widths_small_mnist():
@@ -291,22 +270,23 @@ def test_sweep_claims_gather_every_check():
     verdicts = paper_b_claims.sweep_claims(table)
     assert len(verdicts) == 2 + 4 + 1 + 1 + 3 + 4
     assert stats.tests_in(verdicts) == len(verdicts) - 2   # the two phase-1 counts are not tests
-    assert list(stats.verdict_table(verdicts).columns) == ["claim", "paper", "ours", "verdict", "test"]
+    assert list(stats.verdict_table(verdicts).columns[:6]) == stats.COLUMNS
 
 
 def lengths_table(lengths: dict):
     return pd.DataFrame([{"dataset": "gaussians", "name": "Gaussians", "width": 10, "experiment": e, "seed": s,
-                          "boundary length": length + 0.5 * s} for e, length in lengths.items() for s in (0, 1, 2)])
+                          "boundary length": length + jitter(k, s, 5.0)}
+                         for k, (e, length) in enumerate(lengths.items()) for s in (0, 1, 2)])
 
 
 def test_boundary_claims():
-    runs = widths_table(GOOD, phase1_capped=(0, 2))
     jagged = lengths_table({"Exp 1": 20.0, "Exp 2": 60.0, "Exp 3": 25.0, "Norm": 22.0})
-    verdicts = paper_b_claims.boundary_claims(jagged, runs)
+    verdicts = paper_b_claims.boundary_claims(jagged, widths_table(GOOD))
     assert [v.verdict for v in verdicts] == [stats.HOLDS, stats.HOLDS]
-    assert "phase 1 fitted the random labels in 1 of 3 runs" in verdicts[0].ours
     smooth = lengths_table({"Exp 1": 40.0, "Exp 2": 20.0, "Exp 3": 30.0, "Norm": 22.0})
-    assert [v.verdict for v in paper_b_claims.boundary_claims(smooth, runs)] == [stats.FAILS, stats.FAILS]
+    assert [v.verdict for v in paper_b_claims.boundary_claims(smooth, widths_table(GOOD))] == [stats.FAILS] * 2
+    unfitted = paper_b_claims.boundary_claims(jagged, widths_table(GOOD, phase1_capped=(0, 2)))
+    assert [v.verdict for v in unfitted] == [stats.UNTESTED] * 2 and "in 1 of 3 runs" in unfitted[0].test
 
 
 def executed(tmp_path, name: str, defaults: str, injected: dict | None) -> None:

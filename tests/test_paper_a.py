@@ -107,7 +107,9 @@ def test_training_once_and_reading_without_training(tmp_path):
     runs = paper_a.runs_table(paper_a.main_grid(cfg), store)
     assert len(list((tmp_path / "adversarial").iterdir())) == len(cfg.seeds)   # phase 1 once per seed
     assert list(runs.columns) == ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs",
-                                  "last-quarter change"]
+                                  "last-quarter change", "hit cap", "phase-1 fitted"]
+    adversarial = runs["init"] == "adversarial"
+    assert runs.loc[adversarial, "phase-1 fitted"].notna().all() and runs.loc[~adversarial, "phase-1 fitted"].isna().all()
     again = paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
     pd.testing.assert_frame_equal(runs, again)
     curves = paper_a.curves(paper_a.main_grid(cfg), store)

@@ -228,6 +228,7 @@ def layer_thirds(layers: pd.DataFrame) -> pd.DataFrame:
 
 
 NOT_CLAIMED = "(neither paper)"
+UNSIZED = stats.no_number("neither paper makes this claim")
 
 
 def _pairs(table: pd.DataFrame, by: list[str], value: str, column: str, first: str, second: str):
@@ -237,7 +238,8 @@ def _pairs(table: pd.DataFrame, by: list[str], value: str, column: str, first: s
     wide = wide[np.isfinite(wide[first]) & np.isfinite(wide[second])]
     for key, g in wide.groupby(by):
         key = key if isinstance(key, tuple) else (key,)
-        yield ", ".join(map(str, key)), g[first].tolist(), g[second].tolist()
+        g = g.set_index("seed")
+        yield ", ".join(map(str, key)), g[first], g[second]
 
 
 def image_findings(sharpness: pd.DataFrame, flips: pd.DataFrame, paths: pd.DataFrame,
@@ -251,17 +253,18 @@ def image_findings(sharpness: pd.DataFrame, flips: pd.DataFrame, paths: pd.DataF
     for value in ("top eigenvalue", "trace"):
         out[f"the adversarial-init minimum is sharper ({value})"] = stats.family(
             [stats.greater(f"{k}: adversarial-init minimum sharper ({value})", NOT_CLAIMED, b, a,
-                           ("adversarial", "random")) for k, a, b in _pairs(sharpness, by, value, *init)])
+                           ("adversarial", "random"), UNSIZED) for k, a, b in _pairs(sharpness, by, value, *init)])
     med = flip_medians(flips)
     med = med[med["attack"] == "PGD"].assign(**{"median epsilon": lambda t: t["median epsilon"].clip(upper=eps_max)})
     out["test images flip at a smaller perturbation from the adversarial init"] = stats.family(
         [stats.greater(f"{k}: test images flip at a smaller PGD perturbation from the adversarial init", NOT_CLAIMED,
-                       a, b, ("random", "adversarial")) for k, a, b in _pairs(med, by, "median epsilon", *init)])
-    summary = path_summary(paths)
+                       a, b, ("random", "adversarial"), UNSIZED)
+         for k, a, b in _pairs(med, by, "median epsilon", *init)])
+    barriers = path_summary(paths).set_index("seed")
     out["a training-loss barrier separates the two minima"] = stats.family(
         [stats.greater(f"{model}, {mode}: a training-loss barrier between the two minima", NOT_CLAIMED,
-                       g["barrier"].tolist(), [0.0] * len(g), ("barrier", "none"))
-         for (model, mode), g in summary.groupby(by)])
+                       g["barrier"], 0 * g["barrier"], ("barrier", "none"), UNSIZED)
+         for (model, mode), g in barriers.groupby(by)])
     return out
 
 
@@ -272,13 +275,15 @@ def net_findings(nets: pd.DataFrame) -> dict[str, list[stats.Verdict]]:
     by, ex = ["dataset", "width"], ("experiment", "Exp 1", "Exp 2")
     return {
         "Exp 2's minimum is sharper": stats.family(
-            [stats.greater(f"{k}: Exp 2's minimum sharper (top eigenvalue)", NOT_CLAIMED, b, a, ("Exp 2", "Exp 1"))
+            [stats.greater(f"{k}: Exp 2's minimum sharper (top eigenvalue)", NOT_CLAIMED, b, a, ("Exp 2", "Exp 1"),
+                           UNSIZED)
              for k, a, b in _pairs(nets, by, "top eigenvalue", *ex)]),
         "Exp 2's training points lie nearer the boundary": stats.family(
-            [stats.greater(f"{k}: Exp 2's training points nearer the boundary", NOT_CLAIMED, a, b, ("Exp 1", "Exp 2"))
+            [stats.greater(f"{k}: Exp 2's training points nearer the boundary", NOT_CLAIMED, a, b, ("Exp 1", "Exp 2"),
+                           UNSIZED)
              for k, a, b in _pairs(nets, by, "distance median", *ex)]),
         "Exp 2's first layer moves less in phase 2": stats.family(
-            [stats.greater(f"{k}: Exp 2's first layer moves less", NOT_CLAIMED, a, b, ("Exp 1", "Exp 2"))
+            [stats.greater(f"{k}: Exp 2's first layer moves less", NOT_CLAIMED, a, b, ("Exp 1", "Exp 2"), UNSIZED)
              for k, a, b in _pairs(nets, by, "first layer", *ex)]),
     }
 
@@ -286,8 +291,7 @@ def net_findings(nets: pd.DataFrame) -> dict[str, list[stats.Verdict]]:
 def suggests(verdicts: list[stats.Verdict], what: str) -> str:
     """One sentence on a family of findings: in how many of its cases the data support `what` at the book's level
     (paired over seeds, Holm-corrected), in how many they contradict it, and where they cannot tell."""
-    counts = {v: [f.claim.split(":")[0] for f in verdicts if f.verdict == v]
-              for v in (stats.HOLDS, stats.FAILS, stats.UNCLEAR)}
+    counts = {v: [f.claim.split(":")[0] for f in verdicts if f.verdict == v] for v in stats.VERDICTS}
     parts = [f"supported in {len(counts[stats.HOLDS])} of {len(verdicts)} ({'; '.join(counts[stats.HOLDS])})"
              if counts[stats.HOLDS] else f"supported in none of {len(verdicts)}"]
     if counts[stats.FAILS]:
@@ -295,6 +299,8 @@ def suggests(verdicts: list[stats.Verdict], what: str) -> str:
                      f"({'; '.join(counts[stats.FAILS])})")
     if counts[stats.UNCLEAR]:
         parts.append(f"too close to call over these seeds in {len(counts[stats.UNCLEAR])}")
+    if counts[stats.UNTESTED]:
+        parts.append(f"not tested in {len(counts[stats.UNTESTED])} ({'; '.join(counts[stats.UNTESTED])})")
     return f"*{what}*: " + ", ".join(parts) + "."
 
 

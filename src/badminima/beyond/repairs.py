@@ -8,7 +8,7 @@ import dataclasses
 
 import pandas as pd
 
-from badminima.beyond.minima import NOT_CLAIMED
+from badminima.beyond.minima import NOT_CLAIMED, UNSIZED
 from badminima.beyond.protocol import RepairsConfig
 from badminima.core import stats
 from badminima.core.store import Store
@@ -115,12 +115,12 @@ def findings(table: pd.DataFrame, by: str, tolerance: float,
     repair beat the adversarial init's test accuracy, and does it come within `tolerance` points of the random
     init's? With `warm` (the warm-up repair's name) and its control in the table: does the random init gain from
     the same warm-up, and does the warm-up repair end within `tolerance` of its control?"""
-    wide = table.pivot_table(index=[by, "seed"], columns="start", values="test acc %").reset_index()
+    wide = table.pivot_table(index=[by, "seed"], columns="start", values="test acc %").reset_index(by)
     better, recovers = [], []
     for group, g in wide.groupby(by):
         for name in [c for c in dict.fromkeys(table["start"]) if c not in (RANDOM, ADVERSARIAL, CONTROL)]:
             better.append(stats.greater(f"{group}, {name}: beats the adversarial init", NOT_CLAIMED, g[name],
-                                        g[ADVERSARIAL], (name, ADVERSARIAL)))
+                                        g[ADVERSARIAL], (name, ADVERSARIAL), UNSIZED))
             recovers.append(stats.within(f"{group}, {name}: recovers the random init's test accuracy "
                                          f"(within {tolerance:g} points)", NOT_CLAIMED, g[name], g[RANDOM],
                                          (name, RANDOM), tolerance))
@@ -130,7 +130,7 @@ def findings(table: pd.DataFrame, by: str, tolerance: float,
         groups = list(wide.groupby(by))
         out["a random init gains from the warm-up too"] = stats.family(
             [stats.greater(f"{group}: a random init given the warm-up beats the random init", NOT_CLAIMED,
-                           g[CONTROL], g[RANDOM], (CONTROL, RANDOM)) for group, g in groups])
+                           g[CONTROL], g[RANDOM], (CONTROL, RANDOM), UNSIZED) for group, g in groups])
         out["the warm-up repair ends where its control ends"] = stats.family(
             [stats.within(f"{group}: the warm-up from the adversarial init ends within {tolerance:g} points of "
                           "the same warm-up from the random init", NOT_CLAIMED, g[warm], g[CONTROL],

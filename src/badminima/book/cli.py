@@ -192,8 +192,7 @@ def _book(args: argparse.Namespace) -> int:
     chapters.execute_all(args.root, args.scale, executor=_executor(args))
     index = chapters.build(args.root)
     verdicts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)
-    counts = verdicts["verdict"].value_counts()
-    print(f"book built: {index}\n{len(verdicts)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    print(f"book built: {index}\n{summary.count_line(verdicts)}")
     return 0
 
 

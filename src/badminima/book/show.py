@@ -9,7 +9,7 @@ import re
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-COLOURS = {"holds": "#1a7f37", "does not hold": "#cf222e", "inconclusive": "#9a6700"}
+COLOURS = {"holds": "#1a7f37", "does not hold": "#cf222e", "inconclusive": "#9a6700", "not tested": "#6e7781"}
 
 
 def csv_link(frame: pd.DataFrame, name: str = "table") -> str:
@@ -55,9 +55,11 @@ def verdict_rows(table: pd.DataFrame) -> str:
         claim = html.escape(str(r["claim"]))
         if "chapter" in table.columns:
             claim = f'<a href="{r["chapter"]}.html#does-it-reproduce">{claim}</a>'
+        effect = r.get("effect (95% CI)")
+        effect = f"<br><small>effect {html.escape(str(effect))}</small>" if isinstance(effect, str) and effect else ""
         rows.append(
             f"<tr><td>{claim}<details><summary>the test</summary>{html.escape(str(r['test']))}</details></td>"
-            f"<td>{html.escape(str(r[number]))}</td><td>{html.escape(str(r['ours']))}</td>"
+            f"<td>{html.escape(str(r[number]))}</td><td>{html.escape(str(r['ours']))}{effect}</td>"
             f"<td>{verdict_badge(str(r['verdict']))}</td></tr>")
     head = "<tr><th>claim</th><th>the paper</th><th>ours</th><th>verdict</th></tr>"
     return (f'<table class="verdicts" style="width:100%;table-layout:auto">{head}{"".join(rows)}</table>'

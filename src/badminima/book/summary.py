@@ -81,7 +81,7 @@ def gather(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = No
         rows.append(stats.verdict_table(verdicts).assign(Paper=chapter.paper, chapter=name, scale=scale))
         sources.append({"chapter": name, "scale": scale, "parameters": _set(parameters), "claims": len(verdicts),
                         "tests": stats.tests_in(verdicts)})
-    columns = ["Paper", "chapter", "scale", "claim", "paper", "ours", "verdict", "test"]
+    columns = ["Paper", "chapter", "scale", *stats.COLUMNS]
     table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
     table = table.rename(columns={"paper": "paper's number"})
     if Path(chapters_dir).is_dir():
@@ -129,10 +129,20 @@ def built_with(executions: pd.DataFrame) -> str:
 
 
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """Per paper, how many claims hold, do not hold and are inconclusive."""
+    """Per paper, how many claims reached each of the four verdicts ("not tested" is never counted as "does not
+    hold")."""
     counts = table.groupby("Paper")["verdict"].value_counts().unstack(fill_value=0)
-    counts = counts.reindex(columns=[stats.HOLDS, stats.FAILS, stats.UNCLEAR], fill_value=0)
+    counts = counts.reindex(columns=list(stats.VERDICTS), fill_value=0)
     return counts.rename_axis(index=None, columns=None).rename(index=lambda p: f"Paper {p}")
+
+
+def count_line(table: pd.DataFrame, sources: pd.DataFrame | None = None) -> str:
+    """One sentence: how many claims, from how many chapters, reached each verdict (and, given gather's sources,
+    how many statistical tests they hold)."""
+    counts = stats.counts(table["verdict"])
+    chapters_ = f" from {table['chapter'].nunique()} chapter(s)" if "chapter" in table.columns else ""
+    tests = f"; {sources['tests'].sum()} statistical tests in all" if sources is not None else ""
+    return f"{len(table)} claims{chapters_}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f"{tests}."
 
 
 def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> pd.DataFrame:

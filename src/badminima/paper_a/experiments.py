@@ -190,8 +190,10 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
 
 
 def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
-    """One row per run: its labels, final train and test accuracy (%), epochs trained, and the change of its
-    training accuracy over its last quarter of epochs (points; whether it had plateaued)."""
+    """One row per run: its labels, final train and test accuracy (%), epochs trained, the change of its
+    training accuracy over its last quarter of epochs (points; whether it had plateaued), whether it hit its epoch
+    cap short of fitting (runs trained until fit only), and, from an adversarial init, whether phase 1 fitted the
+    random labels (Algorithm 1's stopping accuracy on C; None from a random init)."""
     store = store or Store()
     train_all(cells, store)
     rows = []
@@ -201,8 +203,17 @@ def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
         before = [a[0] for e, a in zip(h["epoch"], h["train_acc"]) if e <= 0.75 * m["epochs"]]
         rows.append({**labels, "train acc %": 100 * m["train_acc"], "test acc %": 100 * m["test_acc"],
                      "epochs": m["epochs"],
-                     "last-quarter change": 100 * (m["train_acc"] - before[-1]) if before else float("nan")})
+                     "last-quarter change": 100 * (m["train_acc"] - before[-1]) if before else float("nan"),
+                     "hit cap": run.train.until_fit and m["train_acc"] < run.train.fit_target,
+                     "phase-1 fitted": _phase1_fitted(run, store)})
     return pd.DataFrame(rows)
+
+
+def _phase1_fitted(run: ImageRun, store: Store) -> bool | None:
+    if run.adversarial is None:
+        return None
+    best = image_runs.adversarial_init(run, store).metrics["best_train_acc"]
+    return bool(best >= run.adversarial.train.fit_target)
 
 
 def fit_lines(runs: pd.DataFrame, cfg: protocol.PaperAConfig) -> str:

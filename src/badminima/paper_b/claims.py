@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
-from badminima.core.stats import Verdict, all_reach, family, fewer, greater, within
+from badminima.core.stats import Precondition, Verdict, all_reach, family, fewer, greater, no_number, within
 from badminima.core.store import Store
 from badminima.paper_b import experiments, protocol
 
@@ -22,29 +22,35 @@ if TYPE_CHECKING:
 
 EXP3_SAME = 1.0   # test-accuracy points: Exp 3 "does as well as" Exp 1 on the Gaussians when within this
 PHASE1 = ("Exp 2", "Exp 3", "Norm")   # the experiments that start from phase 1's weights
+NOT_CLAIMED = no_number("neither paper makes this claim")
+CURVES = no_number("Paper B shows it as curves or pictures (Figures 1-5), with no number to hold its size to")
 
 THRESHOLDS = (f"Exp 3 *does as well as* Exp 1 on the Gaussians when their test accuracies are within "
-              f"{EXP3_SAME:g} point(s). Every verdict on Exp 2, Exp 3 or the Norm run says in how many of its "
-              f"runs phase 1 fitted the random labels (reached zero training error before its cap).")
+              f"{EXP3_SAME:g} point(s). Paper B gives its effects as curves, so only a significantly opposite effect "
+              f"contradicts a claim. Every claim on Exp 2, Exp 3 or the Norm run presupposes that phase 1 fitted the "
+              f"random labels (zero training error before its cap), and every claim on test accuracy that the "
+              f"compared runs reached zero training error before theirs (the paper's runs all do): a seed whose runs "
+              f"missed either is left out, and a claim left with fewer than two seeds is not tested. Claims pooled "
+              f"over widths test one value per seed.")
 
 
 def _rows(table: pd.DataFrame, dataset: str, experiment: str, widths: Sequence[int] | None = None) -> pd.DataFrame:
-    """One row per (width, seed), in the same order for every experiment, so that columns pair up."""
+    """The runs of one experiment, indexed by seed (and by width too when more than one width is asked for: the
+    comparison is then pooled over widths, one value per seed)."""
     rows = table[(table.dataset == dataset) & (table.experiment == experiment)]
     if widths is not None:
         rows = rows[rows.width.isin(list(widths))]
-    return rows.sort_values(["width", "seed"])
+    return rows.set_index("seed" if widths is not None and len(widths) == 1 else ["width", "seed"])
 
 
 def _runs(table: pd.DataFrame, dataset: str, experiment: str, column: str, widths: Sequence[int] | None = None
-          ) -> list[float]:
-    return _rows(table, dataset, experiment, widths)[column].astype(float).tolist()
+          ) -> pd.Series:
+    return _rows(table, dataset, experiment, widths)[column].astype(float)
 
 
-def _steps(table: pd.DataFrame, dataset: str, experiment: str, widths: Sequence[int] | None = None
-           ) -> list[float | None]:
-    """Steps to zero training error per run; None for a run that hit the cap (censored)."""
-    return [None if pd.isna(v) else float(v) for v in _rows(table, dataset, experiment, widths)["steps"]]
+def _steps(table: pd.DataFrame, dataset: str, experiment: str, widths: Sequence[int] | None = None) -> pd.Series:
+    """Steps to zero training error per run; NaN for a run that hit the cap (censored)."""
+    return _rows(table, dataset, experiment, widths)["steps"].astype(float)
 
 
 def _names(table: pd.DataFrame) -> dict[str, str]:
@@ -55,49 +61,69 @@ def _widths(table: pd.DataFrame, dataset: str) -> list[int]:
     return sorted(table[table.dataset == dataset].width.unique().tolist())
 
 
+def _precondition(table: pd.DataFrame, dataset: str, experiments_: Sequence[str], widths: Sequence[int] | None,
+                  finished: bool) -> Precondition | None:
+    """Per run: phase 1 fitted (when an experiment starts from it) and, with `finished`, every compared run reached
+    zero training error before its cap."""
+    rows = {e: _rows(table, dataset, e, widths) for e in experiments_}
+    first = rows[experiments_[0]]
+    met, parts = pd.Series(True, index=first.index), []
+    if any(e in PHASE1 for e in experiments_):
+        met &= ~_rows(table, dataset, "Exp 2", widths)["phase-1 hit cap"].astype(bool).reindex(first.index)
+        parts.append("phase 1 fitted the random labels")
+    if finished:
+        for r in rows.values():
+            met &= ~r["hit cap"].astype(bool).reindex(first.index)
+        parts.append(f"{' and '.join(experiments_)} reached zero training error")
+    return Precondition(" and ".join(parts), met) if parts else None
+
+
 def _noting(verdict: Verdict, table: pd.DataFrame, dataset: str, experiments_: Sequence[str],
             widths: Sequence[int] | None = None) -> Verdict:
-    """Adds to `ours` how many of the compared runs stopped at the step cap instead of at zero training error,
-    and, when an experiment starts from phase 1, in how many runs phase 1 fitted the random labels."""
+    """Adds to `ours` how many of the compared runs stopped at the step cap instead of at zero training error."""
     rows = {e: _rows(table, dataset, e, widths) for e in experiments_}
     hits = [f"{e} {int(r['hit cap'].sum())}" for e, r in rows.items()]
     verdict.ours += f"; runs at the step cap (of {len(rows[experiments_[0]])}): {', '.join(hits)}"
-    if any(e in PHASE1 for e in experiments_):
-        phase1 = _rows(table, dataset, "Exp 2", widths)["phase-1 hit cap"].astype(bool)
-        verdict.ours += f"; phase 1 fitted the random labels in {int((~phase1).sum())} of {len(phase1)} runs"
     return verdict
 
 
+def _accuracy(claim: str, paper: str, table: pd.DataFrame, dataset: str, better: str, worse: str,
+              widths: Sequence[int] | None = None) -> Verdict:
+    """Claim that `better` ends at a higher test accuracy than `worse`."""
+    verdict = greater(claim, paper, _runs(table, dataset, better, "test acc %", widths),
+                      _runs(table, dataset, worse, "test acc %", widths), (better, worse), CURVES,
+                      precondition=_precondition(table, dataset, (better, worse), widths, finished=True))
+    return _noting(verdict, table, dataset, (better, worse), widths)
+
+
 def widths_phase1_fits(table: pd.DataFrame) -> list[Verdict]:
-    """Exp 2 and 3 start where phase 1 fitted the random labels: did it, in every run?"""
+    """Exp 2 and 3 start where phase 1 fitted the random labels: did it, in every run? A run that hit its cap short
+    of it leaves this not tested (the paper's phase 1 runs until it fits)."""
     return [all_reach(f"Phase 1 fits the random labels ({name})", "zero training error (how Exp 2 and 3 are defined)",
-                      _runs(table, d, "Exp 2", "phase-1 acc %"), f"phase 1 on {name}, all widths")
+                      _runs(table, d, "Exp 2", "phase-1 acc %").tolist(), f"phase 1 on {name}, all widths",
+                      capped=_rows(table, d, "Exp 2")["phase-1 hit cap"].astype(bool).tolist())
             for d, name in _names(table).items()]
 
 
 def widths_exp2_worse(table: pd.DataFrame) -> list[Verdict]:
     """Figures 1 and 4: the adversarial init (Exp 2) ends at a lower test accuracy than the random init (Exp 1),
     at every data set and width: one family."""
-    verdicts = []
-    for d, name in _names(table).items():
-        for p in _widths(table, d):
-            exp1, exp2 = (_runs(table, d, e, "test acc %", [p]) for e in ("Exp 1", "Exp 2"))
-            verdict = greater(f"Exp 2 generalizes worse than Exp 1 ({name}, p = {p})",
-                              "a statistically significant gap in all cases (Fig. 1, 4)", exp1, exp2,
-                              ("Exp 1", "Exp 2"))
-            verdicts.append(_noting(verdict, table, d, ("Exp 1", "Exp 2"), [p]))
-    return family(verdicts)
+    return family([_accuracy(f"Exp 2 generalizes worse than Exp 1 ({name}, p = {p})",
+                             "a statistically significant gap in all cases (Fig. 1, 4)", table, d, "Exp 1", "Exp 2",
+                             [p])
+                   for d, name in _names(table).items() for p in _widths(table, d)])
 
 
 def widths_exp3_matches(table: pd.DataFrame) -> list[Verdict]:
     """Figure 1a: on the linearly separable Gaussians, adversarial features with a fresh readout (Exp 3) do as well
-    as the baseline; tested within EXP3_SAME points of test accuracy, pooled over widths."""
+    as the baseline; tested within EXP3_SAME points of test accuracy, pooled over widths (one value per seed)."""
     if "gaussians" not in set(table.dataset):
         return []
     verdict = within("Exp 3 matches Exp 1 on Gaussians (all widths pooled)",
                      "as well as the baseline, all close to perfect (Fig. 1a)",
                      _runs(table, "gaussians", "Exp 3", "test acc %"), _runs(table, "gaussians", "Exp 1", "test acc %"),
-                     ("Exp 3", "Exp 1"), EXP3_SAME)
+                     ("Exp 3", "Exp 1"), EXP3_SAME,
+                     _precondition(table, "gaussians", ("Exp 3", "Exp 1"), None, finished=True))
     return [_noting(verdict, table, "gaussians", ("Exp 3", "Exp 1"))]
 
 
@@ -106,24 +132,21 @@ def widths_norm_between(table: pd.DataFrame) -> list[Verdict]:
     adversarial init (the paper saw this on VGG16; here on N_p), pooled over widths. Each of the two claims over
     the data sets is one family."""
     names = _names(table)
-    acc = lambda d, e: _runs(table, d, e, "test acc %")
-    below = family([_noting(greater(f"Norm-matched init is worse than the baseline ({name}, widths pooled)",
-                                    "higher than adversarial but below the baseline (VGG16, Sec. 2)",
-                                    acc(d, "Exp 1"), acc(d, "Norm"), ("Exp 1", "Norm")), table, d, ("Exp 1", "Norm"))
-                    for d, name in names.items()])
-    above = family([_noting(greater(f"Norm-matched init is better than the adversarial init ({name}, widths pooled)",
-                                    "higher than adversarial but below the baseline (VGG16, Sec. 2)",
-                                    acc(d, "Norm"), acc(d, "Exp 2"), ("Norm", "Exp 2")), table, d, ("Norm", "Exp 2"))
-                    for d, name in names.items()])
+    below = family([_accuracy(f"Norm-matched init is worse than the baseline ({name}, widths pooled)",
+                              "higher than adversarial but below the baseline (VGG16, Sec. 2)", table, d, "Exp 1",
+                              "Norm") for d, name in names.items()])
+    above = family([_accuracy(f"Norm-matched init is better than the adversarial init ({name}, widths pooled)",
+                              "higher than adversarial but below the baseline (VGG16, Sec. 2)", table, d, "Norm",
+                              "Exp 2") for d, name in names.items()])
     return [v for pair in zip(below, above) for v in pair]
 
 
 def _fewer_steps(claim: str, paper: str, table: pd.DataFrame, dataset: str, slow: str, fast: str,
                  widths: Sequence[int] | None = None) -> Verdict:
     """Claim that `fast` reaches zero training error in fewer steps than `slow`, a run at the cap censored."""
-    caps = _runs(table, dataset, fast, "cap", widths)
-    verdict = fewer(claim, paper, _steps(table, dataset, fast, widths), _steps(table, dataset, slow, widths), caps,
-                    (fast, slow))
+    verdict = fewer(claim, paper, _steps(table, dataset, fast, widths), _steps(table, dataset, slow, widths),
+                    _runs(table, dataset, fast, "cap", widths), (fast, slow),
+                    _precondition(table, dataset, (fast, slow), widths, finished=False))
     return _noting(verdict, table, dataset, (fast, slow), widths)
 
 
@@ -152,11 +175,9 @@ def widths_small_mnist(table: pd.DataFrame) -> list[Verdict]:
     if "vmnist" not in set(table.dataset):
         return []
     smallest = [_widths(table, "vmnist")[0]]
-    verdict = greater(f"{_names(table)['vmnist']}: Exp 3 beats Exp 2 at the smallest width (p = {smallest[0]})",
-                      "Exp 3 outperforms Exp 2 for small widths (Fig. 1c)",
-                      _runs(table, "vmnist", "Exp 3", "test acc %", smallest),
-                      _runs(table, "vmnist", "Exp 2", "test acc %", smallest), ("Exp 3", "Exp 2"))
-    return [_noting(verdict, table, "vmnist", ("Exp 3", "Exp 2"), smallest)]
+    return [_accuracy(f"{_names(table)['vmnist']}: Exp 3 beats Exp 2 at the smallest width (p = {smallest[0]})",
+                      "Exp 3 outperforms Exp 2 for small widths (Fig. 1c)", table, "vmnist", "Exp 3", "Exp 2",
+                      smallest)]
 
 
 def sweep_claims(table: pd.DataFrame) -> list[Verdict]:
@@ -168,20 +189,20 @@ def sweep_claims(table: pd.DataFrame) -> list[Verdict]:
 def boundary_claims(lengths: pd.DataFrame, table: pd.DataFrame) -> list[Verdict]:
     """Figure 2's reading, from the boundary lengths of badminima.paper_b.experiments.boundary_table: the adversarial
     init leaves a jagged boundary (longer than Exp 1's) and resetting the readout smooths it (Exp 3 shorter than
-    Exp 2). `table` (the same runs' sweep table) says how many of them had a phase 1 that fitted. Each of the two
+    Exp 2). `table` (the same runs' sweep table) says which runs met the claims' preconditions. Each of the two
     claims over the data sets and widths is one family."""
     jagged, smooth = [], []
     for (d, p), rows in lengths.groupby(["dataset", "width"], sort=False):
-        length = lambda e: rows[rows.experiment == e].sort_values("seed")["boundary length"].tolist()
+        length = lambda e: rows[rows.experiment == e].set_index("seed")["boundary length"]
         name = rows["name"].iloc[0]
-        jagged.append(_noting(greater(f"Exp 2 leaves a more jagged boundary than Exp 1 ({name}, p = {p})",
-                                      "jagged boundaries from the adversarial init (Fig. 2)", length("Exp 2"),
-                                      length("Exp 1"), ("Exp 2 length", "Exp 1 length")),
-                              table, d, ("Exp 2", "Exp 1"), [p]))
-        smooth.append(_noting(greater(f"Resetting the readout smooths the boundary: Exp 3 shorter than Exp 2 "
-                                      f"({name}, p = {p})", "resetting the readout weights smoothens them (Fig. 2)",
-                                      length("Exp 2"), length("Exp 3"), ("Exp 2 length", "Exp 3 length")),
-                              table, d, ("Exp 2", "Exp 3"), [p]))
+        compare = lambda claim, paper, longer, shorter: _noting(greater(
+            claim, paper, length(longer), length(shorter), (f"{longer} length", f"{shorter} length"), CURVES,
+            precondition=_precondition(table, d, (longer, shorter), [p], finished=True)),
+            table, d, (longer, shorter), [p])
+        jagged.append(compare(f"Exp 2 leaves a more jagged boundary than Exp 1 ({name}, p = {p})",
+                              "jagged boundaries from the adversarial init (Fig. 2)", "Exp 2", "Exp 1"))
+        smooth.append(compare(f"Resetting the readout smooths the boundary: Exp 3 shorter than Exp 2 ({name}, p = {p})",
+                              "resetting the readout weights smoothens them (Fig. 2)", "Exp 2", "Exp 3"))
     return [v for pair in zip(family(jagged), family(smooth)) for v in pair]
 
 
@@ -211,15 +232,14 @@ def budget_findings(table: pd.DataFrame) -> list[Verdict]:
     names = _names(table)
     smallest, longest = [], []
     for dataset in dict.fromkeys(table.dataset):
-        rows = table[table.dataset == dataset].sort_values("seed")
+        rows = table[table.dataset == dataset].set_index("seed")
         first = rows[rows.budget == rows.budget.min()]
         full = rows[rows.stopped != "budget"]
         b = f"{int(first.budget.iloc[0]):,}"
         smallest.append(greater(f"{names[dataset]}: Exp 2 below Exp 1 after {b} steps of phase 1", "(not in the paper)",
-                                first["Exp 1 test %"], first["Exp 2 test %"], ("Exp 1", "Exp 2")))
+                                first["Exp 1 test %"], first["Exp 2 test %"], ("Exp 1", "Exp 2"), NOT_CLAIMED))
         fitted = f"{int(full['phase-1 fitted'].sum())} of {len(full)} fitted"
         longest.append(greater(f"{names[dataset]}: gap larger from phase 1 to zero error ({fitted}) than after {b} "
-                               "steps", "(not in the paper)", full["gap"], first["gap"], ("to zero error", b)))
+                               "steps", "(not in the paper)", full["gap"], first["gap"], ("to zero error", b),
+                               NOT_CLAIMED))
     return family(smallest) + family(longest)
-
-
