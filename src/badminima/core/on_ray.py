@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from badminima.core import runtime
 from badminima.core.data import images
 from badminima.core.jobs import Job, Progress, fail
 from badminima.core.store import Store
@@ -57,7 +58,9 @@ def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar
     slots = int(resources.get("CPU", 1))
     shared = str(store.root.resolve()) if os.environ.get(SHARED) else None
     # Workers read data where the driver does (a worker of a cluster started by `ray start` has its own cwd).
-    env = {"env_vars": {"BADMINIMA_DATA": str(images.data_folder().resolve())}}
+    # And compute with this process's kernels (a cluster's workers do not inherit its environment).
+    kernels = {name: os.environ[name] for name in (*runtime.KERNELS, runtime.FAST_KERNELS) if name in os.environ}
+    env = {"env_vars": {"BADMINIMA_DATA": str(images.data_folder().resolve()), **kernels}}
     task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(_train)
     refs: dict[int, Any] = {}
     for i in todo:

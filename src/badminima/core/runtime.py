@@ -1,13 +1,62 @@
-"""Process-wide settings (torch's thread count, denormal flushing, environment variables) changed for the duration
-of a block and restored as they were on the way out, also when the block raises: a library call leaves the caller's
-process as it found it."""
+"""Process-wide settings: the CPU kernels every result is computed with (pinned once per process, when badminima is
+imported), and torch's thread count, denormal flushing and environment variables changed for the duration of a block
+and restored as they were on the way out, also when the block raises: a library call leaves the caller's process as
+it found it."""
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from typing import Iterator
 
 import torch
+
+# The kernels every stored result is computed with: one instruction set, so one rounding and summation order, on any
+# x86-64 CPU with AVX2 and FMA whatever else it has (with AVX-512, ATen's and oneDNN's kernels and numba's loops take
+# 16 floats at a time and sum in another order: the same commit gave other accuracies and verdicts). Each library
+# reads its variable once, at its first computation: `pin_kernels` sets them when badminima is imported, and every
+# chapter's kernel, worker process and Ray task inherits them (on_ray passes them on to a cluster's workers).
+KERNELS = {
+    "ATEN_CPU_CAPABILITY": "avx2",        # ATen's vectorized CPU kernels (elementwise, reductions, pooling)
+    "ONEDNN_MAX_CPU_ISA": "AVX2",         # oneDNN's convolutions and batch norm, which dispatch on their own
+    "MKL_CBWR": "AVX2,STRICT",            # MKL's matrix products: conditional numerical reproducibility
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "NUMBA_CPU_NAME": "haswell",          # the fast path's compiled loops: x86-64-v3 code, with no host feature
+    "NUMBA_CPU_FEATURES": "",             # added ("" is haswell's own set; unset, numba adds the host's)
+}
+BASELINE = "AVX2"   # what torch reports when the pin took: the capability ATen dispatches to
+# Switches the pin off for a process and those it starts: the host's fastest kernels, results stored under keys of
+# their own (see kernels_tag), so a store never mixes them with the reproducible ones.
+FAST_KERNELS = "BADMINIMA_FAST_KERNELS"
+# Every result is computed on this many intra-op threads, here, in a worker process or in a Ray task alike: a
+# reduction split over threads sums in an order that depends on their number.
+RUN_THREADS = 1
+
+
+def pin_kernels() -> None:
+    """Set KERNELS in this process's environment where the user has not set them (on x86-64, unless
+    $BADMINIMA_FAST_KERNELS is 1). Takes effect for each library that has not computed yet: import badminima
+    before running torch code. A variable the user set otherwise, or torch having computed first, shows in
+    kernels_tag, so such results are stored apart."""
+    if os.environ.get(FAST_KERNELS) != "1" and platform.machine().lower() in ("x86_64", "amd64"):
+        for name, value in KERNELS.items():
+            os.environ.setdefault(name, value)
+
+
+def kernels() -> dict[str, str]:
+    """The kernels this process computes with, for a result's manifest: ATen's capability as torch dispatches it,
+    the other libraries' variables as set, and the CPU's architecture."""
+    return {"aten": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine(),
+            **{name: os.environ.get(name, "unset") for name in KERNELS}}
+
+
+def kernels_tag() -> str | None:
+    """None where this process computes with the pinned kernels; else what it computes with, for results' keys."""
+    now = kernels()
+    if now["aten"] == BASELINE and all(now[name] == value for name, value in KERNELS.items()):
+        return None
+    return " ".join([now["machine"], now["aten"], *(f"{name}={now[name]}" for name, value in KERNELS.items()
+                                                    if now[name] != value)])
 
 
 def flush_denormal_enabled() -> bool:

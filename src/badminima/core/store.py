@@ -8,8 +8,10 @@ Layout under the root folder:
     <kind>/<key>.lock             exists while a process holds the key's lock
     <kind>/<key>.corrupt-<time>/  a damaged result, moved aside for inspection
 
-`key` hashes the configuration in canonical form together with FORMAT. manifest.json, written last, holds the
-SHA-256 of the three other files, the format, the time it was stored and the identity of the data the run read.
+`key` hashes the configuration in canonical form together with FORMAT (and the kernels, where they are not the
+pinned ones). manifest.json, written last, holds the SHA-256 of the three other files, the format, the time it was
+stored, the identity of the data the run read and the kernels it was computed with. Every result is computed on
+runtime.RUN_THREADS threads.
 """
 from __future__ import annotations
 
@@ -28,10 +30,11 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from badminima.core import runtime
 from badminima.core.config import ParameterError, as_dict, config_key
 
 # Part of every key: raise it when a change to how runs are computed must retire every stored result.
-FORMAT = 2
+FORMAT = 3   # 3: results computed with the pinned kernels (runtime.KERNELS) on one thread
 FILES = ("config.json", "metrics.json", "weights.pt")
 MANIFEST = "manifest.json"
 PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
@@ -144,7 +147,10 @@ class Store:
         self.root = Path(root) if root is not None else default_root()
 
     def key(self, config: Any) -> str:
-        return config_key({"store_format": FORMAT, "config": config})
+        """The configuration's key; a process computing with other kernels than the pinned ones has keys of its
+        own (runtime.kernels_tag), so a store never mixes their results with the reproducible ones."""
+        tag = runtime.kernels_tag()
+        return config_key({"store_format": FORMAT, "config": config, **({"kernels": tag} if tag else {})})
 
     def path(self, kind: str, config: Any) -> Path:
         return self.root / kind / self.key(config)
@@ -190,7 +196,8 @@ class Store:
                 group = self.path(kind + "-group", [configs[i] for i in todo])
                 work = group.with_name(group.name + PARTIAL)
                 work.mkdir(parents=True, exist_ok=True)
-                results = run(work, todo)
+                with runtime.threads(runtime.RUN_THREADS):
+                    results = run(work, todo)
                 for i, result in zip(todo, results):
                     found[i] = self._compute(kind, configs[i], paths[i], lambda _: result, data)
                 shutil.rmtree(work)
@@ -314,7 +321,8 @@ class Store:
         work.mkdir(parents=True, exist_ok=True)
         try:
             _write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
-            metrics, weights = run(work)
+            with runtime.threads(runtime.RUN_THREADS):
+                metrics, weights = run(work)
         except BaseException:
             if [p.name for p in work.iterdir()] == ["config.json"]:
                 shutil.rmtree(work)  # nothing to resume from; a folder with checkpoints stays for a resume
@@ -325,7 +333,8 @@ class Store:
         for leftover in [*work.glob("*.ckpt"), *work.glob("*.tmp")]:
             leftover.unlink()
         _write_json(work / MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
-                                      "data": data, "sha256": {name: _sha256(work / name) for name in FILES}})
+                                      "data": data, "kernels": runtime.kernels(),
+                                      "sha256": {name: _sha256(work / name) for name in FILES}})
         _fsync_dir(work)
         os.replace(work, path)
         _fsync_dir(path.parent)
