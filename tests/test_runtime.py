@@ -117,3 +117,30 @@ def test_a_chapter_gives_its_kernel_the_environment_and_leaves_ours_alone(tmp_pa
     assert kernel["BADMINIMA_RESULTS"] == str(ROOT / "results")
     assert all(kernel[name] == value for name, value in runtime.KEEP_FREED_MEMORY.items())
     assert process_state() == before
+
+
+def test_the_kernels_are_pinned_where_the_user_has_not_chosen(monkeypatch):
+    for name in runtime.KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    runtime.pin_kernels()
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE", "a variable the user set is theirs"
+    assert all(os.environ[name] == value for name, value in runtime.KERNELS.items() if name != "ONEDNN_MAX_CPU_ISA")
+    assert "ONEDNN_MAX_CPU_ISA=AVX512_CORE" in runtime.kernels_tag(), "and its results are keyed apart"
+    for name in runtime.KERNELS:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(runtime.FAST_KERNELS, "1")
+    runtime.pin_kernels()
+    assert not any(name in os.environ for name in runtime.KERNELS), "fast kernels: the host's, nothing set"
+
+
+def test_a_result_records_its_kernels_and_is_computed_on_one_thread(tmp_path):
+    seen = []
+    with runtime.threads(2):
+        stored = Store(tmp_path).load_or_run("demo", {"a": 1}, lambda _: (seen.append(torch.get_num_threads()),
+                                                                          ({}, {}))[1])
+        assert torch.get_num_threads() == 2, "the caller's threads are left as they were"
+    assert seen == [runtime.RUN_THREADS] and stored.metrics == {}
+    manifest = (Store(tmp_path).path("demo", {"a": 1}) / "manifest.json").read_text()
+    assert all(f'"{name}"' in manifest for name in runtime.KERNELS)
