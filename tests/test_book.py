@@ -29,6 +29,9 @@ def test_each_executed_chapter_records_how_it_was_made(smoke_book):
     assert meta["scale"] == "smoke" and meta["seconds"] > 0 and meta["parameters"]["scale"] == "smoke"
     # The training chapter trained its runs: the journal its kernel wrote counts them (each result once).
     assert meta["runs"]["trained"] > 0 and meta["runs"]["trained"] + meta["runs"]["loaded"] > 4
+    # And names each result, for the build's results digest.
+    assert len(meta["results"]) == meta["runs"]["trained"] + meta["runs"]["loaded"]
+    assert summary.digest_line(smoke_book / "book" / "chapters", smoke_book / "results").startswith("Results digest")
     box = next(c for c in nb.cells if "execution-box" in c.metadata.get("tags", []))
     assert "python -m badminima chapter paper_a_training --scale smoke" in box.source
     assert f"in {meta['seconds']:.0f} s" in box.source

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 from badminima.book import chapters, show, summary  # noqa: E402
 from badminima.book.cli import parse_value  # noqa: E402
 from badminima.core import plots  # noqa: E402
-from badminima.core.store import JOURNAL, Store  # noqa: E402
+from badminima.core.store import JOURNAL, NotStored, Store  # noqa: E402
 
 
 def test_a_csv_link_carries_the_table_itself():
@@ -63,6 +63,33 @@ def test_the_execution_page_reads_each_chapters_record(tmp_path):
                                                   "verdict": ["holds", "does not hold", "not tested", "holds"]}))
     assert list(counts.columns) == ["holds", "does not hold", "inconclusive", "not tested"]
     assert counts.loc["Paper A"].tolist() == [1, 1, 0, 1] and counts.loc["Paper B"].tolist() == [1, 0, 0, 0]
+
+
+def test_the_results_digest_covers_what_the_chapters_read_and_is_compared_with_the_published_one(tmp_path):
+    store, chapters_dir = Store(tmp_path / "results"), tmp_path / "book" / "chapters"
+    chapters_dir.mkdir(parents=True)
+    for value in (1, 2, 3):
+        store.load_or_run("demo", {"a": value}, lambda _, v=value: ({"acc": v}, {}))
+    read = lambda *values: [f"demo/{store.key({'a': v})}" for v in values]
+
+    def executed(results: list[str]) -> None:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["badminima"] = {"scale": "cpu", "seconds": 1.0, "runs": {"trained": 0, "loaded": 2},
+                                    "results": results, "executed": "2026-12-06 10:00 UTC", "machine": "vm",
+                                    "commit": "abc"}
+        nbformat.write(nb, chapters_dir / "paper_a_sketch.ipynb")
+
+    executed(read(1, 2))
+    digest, count = summary.results_digest(chapters_dir, store.root)
+    assert count == 2 and "no build at scale cpu has been published" in summary.digest_line(chapters_dir, store.root)
+    summary.publish(chapters_dir, store.root)
+    assert "the same, so every number here is the published one" in summary.digest_line(chapters_dir, store.root)
+    executed(read(1, 3))   # a build that shows another result
+    assert summary.results_digest(chapters_dir, store.root)[0] != digest
+    assert "they differ" in summary.digest_line(chapters_dir, store.root)
+    executed(read(1, 4))
+    with pytest.raises(NotStored, match="is not in the store"):
+        summary.results_digest(chapters_dir, store.root)
 
 
 def test_panels_wrap_two_to_a_row():

@@ -137,21 +137,32 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
         raise
     finally:
         plain.unlink()
-    record(running, name, root, parameters, time.time() - start, journal_counts(journal))
+    record(running, name, root, parameters, time.time() - start, journal_counts(journal), journal_results(journal))
     journal.unlink(missing_ok=True)
     os.replace(running, final)
     return final
 
 
-def journal_counts(journal: Path) -> dict[str, int]:
-    """How many distinct results a chapter's kernel trained, and how many more it only loaded."""
+def _journal_results(journal: Path) -> tuple[set, set]:
+    """The (kind, key) of the results a chapter's kernel trained, and of those it loaded."""
     trained, loaded = set(), set()
     if journal.exists():
         for line in journal.read_text().splitlines():
             fields = line.split()
             if len(fields) == 3:   # the progress bar may read a line the kernel is still appending
                 (trained if fields[0] == "trained" else loaded).add(tuple(fields[1:]))
+    return trained, loaded
+
+
+def journal_counts(journal: Path) -> dict[str, int]:
+    """How many distinct results a chapter's kernel trained, and how many more it only loaded."""
+    trained, loaded = _journal_results(journal)
     return {"trained": len(trained), "loaded": len(loaded - trained)}
+
+
+def journal_results(journal: Path) -> list[str]:
+    """Every result a chapter's kernel read, trained or loaded, as kind/key, sorted: what its page shows."""
+    return sorted(f"{kind}/{key}" for kind, key in set().union(*_journal_results(journal)))
 
 
 def _results_before(notebook: Path, parameters: dict[str, Any]) -> int | None:
@@ -218,7 +229,7 @@ def rerun_commands(name: str, parameters: dict[str, Any]) -> str:
 
 
 def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds: float,
-           runs: dict[str, int]) -> None:
+           runs: dict[str, int], results: list[str]) -> None:
     """Write into an executed notebook how it was made (metadata `badminima`) and open it with a box saying so:
     the parameters (defaults merged with those given), wall time, results trained and loaded, when, where, from
     which commit, and the commands that re-run it. The parameters cells (the notebook's and papermill's) are
@@ -227,7 +238,7 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
     parameters = {**declared_parameters(jupytext.read(root / "notebooks" / CHAPTERS[name].source)), **given}
     executed = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = {"chapter": name, "parameters": parameters, "scale": parameters.get("scale"), "seconds": round(seconds, 1),
-            "runs": runs, "executed": executed, "commit": _commit(root),
+            "runs": runs, "results": results, "executed": executed, "commit": _commit(root),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores)"}
     nb.metadata["badminima"] = meta
     for cell in nb.cells:

@@ -99,6 +99,10 @@ def _chapter_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--executor", help="where the chapters' runs train: local (default), ray (a Ray cluster "
                                           "started on this machine), ray:ADDRESS or ray:auto (a running cluster)")
         p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
+        if name == "book":
+            p.add_argument("--publish", action="store_true",
+                           help="record this build's results digest as the published one (book/published.json, to "
+                                "commit), which every rebuild compares its own with")
 
 
 def parse_value(text: str) -> Any:
@@ -191,7 +195,12 @@ def _book(args: argparse.Namespace) -> int:
 
     chapters.execute_all(args.root, args.scale, executor=_executor(args))
     index = chapters.build(args.root)
-    verdicts = summary.saved_verdicts(Path(args.root) / summary.CHAPTERS_DIR)
+    executed = Path(args.root) / summary.CHAPTERS_DIR
+    results = os.environ.get("BADMINIMA_RESULTS", str(Path(args.root) / "results"))   # where the chapters stored
+    if args.publish:
+        summary.publish(executed, results)
+    print(summary.digest_line(executed, results).replace("`", ""))
+    verdicts = summary.saved_verdicts(executed)
     print(f"book built: {index}\n{summary.count_line(verdicts)}")
     return 0
 

@@ -3,6 +3,8 @@ with the configuration the chapter was executed with (rebuilt from the parameter
 notebook), through a store that reads and never trains."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -13,12 +15,15 @@ import pandas as pd
 from badminima.book import chapters
 from badminima.core import stats
 from badminima.core.stats import Verdict
-from badminima.core.store import NotStored, ReadOnlyStore, Store
+from badminima.core.store import MANIFEST, NotStored, ReadOnlyStore, Store
 from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_b import claims as paper_b_claims
 
 CHAPTERS_DIR = Path("book") / "chapters"   # where chapters.execute writes the executed notebooks
 VERDICTS = "verdicts.csv"                   # gather's table, kept beside them
+# Beside CHAPTERS_DIR: the results digest of the build whose numbers the book publishes, per scale (committed), that a
+# rebuild compares its own with.
+PUBLISHED = "published.json"
 
 
 @dataclass(frozen=True)
@@ -161,3 +166,52 @@ def headline_gaps(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | No
 
     _, cfg = chapter_config("paper_b_widths", chapters_dir)
     return paper_b.gaps(paper_b.sweep(cfg, ReadOnlyStore(root))), paper_b.names_of(cfg)
+
+
+def results_digest(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> tuple[str, int]:
+    """One SHA-256 over every stored result the executed chapters read (each chapter's record names them): each
+    result's kind/key and the checksums of its configuration, metrics and weights, in sorted order; and how many.
+    Two builds whose every shown number agrees bit for bit have the same digest."""
+    names = set()
+    for name in chapters.CHAPTERS:
+        notebook = Path(chapters_dir) / f"{name}.ipynb"
+        if notebook.exists():
+            names.update(nbformat.read(notebook, as_version=4).metadata.get("badminima", {}).get("results", []))
+    digest, store = hashlib.sha256(), Store(root)
+    for name in sorted(names):
+        manifest = store.root / name / MANIFEST
+        if not manifest.exists():
+            raise NotStored(f"{name} is not in the store at {store.root}: its digest cannot be taken")
+        sums = json.loads(manifest.read_text())["sha256"]
+        digest.update(f"{name} {' '.join(sums[f] for f in sorted(sums))}\n".encode())
+    return digest.hexdigest(), len(names)
+
+
+def publish(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> None:
+    """Record this build's results digest as the published one for its scale."""
+    path = Path(chapters_dir).parent / PUBLISHED
+    executions = execution_table(chapters_dir)
+    digest, count = results_digest(chapters_dir, root)
+    published = json.loads(path.read_text()) if path.exists() else {}
+    scale = ", ".join(dict.fromkeys(executions["scale"].dropna()))
+    published[scale] = {"digest": digest, "results": count, "commit": ", ".join(dict.fromkeys(executions["commit"])),
+                        "executed": max(executions["executed"]), "machine": ", ".join(dict.fromkeys(executions["machine"]))}
+    path.write_text(json.dumps(published, indent=1) + "\n")
+
+
+def digest_line(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> str:
+    """One sentence: this build's results digest beside the published build's at the same scale, and whether they
+    agree (then every number this build shows is the published one, bit for bit)."""
+    path = Path(chapters_dir).parent / PUBLISHED
+    digest, count = results_digest(chapters_dir, root)
+    scale = ", ".join(dict.fromkeys(execution_table(chapters_dir)["scale"].dropna()))
+    ours = f"Results digest `{digest[:16]}` over the {count} stored results this build shows"
+    published = (json.loads(path.read_text()) if path.exists() else {}).get(scale)
+    if published is None:
+        return f"{ours}; no build at scale {scale} has been published to compare it with."
+    theirs = (f"the published build's (commit `{published['commit']}`, {published['executed']}, "
+              f"{published['results']} results) is `{published['digest'][:16]}`")
+    if published["digest"] == digest:
+        return f"{ours}; {theirs}: the same, so every number here is the published one, bit for bit."
+    return (f"{ours}; {theirs}: they differ, so some number here is not the published one (another commit, other "
+            f"parameters, or kernels other than the pinned ones: see each result's manifest).")
