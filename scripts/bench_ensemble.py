@@ -18,7 +18,9 @@ History is kept at the end only, as in a long sweep (every 60th step of 300,000)
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -93,7 +95,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--alone", type=int, default=4, help="members timed one by one (default 4), scaled to all")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--json", default=None, help="also write every row here (JSON), for bench_kernels.py")
     args = parser.parse_args()
+    rows = []
     device = torch.device(args.device)
     with runtime.threads(args.threads), runtime.flush_denormal(True):   # the width sweeps' settings
         bench(10, 2, 5, 1, 2, device)   # warm-up: first calls pay for lazy initialisation
@@ -109,9 +113,12 @@ def main() -> None:
                 t = bench(width, members, args.steps, args.repeats, args.alone, device)
                 us = {k: 1e6 * v / (args.steps * members) for k, v in t.items()}
                 floor = 1e6 * step_flops(width) / flops
+                rows.append({"p": width, "members": members, **{f"{k} us": v for k, v in us.items()}})
                 print(f"{width:>6} {members:>8} {us['fast']:>8.2f} {us['batched']:>8.2f} {us['alone']:>8.1f} "
                       f"{us['batched'] / us['fast']:>10.1f}x {us['alone'] / us['fast']:>8.1f}x {floor:>7.2f} "
                       f"{us['fast'] / floor:>10.1f}x", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows) + "\n")
 
 
 if __name__ == "__main__":

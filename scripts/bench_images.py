@@ -79,6 +79,7 @@ def main() -> None:
                         help="the device's bf16 matrix peak for the last column (default: an H200's measured 790)")
     parser.add_argument("--rates-out", default=None,
                         help="write each model's fastest training images/s at the widest --widths here (JSON)")
+    parser.add_argument("--json", default=None, help="also write every row here (JSON), for bench_kernels.py")
     args = parser.parse_args()
     device = default_device()
     batches = args.batches or (50 if device.type == "cuda" else 4)
@@ -94,6 +95,7 @@ def main() -> None:
           f"{'eval img/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
     compiled = args.models if args.compile_models is None else args.compile_models
     best: dict[str, float] = {}   # each model's fastest training images/s at the widest width, for --rates-out
+    rows = []
     for model_name in args.models:
         for width in args.widths:
             flops = train_flops_per_image(
@@ -115,10 +117,14 @@ def main() -> None:
                     best[model_name] = max(best.get(model_name, 0.0), train_rate)
                 tflops = train_rate * flops / 1e12
                 share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"
+                rows.append({"model": model_name, "width": width, "variant": label, "train img/s": train_rate,
+                             "eval img/s": eval_rate})
                 print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} "
                       f"{train_rate / first:>5.2f}x {eval_rate:>10.0f} {tflops:>8.2f} {share:>8}", flush=True)
     if args.rates_out:
         Path(args.rates_out).write_text(json.dumps(best) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows) + "\n")
 
 
 if __name__ == "__main__":
