@@ -264,6 +264,45 @@ def test_store_rm_removes_what_is_selected_and_refuses_everything(tmp_path, caps
     assert store.entries() == []
 
 
+def tree(root: Path) -> dict:
+    return {p.relative_to(root): p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+
+
+def test_the_store_verbs_refuse_a_folder_that_is_not_a_store(tmp_path, capsys, monkeypatch):
+    (tmp_path / "src" / "badminima").mkdir(parents=True)   # a project's own folders, two levels down
+    (tmp_path / "src" / "badminima" / "core.py").write_text("x = 1\n")
+    before = tree(tmp_path)
+    for verb in (["rm", "--kind", "src"], ["list"], ["verify"]):
+        assert main(["store", *verb, "--results", str(tmp_path)]) == 2
+        assert capsys.readouterr().err == (f"badminima: --results={str(tmp_path)!r} is not a result store (it has "
+                                           "no .badminima-store, which every store gets when it first stores a "
+                                           "result); allowed: a folder badminima stored results in\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BADMINIMA_RESULTS", "")   # set but empty: once the current folder
+    assert main(["store", "rm", "--kind", "src"]) == 2
+    assert capsys.readouterr().err == ("badminima: BADMINIMA_RESULTS='' is empty; allowed: a folder path, or unset "
+                                       "for ./results\n")
+    assert main(["store", "list", "--results", ""]) == 2
+    assert capsys.readouterr().err == "badminima: --results='' is empty; allowed: a folder path\n"
+    assert tree(tmp_path) == before, "nothing of the folder was touched"
+
+
+def test_rm_leaves_a_group_that_is_being_computed(tmp_path, capsys):
+    """A packed group's work folder (<kind>-group/<key>.partial) is locked by the process computing it, under its
+    own key, and rm checks that lock."""
+    store, seen = Store(tmp_path), []
+
+    def run(work, todo):
+        assert main(["store", "rm", "--results", str(tmp_path), "--kind", "demo-group"]) == 1
+        seen.append(capsys.readouterr().err)
+        (work / "train.ckpt").write_text("checkpoint")
+        return [({"acc": 1.0}, {}) for _ in todo]
+
+    store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}], run)
+    assert "is being computed by another process; not removed" in seen[0]
+    assert [e.status for e in store.entries()] == ["complete", "complete"]
+
+
 def test_a_field_added_later_keeps_the_keys_stored_before_it():
     from dataclasses import dataclass, field
 

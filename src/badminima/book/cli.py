@@ -158,6 +158,10 @@ def _train(args: argparse.Namespace) -> int:
     from badminima.paper_a.runs import run_image
 
     run = image_run(args)
+    try:
+        store = Store(args.results)
+    except ParameterError as err:   # an empty --results, or an empty $BADMINIMA_RESULTS (named as it is)
+        raise err.renamed("--results") if args.results is not None else err
     if run.data.per_class is not None or run.data.test_size is not None:
         try:
             run.data.check_sizes(images.load(run.data.dataset, args.data_dir))
@@ -165,7 +169,7 @@ def _train(args: argparse.Namespace) -> int:
             raise err.renamed(TRAIN_OPTIONS[err.name])
     data_dir = {"BADMINIMA_DATA": str(args.data_dir)} if args.data_dir else {}
     with mock.patch.dict(os.environ, data_dir):
-        stored = run_image(run, Store(args.results), compile_=args.compile)
+        stored = run_image(run, store, compile_=args.compile)
     m = stored.metrics
     print(f"{args.init} init, {args.preset}: train acc {100 * m['train_acc']:.2f}%, "
           f"test acc {100 * m['test_acc']:.2f}%, {m['epochs']} epochs")

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, Iterator
 
+from badminima.core.config import ParameterError
 from badminima.core.store import Entry, Store
 
 # The configuration fields `store list` shows, wherever they sit in a configuration's nesting.
@@ -29,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = Store(args.results)
+    try:
+        store = Store(args.results)
+        store.check_is_store()
+    except ParameterError as err:
+        raise err.renamed("--results") if args.results is not None else err
     return {"list": _list, "verify": _verify, "rm": _rm}[args.action](store, args)
 
 

@@ -38,6 +38,9 @@ FORMAT = 3   # 3: results computed with the pinned kernels (runtime.KERNELS) on 
 FILES = ("config.json", "metrics.json", "weights.pt")
 MANIFEST = "manifest.json"
 PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
+# Written into a store's root when it first stores anything: the store verbs (list, verify, rm) act only on a folder
+# that carries it, so a mistyped --results or $BADMINIMA_RESULTS can never make them remove the user's own folders.
+MARKER = ".badminima-store"
 
 Weights = dict[str, torch.Tensor]
 log = logging.getLogger(__name__)
@@ -92,7 +95,10 @@ def _journal(event: str, kind: str, path: Path) -> None:
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("BADMINIMA_RESULTS", "results"))
+    root = os.environ.get("BADMINIMA_RESULTS", "results")
+    if not root:   # an empty path would be the current folder
+        raise ParameterError("BADMINIMA_RESULTS='' is empty; allowed: a folder path, or unset for ./results")
+    return Path(root)
 
 
 def _sha256(path: Path) -> str:
@@ -144,7 +150,16 @@ class Store:
     restarted run resumes from its checkpoints."""
 
     def __init__(self, root: str | Path | None = None):
+        if root is not None and not str(root):
+            raise ParameterError("results='' is empty; allowed: a folder path")
         self.root = Path(root) if root is not None else default_root()
+
+    def check_is_store(self) -> None:
+        """Raise ParameterError unless the root is missing (an empty store) or carries the store's MARKER."""
+        if self.root.exists() and not (self.root / MARKER).is_file():
+            raise ParameterError(f"results={str(self.root)!r} is not a result store (it has no {MARKER}, which "
+                                 "every store gets when it first stores a result); allowed: a folder badminima "
+                                 "stored results in")
 
     def key(self, config: Any) -> str:
         """The configuration's key; a process computing with other kernels than the pinned ones has keys of its
@@ -194,6 +209,7 @@ class Store:
             todo = [i for i in sorted(found) if found[i] is None]
             if todo:
                 group = self.path(kind + "-group", [configs[i] for i in todo])
+                locks.enter_context(self._lock(group))   # the lock `remove` checks before touching the work folder
                 work = group.with_name(group.name + PARTIAL)
                 work.mkdir(parents=True, exist_ok=True)
                 with runtime.threads(runtime.RUN_THREADS):
@@ -348,6 +364,7 @@ class Store:
         which the inode check below catches."""
         lock = path.with_name(path.name + LOCK)
         lock.parent.mkdir(parents=True, exist_ok=True)
+        (self.root / MARKER).touch()
         while True:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             try:
