@@ -74,8 +74,11 @@ def test_main_grid_has_every_model_seed_init_and_recipe():
 def test_only_vanilla_trains_to_a_fit_and_without_a_cap_it_runs_the_fixed_epochs():
     table2 = paper_a.table2_grid(CFG)
     for labels, run in table2:
-        plain = not (run.augment or run.train.weight_decay or run.train.momentum)
-        assert run.train.until_fit == plain
+        assert run.train.until_fit == (labels["mode"] == "Vanilla SGD")
+        if labels["mode"] == paper_a.FIXED_VANILLA:   # the control: vanilla on the schedule of the other rows
+            sota = next(r for lab, r in table2 if lab["mode"] == "DA+l2+Momentum (SOTA)")
+            assert not (run.augment or run.train.weight_decay or run.train.momentum)
+            assert (run.train.max_epochs, run.train.lr_drops) == (sota.train.max_epochs, sota.train.lr_drops)
     fixed = dataclasses.replace(CFG, vanilla_cap=None)   # as at the paper scale
     run = protocol.vanilla(fixed, "resnet18", 0, "random")
     assert not run.train.until_fit and run.train.max_epochs == fixed.epochs
@@ -91,7 +94,8 @@ def test_other_grids_sizes_and_shared_runs():
     sweep = paper_a.scale_grid(CFG)
     assert len(sweep) == 2 * 2 * (len(CFG.per_class_sweep) + len(CFG.lr_sweep))
     table2 = paper_a.table2_grid(CFG)
-    assert len(table2) == len(runs_of(table2)) == 8 * 2 * 2
+    assert len(table2) == len(runs_of(table2)) == (8 + 1) * 2 * 2, "8 combinations and the fixed-schedule control"
+    assert len(paper_a.table2_grid(dataclasses.replace(CFG, vanilla_cap=None))) == 8 * 2 * 2, "no control needed"
     # runs with equal configurations are the same run: the defaults of each sweep are the main grid's runs
     assert {run for lab, run in r if lab["R"] in (0, CFG.R)} <= main
     assert {run for lab, run in sweep if lab["value"] in (CFG.per_class, CFG.lr)} <= main

@@ -230,14 +230,17 @@ def vanilla(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None =
                     train=train)
 
 
+def fixed_schedule(cfg: PaperAConfig, run: ImageRun) -> ImageRun:
+    """`run`'s phase 2 for the fixed `epochs`, with the drops of the recipes of fixed epochs: the paper's schedule."""
+    return dataclasses.replace(run, train=dataclasses.replace(
+        run.train, max_epochs=cfg.epochs, until_fit=False, lr_drops=drops(cfg, cfg.epochs, fixed=True)))
+
+
 def with_heuristics(cfg: PaperAConfig, augment: bool, l2: float, momentum: float, base: ImageRun) -> ImageRun:
-    """A vanilla run with Table 2's switches set. With any of them on, phase 2 runs the fixed `epochs` (only vanilla
+    """A vanilla run with Table 2's switches set. With any of them on, phase 2 runs the fixed schedule (only vanilla
     trains to 100% training accuracy: with augmentation or l2 the paper trains for its schedule)."""
     run = heuristics(augment, l2, momentum, base)
-    if augment or l2 or momentum:
-        run = dataclasses.replace(run, train=dataclasses.replace(
-            run.train, max_epochs=cfg.epochs, until_fit=False, lr_drops=drops(cfg, cfg.epochs, fixed=True)))
-    return run
+    return fixed_schedule(cfg, run) if augment or l2 or momentum else run
 
 
 def sota(cfg: PaperAConfig, model: str, seed: int, init: str, R: int | None = None) -> ImageRun:
