@@ -389,6 +389,16 @@ def measures(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def robustness(measures_table: pd.DataFrame) -> pd.DataFrame:
+    """Per run: accuracy under FGSM (% , the mean over the non-zero epsilons), raw and as a share of the run's clean
+    accuracy on the same images (epsilon 0): a model that is less accurate to begin with has fewer points to lose."""
+    keys = ["model", "seed", "init", "mode"]
+    clean = measures_table[measures_table["epsilon"] == 0].set_index(keys)["fgsm acc %"]
+    attacked = measures_table[measures_table["epsilon"] > 0].groupby(keys)["fgsm acc %"].mean()
+    table = pd.DataFrame({"clean acc %": clean, "fgsm acc %": attacked})
+    return table.assign(**{"fgsm % of clean": 100 * table["fgsm acc %"] / table["clean acc %"]}).reset_index()
+
+
 def spread(table: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     """Mean, std, min and max over seeds of `value` for each group (the paper reports min, max and mean)."""
     return table.groupby(by)[value].agg(["mean", "std", "min", "max"]).reset_index()
