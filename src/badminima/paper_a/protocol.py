@@ -36,6 +36,16 @@ def paper_defaults(dataset: str) -> dict:
     return {"epochs": epochs, "phase1_epochs": epochs, "l2": L2.get(dataset, USUAL_L2)}
 
 
+PAPER_LR = 0.1   # the paper's phase-2 learning rate (CIFAR: 0.1, then divided by 10 twice)
+# Why phase 2 runs at lr 0.01 below the paper scale: an early pilot (500 Fashion-MNIST images, a small CNN) compared
+# lr 0.01 and 0.1 by the adversarial init's drop in test accuracy itself (12 points against 3): a choice that
+# looked at the outcome under test. The replication chapter's lr sweep runs the paper's 0.1 beside it, so the claim is
+# shown at both; choosing the cpu setting from phase 1's fit and cost alone is open work.
+LR_CHOICE = ("phase 2's lr {lr:g} is not the paper's {paper:g}: it was chosen in an early pilot that compared the "
+             "adversarial init's drop at both rates, a choice that looked at the outcome under test; the "
+             "replication chapter's lr sweep shows the paper's rate beside it")
+
+
 @dataclass(frozen=True)
 class PaperAConfig:
     dataset: str = "fashion_mnist"
@@ -205,7 +215,7 @@ def matches_paper(cfg: PaperAConfig) -> bool:
     """Whether our setting is the paper's: one of its data sets, all of it, full widths, its epochs and lr."""
     return (cfg.dataset in PAPER_DATASETS and cfg.per_class is None and cfg.test_size is None and cfg.width == 1.0
             and not cfg.per_model
-            and cfg.epochs == paper_schedule(cfg.dataset)[0] and cfg.lr == 0.1)
+            and cfg.epochs == paper_schedule(cfg.dataset)[0] and cfg.lr == PAPER_LR)
 
 
 def adversarial(cfg: PaperAConfig, R: int | None = None) -> Adversarial:
@@ -279,4 +289,5 @@ def describe(cfg: PaperAConfig) -> str:
             + (f"vanilla until 100% training accuracy (at most {cfg.vanilla_cap} epochs), the other recipes for "
                f"{cfg.epochs} epochs" if cfg.vanilla_cap else f"{cfg.epochs} epochs")
             + f"; learning rates {schedule}; batch {cfg.batch_size}; SOTA adds crop (padding 4) and flip, "
-            f"momentum {cfg.momentum:g}, l2 {cfg.l2:g}; test accuracy measured every {cfg.eval_every} epoch(s).")
+            f"momentum {cfg.momentum:g}, l2 {cfg.l2:g}; test accuracy measured every {cfg.eval_every} epoch(s)."
+            + (" Note: " + LR_CHOICE.format(lr=cfg.lr, paper=PAPER_LR) + "." if cfg.lr != PAPER_LR else ""))
