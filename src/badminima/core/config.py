@@ -121,6 +121,11 @@ def scaled(cls: type, scales: dict[str, dict], scale: str, overrides: dict, what
     are not None; lists become tuples, since notebook parameters arrive as lists."""
     check_choice("scale", scale, scales)
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    for name, value in given.items():   # a repeat would run, tabulate and test the same thing twice
+        repeated = [v for i, v in enumerate(value) if v in value[:i]] if isinstance(value, tuple) else []
+        if repeated:
+            raise ParameterError(f"{name}={list(value)!r} lists {repeated[0]!r} more than once; allowed: a list "
+                                 "without repeats")
     values = {**(scales[scale] if base is None else base), **given}
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
