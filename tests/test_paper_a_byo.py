@@ -17,7 +17,8 @@ SHAPE = (3, 12, 12)
 CLASSES = 3
 SEEDS = (0, 1)
 CFG = protocol.config_for("smoke", batch_size=8, phase1_epochs=3)
-COLUMNS = ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs", "last-quarter change"]
+COLUMNS = ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs", "last-quarter change", "hit cap",
+           "phase-1 fitted"]
 
 
 def mlp(classes: int, in_channels: int, hidden: int = 16, act: type[nn.Module] = nn.ReLU) -> nn.Module:

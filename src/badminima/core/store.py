@@ -217,9 +217,10 @@ class Store:
                 for i, result in zip(todo, results):
                     found[i] = self._compute(kind, configs[i], paths[i], lambda _: result, data)
                 shutil.rmtree(work)
-                with contextlib.suppress(OSError):
-                    group.parent.rmdir()
-            return [found[i] for i in first]
+        if todo:   # once the group's lock file is gone with its lock, its folder goes too unless another group is there
+            with contextlib.suppress(OSError):
+                group.parent.rmdir()
+        return [found[i] for i in first]
 
     def entries(self) -> list[Entry]:
         """Every result folder under the root: complete, partial (a run in progress or killed) or corrupt."""
