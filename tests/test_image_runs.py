@@ -3,6 +3,7 @@ import dataclasses
 import gzip
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -130,6 +131,18 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     b = torch.load(resumed / "weights.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (whole / "metrics.json").read_text() == (resumed / "metrics.json").read_text()
+
+
+def test_fast_kernels_compute_in_a_process_of_their_own_and_store_apart(data_dir, tmp_path):
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip(f"the kernels are pinned on x86-64 only; this is {platform.machine()}")
+    env = {**os.environ, "BADMINIMA_DATA": str(data_dir)}
+    one_epoch = [a if a != "25" else "1" for a in CLI] + ["--results", str(tmp_path)]
+    subprocess.run([*one_epoch[:3], "--fast-kernels", *one_epoch[3:]], env=env, check=True, capture_output=True)
+    subprocess.run(one_epoch, env=env, check=True, capture_output=True)
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in (tmp_path / "image").iterdir()]
+    assert len(manifests) == 2, "the same run, keyed apart by its kernels"
+    assert sorted(m["kernels"]["ATEN_CPU_CAPABILITY"] for m in manifests) == ["avx2", "unset"]
 
 
 def test_table1_distances_from_one_seed(data_dir, tmp_path):

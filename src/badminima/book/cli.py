@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -14,6 +15,7 @@ from unittest import mock
 import yaml
 
 from badminima.book import chapters, store_commands
+from badminima.core import runtime
 from badminima.core.config import SCALES, ParameterError, check_choice
 from badminima.core.data.images import MalformedDataError
 from badminima.paper_a import protocol as paper_a
@@ -209,11 +211,22 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_fast_kernels(argv: list[str]) -> int:
+    """The same command in a new process that computes with the host's kernels: this one pinned them when
+    badminima was imported, and a library picks its kernels once."""
+    env = {k: v for k, v in os.environ.items() if k not in runtime.KERNELS} | {runtime.FAST_KERNELS: "1"}
+    return subprocess.call([sys.executable, "-m", "badminima", *argv], env=env)
+
+
 COMMANDS = {"train": _train, "chapter": _chapter, "book": _book, "store": store_commands.run}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="badminima", description=__doc__)
+    parser.add_argument("--fast-kernels", action="store_true",
+                        help="compute with this CPU's own fastest kernels instead of the pinned AVX2 ones "
+                             "(scripts/bench_kernels.py measures the gain); results then differ in their last bits "
+                             "from other machines' and are stored under keys of their own")
     sub = parser.add_subparsers(dest="command", required=True)
     _chapter_parsers(sub)
     _train_parser(sub)
@@ -222,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:   # --help, or argparse's own one-line error
         return exit_.code
+    if args.fast_kernels and os.environ.get(runtime.FAST_KERNELS) != "1":
+        return _with_fast_kernels(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
     except (ParameterError, FileNotFoundError, MalformedDataError) as err:
