@@ -48,27 +48,27 @@ class Chapter:
     # builds the chapter's configuration from its parameters (ParameterError if one is bad); None: the chapter
     # builds none, and a parameter only needs the type of its default
     config: Callable[..., Any] | None
-    # wall seconds at the default (cpu) scale from an empty store, measured on a quiet 2-core machine (AVX-512,
-    # commit 7ea9a41): what `make book` expects where no earlier execution says otherwise
+    # wall seconds at the default (cpu) scale from an empty store, measured from a fresh clone on a 2-core machine
+    # (AVX-512, commit 2ececab, pinned kernels): what `make book` expects where no earlier execution says otherwise
     cpu_seconds: float
 
 
 # Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce",
 # "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
-    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 431),
-    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 2597),
-    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 159),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 198),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 303),
-    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 189),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 223),
-    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 39),
-    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 195),
-    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 171),
-    "reproduce": Chapter("reproduce.md", None, 59),
-    "status": Chapter("status.md", None, 6),
-    "index": Chapter("index.md", None, 9),
+    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 122),
+    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 2171),
+    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 197),
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 235),
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 481),
+    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 208),
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 240),
+    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 40),
+    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 231),
+    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 178),
+    "reproduce": Chapter("reproduce.md", None, 56),
+    "status": Chapter("status.md", None, 4),
+    "index": Chapter("index.md", None, 8),
 }
 
 
