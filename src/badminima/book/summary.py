@@ -15,7 +15,7 @@ import pandas as pd
 from badminima.book import chapters
 from badminima.core import stats
 from badminima.core.stats import Verdict
-from badminima.core.store import MANIFEST, NotStored, ReadOnlyStore, Store
+from badminima.core.store import NotStored, ReadOnlyStore, Store
 from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_b import claims as paper_b_claims
 
@@ -179,34 +179,36 @@ def results_digest(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | N
             names.update(nbformat.read(notebook, as_version=4).metadata.get("badminima", {}).get("results", []))
     digest, store = hashlib.sha256(), Store(root)
     for name in sorted(names):
-        manifest = store.root / name / MANIFEST
-        if not manifest.exists():
-            raise NotStored(f"{name} is not in the store at {store.root}: its digest cannot be taken")
-        sums = json.loads(manifest.read_text())["sha256"]
+        sums = store.checksums(*name.split("/"))
         digest.update(f"{name} {' '.join(sums[f] for f in sorted(sums))}\n".encode())
     return digest.hexdigest(), len(names)
 
 
+def _published(chapters_dir: str | Path) -> tuple[Path, str, dict]:
+    """Where the published digests are, the scale(s) the executed chapters ran at, and every published entry."""
+    path = Path(chapters_dir).parent / PUBLISHED
+    scale = ", ".join(dict.fromkeys(execution_table(chapters_dir)["scale"].dropna()))
+    return path, scale, json.loads(path.read_text()) if path.exists() else {}
+
+
 def publish(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> None:
     """Record this build's results digest as the published one for its scale."""
-    path = Path(chapters_dir).parent / PUBLISHED
+    path, scale, published = _published(chapters_dir)
     executions = execution_table(chapters_dir)
     digest, count = results_digest(chapters_dir, root)
-    published = json.loads(path.read_text()) if path.exists() else {}
-    scale = ", ".join(dict.fromkeys(executions["scale"].dropna()))
-    published[scale] = {"digest": digest, "results": count, "commit": ", ".join(dict.fromkeys(executions["commit"])),
-                        "executed": max(executions["executed"]), "machine": ", ".join(dict.fromkeys(executions["machine"]))}
+    join = lambda column: ", ".join(dict.fromkeys(executions[column]))
+    published[scale] = {"digest": digest, "results": count, "commit": join("commit"),
+                        "executed": max(executions["executed"]), "machine": join("machine")}
     path.write_text(json.dumps(published, indent=1) + "\n")
 
 
 def digest_line(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> str:
     """One sentence: this build's results digest beside the published build's at the same scale, and whether they
     agree (then every number this build shows is the published one, bit for bit)."""
-    path = Path(chapters_dir).parent / PUBLISHED
+    _, scale, published = _published(chapters_dir)
     digest, count = results_digest(chapters_dir, root)
-    scale = ", ".join(dict.fromkeys(execution_table(chapters_dir)["scale"].dropna()))
     ours = f"Results digest `{digest[:16]}` over the {count} stored results this build shows"
-    published = (json.loads(path.read_text()) if path.exists() else {}).get(scale)
+    published = published.get(scale)
     if published is None:
         return f"{ours}; no build at scale {scale} has been published to compare it with."
     theirs = (f"the published build's (commit `{published['commit']}`, {published['executed']}, "

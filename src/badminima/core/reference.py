@@ -70,7 +70,7 @@ def digest(state: dict[str, torch.Tensor]) -> str:
     for name, t in sorted(state.items()):
         t = t.detach().cpu().contiguous()
         h.update(f"{name} {t.dtype} {tuple(t.shape)}\n".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+        h.update(t.numpy().tobytes())
     return h.hexdigest()
 
 

@@ -235,6 +235,13 @@ class Store:
                                    path.stat().st_mtime, config))
         return found
 
+    def checksums(self, kind: str, key: str) -> dict[str, str]:
+        """The SHA-256 of a stored result's files, as its manifest holds them; NotStored where there is none."""
+        manifest = self.root / kind / key / MANIFEST
+        if not manifest.is_file():
+            raise NotStored(f"{kind}/{key} is not in the store at {self.root}")
+        return json.loads(manifest.read_text())["sha256"]
+
     def has(self, kind: str, config: Any) -> bool:
         """Whether a complete result is stored for `config` (its files are not checked here)."""
         return (self.path(kind, config) / MANIFEST).is_file()
