@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 from badminima.core.config import ParameterError
@@ -18,15 +19,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     store = subparsers.add_parser("store", help="list, verify or remove stored results",
                                   description="See and manage the result store.")
     actions = store.add_subparsers(dest="action", required=True)
-    helps = {"list": "every stored result: kind, key, main fields, size, date, complete or partial",
-             "verify": "check every stored result's checksums; exit status 1 if any fails",
-             "rm": "remove the results selected by --kind and/or --key"}
+    helps = {"list": "every stored result: kind, key, main fields, size, date, and whether it is complete, damaged "
+                     "(and why), partial or set aside as corrupt",
+             "verify": "check every stored result's manifest, checksums and files; exit status 1 if any fails",
+             "rm": "remove the results selected by --kind and/or --key, but none being computed, nor one that other "
+                   "stored results were computed from (unless --force)"}
     for name, text in helps.items():
         p = actions.add_parser(name, help=text, description=text)
         p.add_argument("--results", help="result store folder (default: $BADMINIMA_RESULTS or ./results)")
         if name == "rm":
             p.add_argument("--kind", help="only results of this kind (image, adversarial, widths, ...)")
             p.add_argument("--key", help="only results whose key starts with this")
+            p.add_argument("--force", action="store_true",
+                           help="remove a result even where other stored results were computed from it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         store = Store(args.results)
         store.check_is_store()
     except ParameterError as err:
-        raise err.renamed("--results") if args.results is not None else err
+        raise err.renamed("--results") if args.results is not None and err.name == "results" else err
     return {"list": _list, "verify": _verify, "rm": _rm}[args.action](store, args)
 
 
@@ -62,26 +67,34 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _list(store: Store, args: argparse.Namespace) -> int:
+def _checked(store: Store) -> list[Entry]:
+    """The store's entries, each in a result's place checked whole: one that fails is called damaged."""
     entries = store.entries()
+    for e in entries:
+        if e.status == "complete":
+            e.problem = store.problem(e)
+            e.status = "damaged" if e.problem else "complete"
+    return entries
+
+
+def _list(store: Store, args: argparse.Namespace) -> int:
+    entries = _checked(store)
     if not entries:
         print(f"no results under {store.root}")
         return 0
     for e in entries:
         date = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.modified))
-        print(f"{e.kind:<18} {e.key:<16} {e.status:<8} {_size(e.size):>10}  {date}  {_fields(e.config)}")
+        why = f"  ({e.problem})" if e.problem else ""
+        print(f"{e.kind:<18} {e.key:<16} {e.status:<8} {_size(e.size):>10}  {date}  {_fields(e.config)}{why}")
     return 0
 
 
 def _verify(store: Store, args: argparse.Namespace) -> int:
-    complete = [e for e in store.entries() if e.status == "complete"]
-    failed = 0
-    for e in complete:
-        problem = store.problem(e)
-        if problem:
-            failed += 1
-            print(f"FAILED {e.kind}/{e.key}: {problem} ({e.path})")
-    print(f"{len(complete)} stored results checked under {store.root}: {failed} failed")
+    results = [e for e in _checked(store) if e.status in ("complete", "damaged")]
+    failed = [e for e in results if e.problem]
+    for e in failed:
+        print(f"FAILED {e.kind}/{e.key}: {e.problem} ({e.path})")
+    print(f"{len(results)} stored results checked under {store.root}: {len(failed)} failed")
     return 1 if failed else 0
 
 
@@ -99,12 +112,33 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
         print(f"badminima: no result under {store.root} matches --kind {args.kind} --key {args.key}",
               file=sys.stderr)
         return 1
-    busy = 0
+    needed = _needed(store, chosen, args.force)
+    kept = 0
     for e in chosen:
-        if store.remove(e):
+        if e.path in needed:
+            kept += 1
+            names = ", ".join(f"{d.kind}/{d.key}" for d in needed[e.path])
+            print(f"badminima: {e.kind}/{e.key} not removed: {len(needed[e.path])} stored result(s) were computed "
+                  f"from it ({names}); select them too, or pass --force", file=sys.stderr)
+        elif store.remove(e):
             print(f"removed {e.kind}/{e.path.name} ({e.status}, {_size(e.size)})")
         else:
-            busy += 1
+            kept += 1
             print(f"badminima: {e.kind}/{e.path.name} is being computed by another process; not removed",
                   file=sys.stderr)
-    return 1 if busy else 0
+    return 1 if kept else 0
+
+
+def _needed(store: Store, chosen: list[Entry], force: bool) -> dict[Path, list[Entry]]:
+    """The chosen complete results that stored results outside the choice were computed from (by their folder),
+    with those results."""
+    if force:
+        return {}
+    dependants = Store.dependants(store.entries())
+    keys = {(e.kind, e.key) for e in chosen}
+    needed = {}
+    for e in chosen:
+        outside = [d for d in dependants.get(f"{e.kind}/{e.key}", []) if (d.kind, d.key) not in keys]
+        if outside and e.status == "complete":
+            needed[e.path] = outside
+    return needed

@@ -7,22 +7,28 @@ Layout under the root folder:
     <kind>/<key>.partial/         a run in progress (config.json and its checkpoints): resumed when restarted
     <kind>/<key>.lock             exists while a process holds the key's lock
     <kind>/<key>.corrupt-<time>/  a damaged result, moved aside for inspection
+    <kind>/<key>.adopting/        a result arriving from another store (Ray), renamed into place once checked
+
+The store acts only on folders named so (a key is 16 hex digits): it never lists, moves or removes anything else.
 
 `key` hashes the configuration in canonical form together with FORMAT (and the kernels, where they are not the
 pinned ones). manifest.json, written last, holds the SHA-256 of the three other files, the format, the time it was
-stored, the identity of the data the run read and the kernels it was computed with. Every result is computed on
-runtime.RUN_THREADS threads.
+stored, the identity of the data the run read, the kernels it was computed with and the stored results it loaded
+while it was computed ("depends": kind/key names). Every result is computed on runtime.RUN_THREADS threads.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+from collections import defaultdict
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,13 @@ PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
 # Written into a store's root when it first stores anything: the store verbs (list, verify, rm) act only on a folder
 # that carries it, so a mistyped --results or $BADMINIMA_RESULTS can never make them remove the user's own folders.
 MARKER = ".badminima-store"
+# The names of the folders the store writes under <kind>/ (see the module docstring).
+NAME = re.compile(r"(?P<key>[0-9a-f]{16})(?P<suffix>\.partial|\.adopting|\.corrupt-[0-9T-]+)?")
+STATUS = {None: "complete", PARTIAL: "partial", ".adopting": "partial"}   # and corrupt-<time>: "corrupt"
+# A manifest's fields and their types: an entry is a result only when its manifest has them all ("depends", added
+# later, only where present). A bool is no number here, though Python makes it an int.
+MANIFEST_FIELDS = {"format": int, "kind": str, "key": str, "stored": (int, float), "data": (dict, type(None)),
+                   "sha256": dict}
 
 Weights = dict[str, torch.Tensor]
 log = logging.getLogger(__name__)
@@ -55,7 +68,8 @@ class Stored:
 
 @dataclass
 class Entry:
-    """One folder of the store as `badminima store list` shows it; status is complete, partial or corrupt."""
+    """One folder of the store as `badminima store list` shows it; status is complete, damaged (a result's
+    folder whose manifest is missing or of the wrong shape), partial or corrupt (set aside)."""
     kind: str
     key: str
     status: str
@@ -63,6 +77,8 @@ class Entry:
     size: int
     modified: float
     config: dict | None
+    manifest: dict | None = None   # a complete entry's manifest, of the right shape
+    problem: str | None = None     # why an entry in a result's place is damaged (status "damaged")
 
 
 class NotStored(LookupError):
@@ -82,6 +98,27 @@ class _Damaged(Exception):
 
 
 JOURNAL = "BADMINIMA_JOURNAL"
+# The names (kind/key) of the stored results loaded while a result is computed: they go into its manifest.
+_LOADED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("badminima_loaded", default=None)
+
+
+def check_journal() -> None:
+    """Raise ParameterError unless $BADMINIMA_JOURNAL is unset, empty or a file that can be appended to: checked
+    before any work, so a bad value never fails a run after its result was stored."""
+    journal = os.environ.get(JOURNAL)
+    if not journal:
+        return
+    path = Path(journal)
+    if path.is_dir():
+        problem = "is a folder"
+    elif not path.parent.is_dir():
+        problem = "is not in an existing folder"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        problem = "cannot be written"
+    else:
+        return
+    raise ParameterError(f"{JOURNAL}={journal!r} {problem}; allowed: a file in an existing folder this process can "
+                         "write, or unset")
 
 
 def _journal(event: str, kind: str, path: Path) -> None:
@@ -136,12 +173,94 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """(key, status) of a result folder's name under <kind>/."""
-    for marker, status in ((PARTIAL, "partial"), (CORRUPT, "corrupt")):
-        if marker in name:
-            return name.split(marker)[0], status
-    return name, "complete"
+def _shape_problem(manifest: Any) -> str | None:
+    """What is wrong with a parsed manifest's shape, or None."""
+    if not isinstance(manifest, dict):
+        return f"holds a {type(manifest).__name__}, not an object"
+    for field, kind in MANIFEST_FIELDS.items():
+        value = manifest.get(field, ...)
+        if value is ... or isinstance(value, bool) or not isinstance(value, kind):
+            return f"has no {field} of the right type"
+    sums = manifest["sha256"]
+    if not all(isinstance(sums.get(name), str) for name in FILES):
+        return f"has no checksum for each of {', '.join(FILES)}"
+    depends = manifest.get("depends", [])
+    if not (isinstance(depends, list) and all(isinstance(name, str) for name in depends)):
+        return "has a depends that is not a list of names"
+    return None
+
+
+def _read_manifest(path: Path, kind: str, key: str) -> dict:
+    """The manifest of the result folder `path` (kind/key), if it is there, parses, and has the right shape."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise _Damaged(f"{MANIFEST} is missing") from None
+    except (OSError, ValueError) as err:
+        raise _Damaged(f"{MANIFEST} does not parse ({type(err).__name__})") from None
+    problem = _shape_problem(manifest)
+    if problem is None and (manifest["kind"], manifest["key"]) != (kind, key):
+        problem = f"names another result ({manifest['kind']}/{manifest['key']})"
+    if problem is not None:
+        raise _Damaged(f"{MANIFEST} {problem}")
+    return manifest
+
+
+def _parse(path: Path, load: Callable[[Path], Any]) -> Any:
+    try:
+        return load(path)
+    except Exception as err:  # a file with the right checksum that still does not parse was stored damaged
+        raise _Damaged(f"{path.name} does not parse ({type(err).__name__})") from None
+
+
+def _parsed(path: Path) -> Stored:
+    """The files of a result folder, parsed; _Damaged where one does not parse or is not of the store's shape
+    (config.json an object, metrics.json {"metrics": object}, weights.pt names to tensors)."""
+    config = _parse(path / "config.json", lambda p: json.loads(p.read_text()))
+    metrics = _parse(path / "metrics.json", lambda p: json.loads(p.read_text()))
+    weights = _parse(path / "weights.pt", lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    if not isinstance(config, dict):
+        raise _Damaged(f"config.json holds a {type(config).__name__}, not an object")
+    if not (isinstance(metrics, dict) and isinstance(metrics.get("metrics"), dict)):
+        raise _Damaged("metrics.json is not an object with an object under \"metrics\"")
+    if not (isinstance(weights, dict) and all(isinstance(v, torch.Tensor) for v in weights.values())):
+        raise _Damaged("weights.pt does not hold a dict of tensors")
+    return Stored(config, metrics["metrics"], weights)
+
+
+def _config(path: Path) -> dict | None:
+    """An entry's config.json for `store list`, where it parses as an object."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _inner_keys(config: Any) -> set[str]:
+    """The keys of every object nested in a configuration (in objects and lists), the configuration itself left
+    out."""
+    keys = set()
+    for value in config.values() if isinstance(config, dict) else config if isinstance(config, list) else ():
+        if isinstance(value, dict):
+            keys.add(config_key(value))
+        keys |= _inner_keys(value)
+    return keys
+
+
+def _kernels(entry: Entry) -> str:
+    return json.dumps(entry.manifest.get("kernels"), sort_keys=True)
+
+
+@contextlib.contextmanager
+def _recording() -> Iterator[set[str]]:
+    """Collect the names of the stored results loaded inside the block (in this thread)."""
+    loaded: set[str] = set()
+    token = _LOADED.set(loaded)
+    try:
+        yield loaded
+    finally:
+        _LOADED.reset(token)
 
 
 class Store:
@@ -152,14 +271,38 @@ class Store:
     def __init__(self, root: str | Path | None = None):
         if root is not None and not str(root):
             raise ParameterError("results='' is empty; allowed: a folder path")
+        # the name a message gives the root by: the argument (a command renames it to its option) or the variable
+        self.named = "BADMINIMA_RESULTS" if root is None and os.environ.get("BADMINIMA_RESULTS") else "results"
         self.root = Path(root) if root is not None else default_root()
 
     def check_is_store(self) -> None:
-        """Raise ParameterError unless the root is missing (an empty store) or carries the store's MARKER."""
-        if self.root.exists() and not (self.root / MARKER).is_file():
-            raise ParameterError(f"results={str(self.root)!r} is not a result store (it has no {MARKER}, which "
-                                 "every store gets when it first stores a result); allowed: a folder badminima "
-                                 "stored results in")
+        """For the verbs that read or remove results: raise ParameterError unless the root is a folder that
+        carries the store's MARKER."""
+        if not self.root.exists():
+            problem = "does not exist"
+        elif not self.root.is_dir():
+            problem = "is not a folder"
+        elif not (self.root / MARKER).is_file():
+            problem = (f"is not a result store (it has no {MARKER}, which every store gets when it first stores a "
+                       "result)")
+        else:
+            return
+        raise ParameterError(f"{self.named}={str(self.root)!r} {problem}; allowed: a folder badminima stored "
+                             "results in")
+
+    def check_writable(self) -> None:
+        """Before a command computes anything: raise ParameterError unless the root (or, while it does not exist,
+        the nearest folder above it) is a folder this process can write, and $BADMINIMA_JOURNAL is usable."""
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if not existing.is_dir():
+            problem = "is a regular file" if existing == self.root else f"is under {str(existing)!r}, a regular file"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = ("cannot be written" if existing == self.root
+                       else f"is under {str(existing)!r}, which cannot be written")
+        else:
+            check_journal()
+            return
+        raise ParameterError(f"{self.named}={str(self.root)!r} {problem}; allowed: a folder this process can write")
 
     def key(self, config: Any) -> str:
         """The configuration's key; a process computing with other kernels than the pinned ones has keys of its
@@ -174,6 +317,7 @@ class Store:
         """The stored result, or None if there is none. A damaged one is moved aside (with a warning) and None
         returned. `data`, the identity of the data the caller would compute from (a dict with a "sha256"), must
         match the one stored with the result, else DataMismatch."""
+        check_journal()
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
@@ -185,6 +329,7 @@ class Store:
                     data: dict | None = None) -> Stored:
         """The stored result for `config`, or the result of `run(workdir)` (metrics, weights), stored first. One
         process computes a key at a time; another asking for it meanwhile waits, then loads it."""
+        check_journal()
         path = self.path(kind, config)
         with contextlib.suppress(_Damaged):
             stored = self._checked(kind, path, data)
@@ -200,6 +345,7 @@ class Store:
         (metrics, weights) for each index in `todo`. The keys are locked in one order (so two processes cannot
         deadlock) and the shared work folder is keyed by the missing configurations, so a killed group resumes
         when the same group is asked for again."""
+        check_journal()
         paths = [self.path(kind, c) for c in configs]
         with contextlib.ExitStack() as locks:
             for path in sorted(set(paths)):
@@ -212,10 +358,15 @@ class Store:
                 locks.enter_context(self._lock(group))   # the lock `remove` checks before touching the work folder
                 work = group.with_name(group.name + PARTIAL)
                 work.mkdir(parents=True, exist_ok=True)
-                with runtime.threads(runtime.RUN_THREADS):
-                    results = run(work, todo)
+                try:
+                    with _recording() as loaded, runtime.threads(runtime.RUN_THREADS):
+                        results = run(work, todo)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        work.rmdir()   # only while empty: a folder with checkpoints stays for a resume
+                    raise
                 for i, result in zip(todo, results):
-                    found[i] = self._compute(kind, configs[i], paths[i], lambda _: result, data)
+                    found[i] = self._compute(kind, configs[i], paths[i], lambda _, r=result: r, data, loaded)
                 shutil.rmtree(work)
         if todo:   # once the group's lock file is gone with its lock, its folder goes too unless another group is there
             with contextlib.suppress(OSError):
@@ -223,45 +374,62 @@ class Store:
         return [found[i] for i in first]
 
     def entries(self) -> list[Entry]:
-        """Every result folder under the root: complete, partial (a run in progress or killed) or corrupt."""
+        """Every folder the store wrote under the root: a result (complete; damaged where its manifest is missing
+        or of the wrong shape), partial (a run in progress or killed) or corrupt (set aside)."""
         found = []
         for kind_dir in sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []:
-            for path in sorted(p for p in kind_dir.iterdir() if p.is_dir()):  # lock files are not folders
-                try:
-                    config = json.loads((path / "config.json").read_text())
-                except (OSError, ValueError):
-                    config = None
-                found.append(Entry(kind_dir.name, *_split_name(path.name), path, _folder_size(path),
-                                   path.stat().st_mtime, config))
+            for path in sorted(kind_dir.iterdir()):
+                name = NAME.fullmatch(path.name)
+                if name is None or not path.is_dir():   # lock files, and whatever the store did not write
+                    continue
+                with contextlib.suppress(FileNotFoundError):   # another process removed or renamed it meanwhile
+                    found.append(self._entry(kind_dir.name, name, path))
         return found
 
+    def _entry(self, kind: str, name: re.Match, path: Path) -> Entry:
+        suffix, manifest, problem = name["suffix"], None, None
+        status = STATUS.get(suffix, "corrupt")
+        if status == "complete":
+            try:
+                manifest = _read_manifest(path, kind, name["key"])
+            except _Damaged as damaged:
+                status, problem = "damaged", str(damaged)
+        return Entry(kind, name["key"], status, path, _folder_size(path), path.stat().st_mtime, _config(path),
+                     manifest, problem)
+
     def checksums(self, kind: str, key: str) -> dict[str, str]:
-        """The SHA-256 of a stored result's files, as its manifest holds them; NotStored where there is none."""
-        manifest = self.root / kind / key / MANIFEST
-        if not manifest.is_file():
+        """The SHA-256 of a stored result's files, as its manifest holds them; NotStored where there is none,
+        CorruptEntry where its manifest is damaged."""
+        path = self.root / kind / key
+        if not (path / MANIFEST).is_file():
             raise NotStored(f"{kind}/{key} is not in the store at {self.root}")
-        return json.loads(manifest.read_text())["sha256"]
+        try:
+            return _read_manifest(path, kind, key)["sha256"]
+        except _Damaged as damaged:
+            raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
 
     def has(self, kind: str, config: Any) -> bool:
         """Whether a complete result is stored for `config` (its files are not checked here)."""
         return (self.path(kind, config) / MANIFEST).is_file()
 
     def files(self, kind: str, key: str) -> dict[str, bytes]:
-        """The files of a stored result whose checksums pass, to copy it into another store (adopt)."""
+        """The files of a stored result whose checks pass, to copy it into another store (adopt)."""
         path = self.root / kind / key
         try:
-            self._verified(path)
+            self._verified(path, kind, key)
+            _parsed(path)
         except _Damaged as damaged:
             raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
         return {name: (path / name).read_bytes() for name in (*FILES, MANIFEST)}
 
     def adopt(self, kind: str, key: str, files: dict[str, bytes]) -> bool:
         """Store a result computed in another store from its files (as `files` gave them), byte for byte; False
-        (and nothing written) if it is stored here already. Files that fail their checksums raise CorruptEntry."""
+        (and nothing written) if it is stored here already. Files that fail their checks raise CorruptEntry."""
+        check_journal()
         path = self.root / kind / key
         with self._lock(path):
             with contextlib.suppress(_Damaged):
-                if path.exists() and self._verified(path):
+                if path.exists() and self._verified(path, kind, key):
                     return False
             work = path.with_name(path.name + ".adopting")
             shutil.rmtree(work, ignore_errors=True)
@@ -269,7 +437,8 @@ class Store:
             for name, content in files.items():
                 _write_durably(work / name, lambda f, content=content: f.write(content))
             try:
-                self._verified(work)
+                self._verified(work, kind, key)
+                _parsed(work)
             except _Damaged as damaged:
                 shutil.rmtree(work)
                 raise CorruptEntry(f"{kind} result {key} arrived damaged ({damaged})") from None
@@ -282,48 +451,65 @@ class Store:
             return True
 
     def problem(self, entry: Entry) -> str | None:
-        """Why a complete entry fails its checks (missing or truncated file, checksum), or None if it passes."""
+        """Why an entry in a result's place fails its checks (a manifest missing or of the wrong shape, a missing
+        or truncated file, a checksum, a file that does not parse), or None if it passes."""
         try:
-            self._verified(entry.path)
+            self._verified(entry.path, entry.kind, entry.key)
+            _parsed(entry.path)
         except _Damaged as damaged:
             return str(damaged)
         return None
 
     def remove(self, entry: Entry) -> bool:
-        """Delete an entry's folder; False (and nothing deleted) while a process holds its key's lock."""
+        """Delete an entry's folder; False (and nothing deleted) while a process holds its key's lock: the lock
+        under which load_or_run computes a key, load_or_run_many holds each key of a group and the group's work
+        folder, and a damaged result is set aside."""
         with self._lock(entry.path.with_name(entry.key), wait=False) as held:
             if held:
                 shutil.rmtree(entry.path)
             return held
 
+    @staticmethod
+    def dependants(entries: list[Entry]) -> dict[str, list[Entry]]:
+        """For each complete entry's name (kind/key), the complete entries computed from it: those whose manifest
+        names it (loaded while they were computed) and those whose configuration holds its configuration whole
+        (as Paper B's retrain and readout groups hold their start's), computed with the same kernels."""
+        complete = [e for e in entries if e.status == "complete"]
+        by_config = defaultdict(list)
+        for e in complete:
+            if e.config is not None:
+                by_config[config_key(e.config), _kernels(e)].append(f"{e.kind}/{e.key}")
+        found = defaultdict(list)
+        for e in complete:
+            embedded = {name for k in _inner_keys(e.config) for name in by_config.get((k, _kernels(e)), [])}
+            for name in sorted((set(e.manifest.get("depends", [])) | embedded) - {f"{e.kind}/{e.key}"}):
+                found[name].append(e)
+        return found
+
     def _checked(self, kind: str, path: Path, data: dict | None) -> Stored | None:
         if not path.exists():
             return None
-        manifest = self._verified(path)
-        if data is not None and not _same_data(manifest.get("data"), data):
-            raise DataMismatch(_mismatch(kind, path, manifest.get("data"), data))
-        try:
-            weights = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
-            stored = Stored(json.loads((path / "config.json").read_text()),
-                            json.loads((path / "metrics.json").read_text())["metrics"], weights)
-        except Exception as err:  # a file with the right checksum that still does not parse was stored damaged
-            raise _Damaged(f"a file does not parse ({type(err).__name__})") from err
+        manifest = self._verified(path, kind, path.name)
+        if data is not None and not _same_data(manifest["data"], data):
+            raise DataMismatch(_mismatch(kind, path, manifest["data"], data))
+        stored = _parsed(path)
         _journal("loaded", kind, path)
+        loaded = _LOADED.get()
+        if loaded is not None:
+            loaded.add(f"{kind}/{path.name}")
         return stored
 
-    def _verified(self, path: Path) -> dict:
+    def _verified(self, path: Path, kind: str, key: str) -> dict:
         """The manifest of a stored result whose files are all there and match their checksums."""
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-            sums = manifest["sha256"]
-        except FileNotFoundError:
-            raise _Damaged(f"{MANIFEST} is missing") from None
-        except (OSError, ValueError, KeyError, TypeError):
-            raise _Damaged(f"{MANIFEST} is unreadable") from None
+        manifest = _read_manifest(path, kind, key)
         for name in FILES:
             if not (path / name).is_file():
                 raise _Damaged(f"{name} is missing")
-            if _sha256(path / name) != sums.get(name):
+            try:
+                matches = _sha256(path / name) == manifest["sha256"][name]
+            except OSError as err:
+                raise _Damaged(f"{name} is unreadable ({err.strerror})") from None
+            if not matches:
                 raise _Damaged(f"{name} fails its checksum")
         return manifest
 
@@ -340,12 +526,12 @@ class Store:
         log.warning("badminima store: %s is damaged (%s); moved to %s and recomputing", path, reason, aside.name)
 
     def _compute(self, kind: str, config: Any, path: Path, run: Callable[[Path], tuple[dict, Weights]],
-                 data: dict | None) -> Stored:
+                 data: dict | None, depends: set[str] = frozenset()) -> Stored:
         work = path.with_name(path.name + PARTIAL)
         work.mkdir(parents=True, exist_ok=True)
         try:
             _write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
-            with runtime.threads(runtime.RUN_THREADS):
+            with _recording() as loaded, runtime.threads(runtime.RUN_THREADS):
                 metrics, weights = run(work)
         except BaseException:
             if [p.name for p in work.iterdir()] == ["config.json"]:
@@ -357,7 +543,7 @@ class Store:
         for leftover in [*work.glob("*.ckpt"), *work.glob("*.tmp")]:
             leftover.unlink()
         _write_json(work / MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
-                                      "data": data, "kernels": runtime.kernels(),
+                                      "data": data, "kernels": runtime.kernels(), "depends": sorted(depends | loaded),
                                       "sha256": {name: _sha256(work / name) for name in FILES}})
         _fsync_dir(work)
         os.replace(work, path)
@@ -411,6 +597,7 @@ class ReadOnlyStore(Store):
     computed, so a page that gathers results from the chapters never trains (nor moves anything)."""
 
     def load(self, kind: str, config: Any, data: dict | None = None) -> Stored | None:
+        check_journal()
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
