@@ -1,4 +1,7 @@
 import dataclasses
+import io
+import json
+import os
 import gzip
 import logging
 import multiprocessing
@@ -11,7 +14,7 @@ import torch
 
 from badminima.book.cli import main
 from badminima.core import store as store_module
-from badminima.core.config import config_key
+from badminima.core.config import ParameterError, config_key
 from badminima.core.data import images
 from badminima.core.store import CorruptEntry, DataMismatch, NotStored, ReadOnlyStore, Store
 
@@ -319,3 +322,216 @@ def test_a_field_added_later_keeps_the_keys_stored_before_it():
 
     assert config_key(After()) == config_key(Before())
     assert config_key(After(extra=2)) != config_key(Before())
+
+
+def rewrite(entry: Path, name: str, content: bytes) -> None:
+    """Replace one file of a stored result and its checksum in the manifest, so only its shape can tell."""
+    (entry / name).write_bytes(content)
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["sha256"][name] = store_module._sha256(entry / name)
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def manifest_as(edit):
+    def change(entry: Path) -> None:
+        manifest = json.loads((entry / "manifest.json").read_text())
+        (entry / "manifest.json").write_text(json.dumps(edit(manifest)))
+    return change
+
+
+def raw(content: str):
+    return lambda entry: (entry / "manifest.json").write_text(content)
+
+
+def saved(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+DAMAGE = {   # what is wrong -> the reason `store list` and `verify` give
+    "manifest not JSON": (raw("{not json"), "manifest.json does not parse (JSONDecodeError)"),
+    "manifest a list": (raw("[1, 2]"), "manifest.json holds a list, not an object"),
+    "manifest a string": (raw('"sha256"'), "manifest.json holds a str, not an object"),
+    "manifest null": (raw("null"), "manifest.json holds a NoneType, not an object"),
+    "manifest empty object": (raw("{}"), "manifest.json has no format of the right type"),
+    "sha256 a string": (manifest_as(lambda m: {**m, "sha256": "abc"}), "manifest.json has no sha256 of the right type"),
+    "sha256 a list": (manifest_as(lambda m: {**m, "sha256": list(m["sha256"].values())}),
+                      "manifest.json has no sha256 of the right type"),
+    "a checksum missing": (manifest_as(lambda m: {**m, "sha256": {"config.json": m["sha256"]["config.json"]}}),
+                           "manifest.json has no checksum for each of config.json, metrics.json, weights.pt"),
+    "a checksum a number": (manifest_as(lambda m: {**m, "sha256": {**m["sha256"], "weights.pt": 7}}),
+                            "manifest.json has no checksum for each of config.json, metrics.json, weights.pt"),
+    "format a bool": (manifest_as(lambda m: {**m, "format": True}), "manifest.json has no format of the right type"),
+    "stored missing": (manifest_as(lambda m: {k: v for k, v in m.items() if k != "stored"}),
+                       "manifest.json has no stored of the right type"),
+    "data a string": (manifest_as(lambda m: {**m, "data": "mnist"}), "manifest.json has no data of the right type"),
+    "depends a string": (manifest_as(lambda m: {**m, "depends": "demo/x"}),
+                         "manifest.json has a depends that is not a list of names"),
+    "another key": (manifest_as(lambda m: {**m, "key": "0" * 16}),
+                    f"manifest.json names another result (demo/{'0' * 16})"),
+    "another kind": (manifest_as(lambda m: {**m, "kind": "image"}), "manifest.json names another result (image/"),
+    "config not JSON": (lambda e: rewrite(e, "config.json", b"{"), "config.json does not parse (JSONDecodeError)"),
+    "config a list": (lambda e: rewrite(e, "config.json", b"[1]"), "config.json holds a list, not an object"),
+    "metrics a list": (lambda e: rewrite(e, "metrics.json", b"[]"),
+                       'metrics.json is not an object with an object under "metrics"'),
+    "metrics a number": (lambda e: rewrite(e, "metrics.json", b'{"metrics": 3}'),
+                         'metrics.json is not an object with an object under "metrics"'),
+    "weights truncated": (lambda e: rewrite(e, "weights.pt", (e / "weights.pt").read_bytes()[:40]),
+                          "weights.pt does not parse ("),
+    "weights a list": (lambda e: rewrite(e, "weights.pt", saved([torch.ones(2)])),
+                       "weights.pt does not hold a dict of tensors"),
+    "weights empty": (lambda e: rewrite(e, "weights.pt", b""), "weights.pt does not parse ("),
+    "weights missing": (lambda e: (e / "weights.pt").unlink(), "weights.pt is missing"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_every_kind_of_damage_is_listed_set_aside_once_and_recomputed(tmp_path, caplog, capsys, case):
+    how, reason = DAMAGE[case]
+    store, calls = Store(tmp_path), []
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    store.load_or_run("demo", {"a": 2}, counting(calls))   # a good entry beside the damaged one
+    entry = store.path("demo", {"a": 1})
+    how(entry)
+    damaged = tree(entry)
+    assert main(["store", "list", "--results", str(tmp_path)]) == 0
+    listed = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()}
+    assert " damaged " in listed[entry.name] and f"({reason}" in listed[entry.name]
+    assert " complete " in listed[store.key({"a": 2})]
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"FAILED demo/{entry.name}: {reason}") and len(out) == 2
+    assert out[1].endswith("2 stored results checked under " + str(tmp_path) + ": 1 failed")
+    with caplog.at_level(logging.WARNING):
+        again = store.load_or_run("demo", {"a": 1}, counting(calls))
+    assert len(calls) == 3 and again.metrics == {"acc": 0.5}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "\n" not in warnings[0] and reason in warnings[0]
+    aside = list(tmp_path.glob("demo/*.corrupt-*"))
+    assert len(aside) == 1 and tree(aside[0]) == damaged, "the damaged files are kept as they were"
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.endswith(": 0 failed\n")
+
+
+def test_a_read_only_store_and_checksums_report_a_wrong_shape_manifest(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    entry = store.path("demo", {"a": 1})
+    (entry / "manifest.json").write_text('["sha256"]')
+    with pytest.raises(CorruptEntry, match="manifest.json holds a list"):
+        ReadOnlyStore(tmp_path).load("demo", {"a": 1})
+    with pytest.raises(CorruptEntry, match="manifest.json holds a list"):
+        store.checksums("demo", entry.name)
+    with pytest.raises(CorruptEntry, match="manifest.json holds a list"):
+        store.files("demo", entry.name)
+    with pytest.raises(NotStored):
+        store.checksums("demo", "0" * 16)
+    assert (entry / "manifest.json").read_text() == '["sha256"]', "a read leaves it where it is"
+
+
+def test_adopt_refuses_files_of_the_wrong_shape(tmp_path):
+    source = Store(tmp_path / "a")
+    source.load_or_run("demo", {"a": 1}, counting([]))
+    key = source.key({"a": 1})
+    files = source.files("demo", key)
+    target = Store(tmp_path / "b")
+    with pytest.raises(CorruptEntry, match="manifest.json names another result"):
+        target.adopt("image", key, files)
+    assert not (tmp_path / "b" / "image" / key).exists() and not list((tmp_path / "b" / "image").iterdir())
+    assert target.adopt("demo", key, files) and not target.adopt("demo", key, files)
+    assert tree(tmp_path / "b" / "demo" / key) == tree(tmp_path / "a" / "demo" / key)
+
+
+def test_the_store_lists_and_removes_only_what_it_wrote(tmp_path, capsys):
+    store = fill(tmp_path)
+    foreign = {tmp_path / "widths" / "notes": None, tmp_path / "widths" / "notes" / "a.txt": b"mine",
+               tmp_path / "widths" / "readme.txt": b"mine too", tmp_path / "mine" / "0123456789abcdef.txt": b"x",
+               tmp_path / "widths" / "0123456789abcdeg": None}
+    for path, content in foreign.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir() if content is None else path.write_bytes(content)
+    assert {(e.kind, e.status) for e in store.entries()} == {("image", "complete"), ("widths", "complete"),
+                                                            ("widths", "partial")}
+    assert main(["store", "rm", "--results", str(tmp_path), "--kind", "widths"]) == 0
+    assert main(["store", "rm", "--results", str(tmp_path), "--kind", "mine"]) == 1
+    assert all(path.exists() and (content is None or path.read_bytes() == content)
+               for path, content in foreign.items())
+
+
+def test_a_folder_in_a_results_place_without_a_manifest_is_damaged_not_complete(tmp_path, capsys):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    (store.path("demo", {"a": 1}) / "manifest.json").unlink()
+    assert [(e.status, e.problem) for e in store.entries()] == [("damaged", "manifest.json is missing")]
+    assert main(["store", "verify", "--results", str(tmp_path)]) == 1
+    assert "1 stored results checked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verb", [["list"], ["verify"], ["rm", "--kind", "demo"]])
+def test_the_store_verbs_refuse_a_missing_folder_or_a_file(tmp_path, capsys, monkeypatch, verb):
+    missing, file = tmp_path / "missing", tmp_path / "file"
+    file.write_text("mine")
+    for root, problem in ((missing, "does not exist"), (file, "is not a folder")):
+        assert main(["store", *verb, "--results", str(root)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == (f"badminima: --results={str(root)!r} {problem}; allowed: a "
+                                                       "folder badminima stored results in\n")
+    monkeypatch.setenv("BADMINIMA_RESULTS", str(file))
+    assert main(["store", *verb]) == 2
+    assert capsys.readouterr().err == (f"badminima: BADMINIMA_RESULTS={str(file)!r} is not a folder; allowed: a "
+                                       "folder badminima stored results in\n")
+    assert not missing.exists() and file.read_text() == "mine"
+
+
+def test_check_writable_names_the_root_and_what_is_wrong(tmp_path, monkeypatch):
+    file = tmp_path / "file"
+    file.write_text("mine")
+    for root, problem in ((file, "is a regular file"), (file / "sub", f"is under {str(file)!r}, a regular file")):
+        with pytest.raises(ParameterError) as err:
+            Store(root).check_writable("--results")
+        assert str(err.value) == f"--results={str(root)!r} {problem}; allowed: a folder this process can write"
+    Store(tmp_path / "new" / "deeper").check_writable()   # made when it first stores
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
+    monkeypatch.setenv("BADMINIMA_RESULTS", str(tmp_path / "new"))
+    with pytest.raises(ParameterError, match=rf"^BADMINIMA_RESULTS='{tmp_path}/new' is under '{tmp_path}', which "
+                                             "cannot be written; allowed"):
+        Store().check_writable("--results")
+    with pytest.raises(ParameterError, match=rf"^results='{tmp_path}' cannot be written; allowed"):
+        Store(tmp_path).check_writable()
+    assert file.read_text() == "mine" and not (tmp_path / "new").exists()
+
+
+def test_train_refuses_a_results_file_before_any_work(tmp_path, capsys, monkeypatch):
+    file = tmp_path / "file"
+    file.write_text("mine")
+    monkeypatch.setattr(images, "load", lambda *a, **k: pytest.fail("data read"))
+    assert main(["train", "--scale", "smoke", "--per-class", "2", "--results", str(file)]) == 2
+    assert capsys.readouterr().err == (f"badminima: --results={str(file)!r} is a regular file; allowed: a folder "
+                                       "this process can write\n")
+    monkeypatch.setenv("BADMINIMA_JOURNAL", str(tmp_path))
+    assert main(["train", "--scale", "smoke", "--per-class", "2", "--results", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == (f"badminima: BADMINIMA_JOURNAL={str(tmp_path)!r} is a folder; allowed: a "
+                                       "file in an existing folder this process can write, or unset\n")
+    assert file.read_text() == "mine" and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("journal, problem", [("{tmp}", "is a folder"), ("{tmp}/missing/j", "is not in an existing "
+                                              "folder"), ("{tmp}/file/j", "is not in an existing folder")])
+def test_a_bad_journal_is_refused_before_any_work(tmp_path, monkeypatch, journal, problem):
+    (tmp_path / "file").write_text("mine")
+    journal = journal.format(tmp=tmp_path)
+    monkeypatch.setenv("BADMINIMA_JOURNAL", journal)
+    store, calls = Store(tmp_path / "results"), []
+    message = rf"^BADMINIMA_JOURNAL='{journal}' {problem}; allowed: a file in an existing folder"
+    for ask in (lambda: store.load_or_run("demo", {"a": 1}, counting(calls)),
+                lambda: store.load_or_run_many("demo", [{"a": 1}], lambda w, todo: calls.append(todo)),
+                lambda: store.load("demo", {"a": 1}), lambda: ReadOnlyStore(tmp_path).load("demo", {"a": 1})):
+        with pytest.raises(ParameterError, match=message):
+            ask()
+    assert calls == [] and not (tmp_path / "results").exists()
+    monkeypatch.setenv("BADMINIMA_JOURNAL", str(tmp_path / "journal"))
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    key = store.key({"a": 1})
+    assert (tmp_path / "journal").read_text() == f"trained demo {key}\nloaded demo {key}\n"

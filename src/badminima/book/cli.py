@@ -164,6 +164,7 @@ def _train(args: argparse.Namespace) -> int:
         store = Store(args.results)
     except ParameterError as err:   # an empty --results, or an empty $BADMINIMA_RESULTS (named as it is)
         raise err.renamed("--results") if args.results is not None else err
+    store.check_writable("--results")   # a file, an unwritable folder or a bad $BADMINIMA_JOURNAL: before any work
     if run.data.per_class is not None or run.data.test_size is not None:
         try:
             run.data.check_sizes(images.load(run.data.dataset, args.data_dir))

@@ -290,9 +290,10 @@ class Store:
         raise ParameterError(f"{self.named}={str(self.root)!r} {problem}; allowed: a folder badminima stored "
                              "results in")
 
-    def check_writable(self) -> None:
+    def check_writable(self, option: str = "results") -> None:
         """Before a command computes anything: raise ParameterError unless the root (or, while it does not exist,
-        the nearest folder above it) is a folder this process can write, and $BADMINIMA_JOURNAL is usable."""
+        the nearest folder above it) is a folder this process can write, and $BADMINIMA_JOURNAL is usable. The
+        message names the root as `option` unless it came from $BADMINIMA_RESULTS."""
         existing = next(p for p in (self.root, *self.root.parents) if p.exists())
         if not existing.is_dir():
             problem = "is a regular file" if existing == self.root else f"is under {str(existing)!r}, a regular file"
@@ -302,7 +303,8 @@ class Store:
         else:
             check_journal()
             return
-        raise ParameterError(f"{self.named}={str(self.root)!r} {problem}; allowed: a folder this process can write")
+        named = option if self.named == "results" else self.named
+        raise ParameterError(f"{named}={str(self.root)!r} {problem}; allowed: a folder this process can write")
 
     def key(self, config: Any) -> str:
         """The configuration's key; a process computing with other kernels than the pinned ones has keys of its
