@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 import io
 import json
@@ -5,6 +6,7 @@ import os
 import gzip
 import logging
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -535,3 +537,175 @@ def test_a_bad_journal_is_refused_before_any_work(tmp_path, monkeypatch, journal
     store.load_or_run("demo", {"a": 1}, counting(calls))
     key = store.key({"a": 1})
     assert (tmp_path / "journal").read_text() == f"trained demo {key}\nloaded demo {key}\n"
+
+
+def compute_and_wait(root: str, started, proceed) -> None:
+    """Run in a spawned process: holds one key's lock while computing it, then a group's (its keys' and the group
+    work folder's) until it is killed."""
+    store = Store(root)
+
+    def one(workdir):
+        (workdir / "train.ckpt").write_text("half way")
+        started.set()
+        proceed.wait(60)
+        return {"acc": 1.0}, {}
+
+    def group(work, todo):
+        (work / "train.ckpt").write_text("group half way")
+        started.set()
+        time.sleep(60)
+
+    store.load_or_run("single", {"seed": 0}, one)
+    store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}, {"seed": 2}], group)
+
+
+def rm(root: Path, *selection: str) -> int:
+    return main(["store", "rm", "--results", str(root), *selection])
+
+
+def test_rm_refuses_what_another_process_is_computing_and_a_killed_group_resumes(tmp_path, capsys):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"seed": 0}, counting([]))
+    done = tree(tmp_path / "demo")
+    context = multiprocessing.get_context("spawn")
+    started, proceed = context.Event(), context.Event()
+    child = context.Process(target=compute_and_wait, args=(str(tmp_path), started, proceed))
+    child.start()
+    try:
+        assert started.wait(60)
+        single = store.path("single", {"seed": 0}).with_name(store.key({"seed": 0}) + ".partial")
+        assert rm(tmp_path, "--kind", "single") == 1
+        assert capsys.readouterr().err == (f"badminima: single/{single.name} is being computed by another process; "
+                                           "not removed\n")
+        assert (single / "train.ckpt").read_text() == "half way"
+        started.clear()
+        proceed.set()
+        assert started.wait(60)   # now inside the group: seeds 1 and 2 computed together, seed 0 locked meanwhile
+        assert rm(tmp_path, "--kind", "demo") == 1
+        assert "is being computed by another process" in capsys.readouterr().err
+        assert {path: content for path, content in tree(tmp_path / "demo").items() if path.suffix != ".lock"} == done
+        assert rm(tmp_path, "--kind", "demo-group") == 1
+        [work] = (tmp_path / "demo-group").glob("*.partial")
+        assert (work / "train.ckpt").read_text() == "group half way"
+    finally:
+        child.kill()
+        child.join()
+    assert store.load("single", {"seed": 0}).metrics == {"acc": 1.0}
+    seen = []
+
+    def resume(work, todo):
+        seen.append((work, (work / "train.ckpt").read_text(), todo))
+        return [({"acc": 0.25}, {}) for _ in todo]
+
+    results = store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}, {"seed": 2}], resume)
+    assert seen == [(work, "group half way", [1, 2])], "the killed group's checkpoint, despite its stale lock files"
+    assert [r.metrics for r in results] == [{"acc": 0.5}, {"acc": 0.25}, {"acc": 0.25}]
+    assert not (tmp_path / "demo-group").exists()
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(
+        store.key({"seed": s}) for s in range(3)), "no lock, partial or work folder left"
+
+
+class SlowToLock(Store):
+    """Waits after taking each lock, so two processes asking for one group in two orders would deadlock unless the
+    store takes the locks in one order."""
+
+    @contextlib.contextmanager
+    def _lock(self, path: Path, wait: bool = True):
+        with super()._lock(path, wait) as held:
+            time.sleep(0.2)
+            yield held
+
+
+def test_a_group_asked_for_in_two_orders_at_once_is_computed_once_without_deadlock(tmp_path):
+    calls, results = [], {}
+
+    def ask(order: tuple):
+        def run(work, todo):
+            calls.append([order[i] for i in todo])
+            return [({"seed": order[i]}, {}) for i in todo]
+        results[order] = SlowToLock(tmp_path).load_or_run_many("demo", [{"seed": s} for s in order], run)
+
+    threads = [threading.Thread(target=ask, args=(order,), daemon=True) for order in ((0, 1, 2), (2, 1, 0))]
+    for t in threads:   # flock locks two open files apart even in one process, as in two
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "deadlocked"
+    assert len(calls) == 1 and sorted(calls[0]) == [0, 1, 2]
+    assert [r.metrics["seed"] for r in results[(0, 1, 2)]] == [0, 1, 2]
+    assert [r.metrics["seed"] for r in results[(2, 1, 0)]] == [2, 1, 0]
+
+
+def test_a_configuration_given_twice_is_run_and_stored_once(tmp_path):
+    store, todos = Store(tmp_path), []
+
+    def run(work, todo):
+        todos.append(todo)
+        return [({"i": i}, {"w": torch.full((2,), float(i))}) for i in todo]
+
+    a, b = {"seed": 0}, {"seed": 1}
+    results = store.load_or_run_many("demo", [a, b, {"seed": 0.0}, b], run)
+    assert todos == [[0, 1]]
+    assert [r.metrics for r in results] == [{"i": 0}, {"i": 1}, {"i": 0}, {"i": 1}]
+    assert torch.equal(results[2].weights["w"], torch.zeros(2))
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted([store.key(a), store.key(b)])
+    assert [r.metrics for r in store.load_or_run_many("demo", [b, b], run)] == [{"i": 1}] * 2 and len(todos) == 1
+
+
+def test_a_failed_group_keeps_its_checkpoints_for_the_same_group_only(tmp_path):
+    store, seen = Store(tmp_path), []
+
+    def fail(work, todo):
+        raise RuntimeError("before any checkpoint")
+
+    with pytest.raises(RuntimeError):
+        store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}], fail)
+    assert list((tmp_path / "demo-group").iterdir()) == [], "an empty work folder is not kept"
+
+    def checkpoint_and_fail(work, todo):
+        (work / "train.ckpt").write_text(str(todo))
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}], checkpoint_and_fail)
+
+    def look(work, todo):
+        seen.append((work / "train.ckpt").exists())
+        return [({}, {}) for _ in todo]
+
+    store.load_or_run_many("demo", [{"seed": 1}], look)
+    assert seen == [False], "another group has a work folder of its own"
+    store.load_or_run_many("demo", [{"seed": 0}, {"seed": 1}], look)
+    assert seen == [False, False], "seed 1 is stored: the group asked for is now another"
+    [kept] = (tmp_path / "demo-group").glob("*.partial")
+    assert (kept / "train.ckpt").read_text() == "[0, 1]"
+
+
+def test_rm_refuses_a_result_others_were_computed_from(tmp_path, capsys):
+    store = Store(tmp_path)
+    start = {"group": "start", "width": 8}
+    store.load_or_run("widths", start, counting([]))
+    store.load_or_run("widths", {"group": "retrain", "start": start}, counting([]))   # holds its start whole
+
+    def phase2(work, todo):
+        phase1 = store.load_or_run_many("phase1", [{"seed": i} for i in todo], lambda w, t: [({}, {}) for _ in t])
+        return [({"from": p.config}, {}) for p in phase1]
+
+    store.load_or_run_many("phase2", [{"seed": 0}, {"seed": 1}], phase2)   # loads phase 1 while it computes
+    manifest = json.loads((store.path("phase2", {"seed": 1}) / "manifest.json").read_text())
+    phase1 = sorted(store.key({"seed": s}) for s in (0, 1))
+    assert manifest["depends"] == [f"phase1/{key}" for key in phase1]
+    before = tree(tmp_path)
+    assert rm(tmp_path, "--kind", "phase1") == 1
+    err = capsys.readouterr().err.splitlines()
+    phase2 = ", ".join(sorted(f"phase2/{store.key({'seed': s})}" for s in (0, 1)))
+    assert err == [f"badminima: phase1/{key} not removed: 2 stored result(s) were computed from it ({phase2}); "
+                   "select them too, or pass --force" for key in phase1]
+    start_key, retrain_key = store.key(start), store.key({"group": "retrain", "start": start})
+    assert rm(tmp_path, "--key", start_key) == 1
+    assert capsys.readouterr().err == (f"badminima: widths/{start_key} not removed: 1 stored result(s) were "
+                                       f"computed from it (widths/{retrain_key}); select them too, or pass --force\n")
+    assert tree(tmp_path) == before
+    assert rm(tmp_path, "--key", retrain_key) == 0 and rm(tmp_path, "--key", start_key) == 0
+    assert rm(tmp_path, "--kind", "phase1", "--force") == 0
+    assert [e.kind for e in store.entries()] == ["phase2", "phase2"]
