@@ -55,6 +55,27 @@ class StoreMachine(RuleBasedStateMachine):
             assert stored.metrics == {"acc": acc} and stored.weights["w"].tolist() == values
             self.remember(i)
 
+    @rule(group=st.lists(st.integers(0, 2), min_size=1, max_size=4), payload=payloads, killed=st.booleans())
+    def write_group(self, group, payload, killed):
+        """Several configurations (a repeat among them, maybe) computed together, or killed after a checkpoint."""
+        acc, values = payload
+
+        def run(work, todo):
+            (work / "group.ckpt").write_bytes(b"half way")
+            if killed:
+                raise RuntimeError("the group was killed")
+            return [({"acc": acc + i}, {"w": torch.tensor(values)}) for i in todo]
+
+        try:
+            stored = self.store.load_or_run_many(KIND, [CONFIGS[i] for i in group], run)
+        except RuntimeError:
+            assert killed
+            return
+        for i, result in zip(group, stored):
+            if self.folder(i).name not in self.complete:
+                assert result.metrics == {"acc": acc + group.index(i)} and result.weights["w"].tolist() == values
+                self.remember(i)
+
     @rule(i=st.integers(0, 2), checkpoint=st.booleans())
     def fail(self, i, checkpoint):
         def run(work):
