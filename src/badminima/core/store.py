@@ -28,8 +28,8 @@ import logging
 import os
 import re
 import shutil
-from collections import defaultdict
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -463,9 +463,9 @@ class Store:
         return None
 
     def remove(self, entry: Entry) -> bool:
-        """Delete an entry's folder; False (and nothing deleted) while a process holds its key's lock: the lock
-        under which load_or_run computes a key, load_or_run_many holds each key of a group and the group's work
-        folder, and a damaged result is set aside."""
+        """Delete an entry's folder; False (and nothing deleted) while a process holds its key's lock: the one
+        load_or_run holds while it computes the key, load_or_run_many holds for each key of a group and for the
+        group's work folder, and a damaged result is set aside under."""
         with self._lock(entry.path.with_name(entry.key), wait=False) as held:
             if held:
                 shutil.rmtree(entry.path)
