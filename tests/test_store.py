@@ -709,3 +709,91 @@ def test_rm_refuses_a_result_others_were_computed_from(tmp_path, capsys):
     assert rm(tmp_path, "--key", retrain_key) == 0 and rm(tmp_path, "--key", start_key) == 0
     assert rm(tmp_path, "--kind", "phase1", "--force") == 0
     assert [e.kind for e in store.entries()] == ["phase2", "phase2"]
+
+
+def entry(kind: str, key: str, config: dict | None, status: str = "complete", depends: tuple = (),
+          kernels: str = "pinned") -> store_module.Entry:
+    manifest = {"depends": list(depends), "kernels": kernels} if status == "complete" else None
+    return store_module.Entry(kind, key, status, Path(kind, key), 0, 0.0, config, manifest)
+
+
+def test_dependants_are_named_by_manifests_or_held_whole_with_the_same_kernels():
+    start = {"group": "start", "width": 8}
+    entries = [entry("widths", "a", start), entry("widths", "b", {"group": "retrain", "start": start}),
+               entry("widths", "c", {"group": "sum", "starts": [{"x": 1}, start]}),
+               entry("widths", "d", {"start": start}, kernels="host"),
+               entry("widths", "e", {"start": start}, status="partial"),
+               entry("image", "f", {"seed": 0}, depends=("adversarial/g", "image/f")),
+               entry("adversarial", "g", {"seed": 0}), entry("image", "h", start)]
+    found = store_module.Store.dependants(entries)
+    assert {name: [e.key for e in those] for name, those in found.items()} == {
+        "widths/a": ["b", "c"], "image/h": ["b", "c"], "adversarial/g": ["f"]}
+
+
+def test_the_manifest_names_what_a_result_was_computed_from_and_nothing_more(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("base", {"a": 1}, counting([]))
+
+    def run(workdir):
+        store.load("base", {"a": 1})
+        store.load_or_run("inner", {"b": 1}, lambda w: (store.load("base", {"a": 1}), ({}, {}))[1])
+        return {}, {}
+
+    store.load_or_run("outer", {"c": 1}, run)
+    store.load("outer", {"c": 1})
+    depends = {kind: json.loads((store.path(kind, cfg) / "manifest.json").read_text())["depends"]
+               for kind, cfg in (("base", {"a": 1}), ("inner", {"b": 1}), ("outer", {"c": 1}))}
+    assert depends == {"base": [], "inner": [f"base/{store.key({'a': 1})}"],
+                       "outer": sorted([f"base/{store.key({'a': 1})}", f"inner/{store.key({'b': 1})}"])}
+
+
+def test_each_folder_the_store_writes_is_listed_with_its_status(tmp_path, capsys):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    key = store.key({"a": 1})
+    (tmp_path / "demo" / f"{key}.adopting").mkdir()   # an adoption killed before its rename
+    (tmp_path / "demo" / key / "weights.pt").write_bytes(b"")
+    assert store.load("demo", {"a": 1}) is None
+    (tmp_path / "demo" / key / "config.json").mkdir(parents=True)
+    assert sorted((e.status, e.problem) for e in store.entries()) == [
+        ("corrupt", None), ("damaged", "manifest.json is missing"), ("partial", None)]
+    assert main(["store", "list", "--results", str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_checksums_and_a_file_that_cannot_be_read(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    path = store.path("demo", {"a": 1})
+    assert store.checksums("demo", path.name) == {name: store_module._sha256(path / name)
+                                                  for name in store_module.FILES}
+
+    def unreadable(file):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(store_module, "_sha256", unreadable)
+    assert store.problem(store.entries()[0]) == "config.json is unreadable (Permission denied)"
+
+
+def test_adopt_refuses_files_that_pass_their_checksums_but_not_their_shapes(tmp_path):
+    source = Store(tmp_path / "a")
+    source.load_or_run("demo", {"a": 1}, counting([]))
+    key = source.key({"a": 1})
+    rewrite(tmp_path / "a" / "demo" / key, "metrics.json", b'{"metrics": [1]}')
+    files = {name: (tmp_path / "a" / "demo" / key / name).read_bytes() for name in (*store_module.FILES,
+                                                                                    "manifest.json")}
+    with pytest.raises(CorruptEntry, match='arrived damaged .metrics.json is not an object with an object'):
+        Store(tmp_path / "b").adopt("demo", key, files)
+    assert list((tmp_path / "b" / "demo").iterdir()) == []
+
+
+def test_a_journal_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    journal = tmp_path / "journal"
+    monkeypatch.setenv("BADMINIMA_JOURNAL", str(journal))
+    store_module.check_journal()
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
+    with pytest.raises(ParameterError, match=f"^BADMINIMA_JOURNAL='{journal}' cannot be written; allowed"):
+        store_module.check_journal()
+    monkeypatch.setenv("BADMINIMA_JOURNAL", "")
+    store_module.check_journal()   # empty: no journal
