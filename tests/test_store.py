@@ -797,3 +797,34 @@ def test_a_journal_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
         store_module.check_journal()
     monkeypatch.setenv("BADMINIMA_JOURNAL", "")
     store_module.check_journal()   # empty: no journal
+
+
+def test_a_store_that_cannot_be_written_says_so_before_computing_and_still_reads(tmp_path, monkeypatch):
+    file = tmp_path / "file"
+    file.write_text("mine")
+    calls = []
+    for ask in (lambda: Store(file).load_or_run("demo", {"a": 1}, counting(calls)),
+                lambda: Store(file / "sub").load_or_run_many("demo", [{"a": 1}], lambda w, todo: calls.append(1))):
+        with pytest.raises(ParameterError, match=r"^results='.*' is (a regular file|under '.*', a regular file); "):
+            ask()
+    assert calls == [] and file.read_text() == "mine"
+    Store(tmp_path / "results").load_or_run("demo", {"a": 1}, counting(calls))
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: "results" not in str(path) and writable(path, mode))
+    reader = Store(tmp_path / "results")
+    assert reader.load_or_run("demo", {"a": 1}, counting(calls)).metrics == {"acc": 0.5}, "a complete result reads"
+    with pytest.raises(ParameterError, match=r"cannot be written"):
+        reader.load_or_run("demo", {"a": 2}, counting(calls))
+    assert len(calls) == 1
+
+
+def test_rm_in_a_store_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    store = fill(tmp_path)
+    before = tree(tmp_path)
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
+    assert main(["store", "rm", "--results", str(tmp_path), "--kind", "widths"]) == 2
+    assert capsys.readouterr().err == (f"badminima: --results={str(tmp_path)!r} cannot be written; allowed: a folder "
+                                       "this process can write\n")
+    assert tree(tmp_path) == before and len(store.entries()) == 3
+    assert main(["store", "list", "--results", str(tmp_path)]) == 0, "reading needs no write"

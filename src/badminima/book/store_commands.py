@@ -107,6 +107,7 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
     if not args.kind and not args.key:
         print("badminima: store rm needs --kind or --key (it never removes every result at once)", file=sys.stderr)
         return 2
+    store.check_writable("--results")
     chosen = _selected(store.entries(), args)
     if not chosen:
         print(f"badminima: no result under {store.root} matches --kind {args.kind} --key {args.key}",

@@ -558,6 +558,7 @@ class Store:
         """Hold <path>.lock exclusively (yields True), or yield False at once if `wait` is off and it is held.
         The file is removed on release; a process that locked it just before must then retry on a fresh one,
         which the inode check below catches."""
+        self.check_writable()   # one line, not an OSError, where the root cannot hold a store
         lock = path.with_name(path.name + LOCK)
         lock.parent.mkdir(parents=True, exist_ok=True)
         (self.root / MARKER).touch()
