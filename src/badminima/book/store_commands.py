@@ -108,12 +108,13 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
         print("badminima: store rm needs --kind or --key (it never removes every result at once)", file=sys.stderr)
         return 2
     store.check_writable("--results")
-    chosen = _selected(store.entries(), args)
+    entries = store.entries()
+    chosen = _selected(entries, args)
     if not chosen:
         print(f"badminima: no result under {store.root} matches --kind {args.kind} --key {args.key}",
               file=sys.stderr)
         return 1
-    needed = _needed(store, chosen, args.force)
+    needed = {} if args.force else _needed(entries, chosen)
     kept = 0
     for e in chosen:
         if e.path in needed:
@@ -130,12 +131,10 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
     return 1 if kept else 0
 
 
-def _needed(store: Store, chosen: list[Entry], force: bool) -> dict[Path, list[Entry]]:
+def _needed(entries: list[Entry], chosen: list[Entry]) -> dict[Path, list[Entry]]:
     """The chosen complete results that stored results outside the choice were computed from (by their folder),
     with those results."""
-    if force:
-        return {}
-    dependants = Store.dependants(store.entries())
+    dependants = Store.dependants(entries)
     keys = {(e.kind, e.key) for e in chosen}
     needed = {}
     for e in chosen:
