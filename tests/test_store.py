@@ -828,3 +828,12 @@ def test_rm_in_a_store_that_cannot_be_written_is_one_line(tmp_path, capsys, monk
                                        "this process can write\n")
     assert tree(tmp_path) == before and len(store.entries()) == 3
     assert main(["store", "list", "--results", str(tmp_path)]) == 0, "reading needs no write"
+
+
+def test_has_counts_only_a_manifest_of_the_right_shape(tmp_path):
+    store = Store(tmp_path)
+    assert not store.has("demo", {"a": 1})
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    assert store.has("demo", {"a": 1})
+    (store.path("demo", {"a": 1}) / "manifest.json").write_text('{"sha256": {}}')
+    assert not store.has("demo", {"a": 1}), "a job whose result has a damaged manifest is run again"

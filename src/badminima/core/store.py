@@ -411,8 +411,14 @@ class Store:
             raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
 
     def has(self, kind: str, config: Any) -> bool:
-        """Whether a complete result is stored for `config` (its files are not checked here)."""
-        return (self.path(kind, config) / MANIFEST).is_file()
+        """Whether a result is stored for `config`: a manifest of the right shape (its files are not checked
+        here; a load checks them)."""
+        path = self.path(kind, config)
+        try:
+            _read_manifest(path, kind, path.name)
+        except _Damaged:
+            return False
+        return True
 
     def files(self, kind: str, key: str) -> dict[str, bytes]:
         """The files of a stored result whose checks pass, to copy it into another store (adopt)."""
