@@ -837,3 +837,26 @@ def test_has_counts_only_a_manifest_of_the_right_shape(tmp_path):
     assert store.has("demo", {"a": 1})
     (store.path("demo", {"a": 1}) / "manifest.json").write_text('{"sha256": {}}')
     assert not store.has("demo", {"a": 1}), "a job whose result has a damaged manifest is run again"
+
+
+def test_adopt_sets_a_damaged_copy_aside_and_a_read_only_group_computes_nothing(tmp_path, caplog, capsys):
+    source, target = Store(tmp_path / "a"), Store(tmp_path / "b")
+    source.load_or_run("demo", {"a": 1}, counting([]))
+    target.load_or_run("demo", {"a": 1}, counting([], metrics={"acc": 0.1}))
+    key = source.key({"a": 1})
+    (tmp_path / "b" / "demo" / key / "manifest.json").write_text("[]")
+    with caplog.at_level(logging.WARNING):
+        assert target.adopt("demo", key, source.files("demo", key))
+    assert len(caplog.records) == 1 and "replaced by a complete copy" in caplog.records[0].getMessage()
+    assert target.load("demo", {"a": 1}).metrics == {"acc": 0.5}
+    [aside] = (tmp_path / "b" / "demo").glob("*.corrupt-*")
+    assert (aside / "manifest.json").read_text() == "[]"
+    reader = ReadOnlyStore(tmp_path / "b")
+    assert [s.metrics for s in reader.load_or_run_many("demo", [{"a": 1}], lambda w, t: pytest.fail("run"))] == [
+        {"acc": 0.5}]
+    with pytest.raises(NotStored):
+        reader.load_or_run_many("demo", [{"a": 1}, {"a": 2}], lambda w, t: pytest.fail("run"))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / ".badminima-store").touch()
+    assert main(["store", "list", "--results", str(tmp_path / "c")]) == 0
+    assert capsys.readouterr().out == f"no results under {tmp_path / 'c'}\n"
