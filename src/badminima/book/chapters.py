@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -130,10 +132,11 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     start = time.time()
     try:
         with runtime.environment(**kernel_env), _Progress(journal, f"{position}{name}", total):
-            papermill.execute_notebook(plain, running, parameters=parameters, kernel_name="python3",
-                                       cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
-    except Exception:
-        os.replace(running, out_dir / f"{name}.failed.ipynb")
+            _papermill(plain, running, parameters=parameters, kernel_name="python3", cwd=str(root),
+                       progress_bar=False, execution_timeout=cell_timeout)
+    except BaseException:
+        if running.exists():
+            os.replace(running, out_dir / f"{name}.failed.ipynb")
         raise
     finally:
         plain.unlink()
@@ -141,6 +144,48 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     journal.unlink(missing_ok=True)
     os.replace(running, final)
     return final
+
+
+# How long an interrupted chapter's kernel has to stop its cell (its workers release their locks) before it is ended.
+STOP_SECONDS = 60.0
+
+
+def _papermill(*args: Any, **kwargs: Any) -> None:
+    """papermill.execute_notebook in a thread of its own. In the main thread nbclient would take SIGINT and SIGTERM
+    for itself and, while a cell runs, wait for it to end; here the main thread takes them (jobs.interruptible)
+    and interrupts the kernel as Jupyter does (SIGINT: the running cell raises KeyboardInterrupt, so its jobs
+    unwind), waits for papermill to shut the kernel down, and ends whatever the kernel leaves behind."""
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            papermill.execute_notebook(*args, **kwargs)
+        except BaseException as err:
+            outcome.append(err)
+
+    before = set(jobs.descendants(os.getpid()))
+    thread = threading.Thread(target=target, name="papermill", daemon=True)
+    with jobs.interruptible():
+        thread.start()
+        try:
+            thread.join()
+        except jobs.Interrupted:
+            started = [pid for pid in jobs.descendants(os.getpid()) if pid not in before]
+            _stop_kernel([pid for pid in jobs.children(os.getpid()) if pid in started], started, thread)
+            raise
+    if outcome:
+        raise outcome[0]
+
+
+def _stop_kernel(kernels: list[int], started: list[int], thread: threading.Thread) -> None:
+    """Interrupt the `kernels` and let papermill (in `thread`) shut them down; SIGTERM, then SIGKILL, what is still
+    there of the processes papermill `started` (the kernels and their workers) after STOP_SECONDS."""
+    for pid in kernels:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    thread.join(STOP_SECONDS)
+    jobs.end(started, STOP_SECONDS / 4)
+    thread.join(STOP_SECONDS / 4)
 
 
 def _journal_results(journal: Path) -> tuple[set, set]:

@@ -18,6 +18,7 @@ from badminima.book import chapters, store_commands
 from badminima.core import runtime
 from badminima.core.config import SCALES, ParameterError, check_choice
 from badminima.core.data.images import MalformedDataError
+from badminima.core.store import MARKER
 from badminima.paper_a import protocol as paper_a
 
 # Where a configuration's field is the value of a `train` option, its errors name the option.
@@ -213,9 +214,51 @@ def _book(args: argparse.Namespace) -> int:
 
 def _with_fast_kernels(argv: list[str]) -> int:
     """The same command in a new process that computes with the host's kernels: this one pinned them when
-    badminima was imported, and a library picks its kernels once."""
+    badminima was imported, and a library picks its kernels once. A signal is passed on to it, and it says what
+    it kept."""
+    from badminima.core import jobs
+
     env = {k: v for k, v in os.environ.items() if k not in runtime.KERNELS} | {runtime.FAST_KERNELS: "1"}
-    return subprocess.call([sys.executable, "-m", "badminima", *argv], env=env)
+    child = subprocess.Popen([sys.executable, "-m", "badminima", *argv], env=env)
+    with jobs.interruptible():
+        try:
+            child.wait()
+        except jobs.Interrupted as stop:
+            child.send_signal(stop.signum)
+            child.wait()
+    return child.returncode if child.returncode >= 0 else 128 - child.returncode
+
+
+def _store_of(args: argparse.Namespace):
+    """The store a command writes to, or None where it names none that exists."""
+    from badminima.core.store import Store
+
+    if args.command in ("chapter", "book"):   # where chapters.execute sends the kernels
+        root = os.environ.get("BADMINIMA_RESULTS", str(Path(args.root) / "results"))
+    else:
+        root = args.results
+    try:
+        return Store(root)
+    except ParameterError:
+        return None
+
+
+def _complete(store) -> set[tuple[str, str]]:
+    return {(e.kind, e.key) for e in _entries(store) if e.status == "complete"}
+
+
+def _entries(store) -> list:
+    """A store's entries; none where the folder is not a store (a mistyped --results is not read through)."""
+    return store.entries() if store is not None and (store.root / MARKER).is_file() else []
+
+
+def _interrupted(store, before: set[tuple[str, str]]) -> str:
+    """The one line an interrupted command ends with: what it stored and what a rerun resumes."""
+    entries = _entries(store)
+    stored = len({(e.kind, e.key) for e in entries if e.status == "complete"} - before)
+    kept = sum(e.status == "partial" for e in entries)
+    return (f"interrupted: {stored} result(s) stored, {kept} run(s) kept to resume; rerun the same command to "
+            "continue")
 
 
 COMMANDS = {"train": _train, "chapter": _chapter, "book": _book, "store": store_commands.run}
@@ -237,8 +280,16 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code
     if args.fast_kernels and os.environ.get(runtime.FAST_KERNELS) != "1":
         return _with_fast_kernels(sys.argv[1:] if argv is None else argv)
+    from badminima.core import jobs
+
+    store = _store_of(args)
+    before = _complete(store)
     try:
-        return COMMANDS[args.command](args)
+        with jobs.interruptible():
+            return COMMANDS[args.command](args)
     except (ParameterError, FileNotFoundError, MalformedDataError) as err:
         print(f"badminima: {err}", file=sys.stderr)
         return 2
+    except jobs.Interrupted as stop:
+        print(f"badminima: {_interrupted(store, before)}", file=sys.stderr)
+        return stop.status
