@@ -258,6 +258,27 @@ def _with_fast_kernels(argv: list[str]) -> int:
     return child.returncode if child.returncode >= 0 else 128 - child.returncode
 
 
+# The values ATen takes for its kernels (it silently falls back to "default" on any other, so a typo would compute
+# with other kernels than the user asked for).
+ATEN_CAPABILITIES = ("default", "avx2", "avx512", "sve256", "vsx", "zvector")
+
+
+def check_environment(command: str) -> None:
+    """ParameterError, naming the variable, for a bad value of one that `command` reads, before any work."""
+    from badminima.core.store import default_root
+
+    fast = os.environ.get(runtime.FAST_KERNELS)
+    if fast not in (None, "", "0", "1"):
+        raise ParameterError(f"{runtime.FAST_KERNELS}={fast!r} is not allowed; allowed: 1 (the host's fastest "
+                             "kernels), 0 or unset (the pinned ones)")
+    aten = os.environ.get("ATEN_CPU_CAPABILITY")
+    if aten is not None and aten.lower() not in ATEN_CAPABILITIES:
+        raise ParameterError(f"ATEN_CPU_CAPABILITY={aten!r} is not allowed; allowed: one of "
+                             f"{', '.join(ATEN_CAPABILITIES)}, or unset (badminima pins avx2)")
+    if command in ("chapter", "book") and "BADMINIMA_RESULTS" in os.environ:   # the kernels' store
+        default_root()   # an empty one is refused: it would be the current folder
+
+
 def _store_of(args: argparse.Namespace):
     """The store a command writes to, or None where it names none that exists."""
     from badminima.core.store import Store
@@ -315,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     before = _complete(store)
     try:
         with jobs.interruptible():
+            check_environment(args.command)
             return COMMANDS[args.command](args)
     except (ParameterError, FileNotFoundError, MalformedDataError) as err:
         print(f"badminima: {err}", file=sys.stderr)
