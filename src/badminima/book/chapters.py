@@ -178,12 +178,16 @@ def _papermill(*args: Any, **kwargs: Any) -> None:
 
 
 def _stop_kernel(kernels: list[int], started: list[int], thread: threading.Thread) -> None:
-    """Interrupt the `kernels` and let papermill (in `thread`) shut them down; SIGTERM, then SIGKILL, what is still
-    there of the processes papermill `started` (the kernels and their workers) after STOP_SECONDS."""
-    for pid in kernels:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
-    thread.join(STOP_SECONDS)
+    """Interrupt the `kernels` until papermill (in `thread`) sees their cell fail and shuts them down; SIGTERM, then
+    SIGKILL, what is still there of the processes papermill `started` (the kernels and their workers) after
+    STOP_SECONDS."""
+    deadline = time.monotonic() + STOP_SECONDS
+    while thread.is_alive() and time.monotonic() < deadline:
+        # Again each second: a kernel between two cells ignores SIGINT, and would go on to the next.
+        for pid in jobs.alive(kernels):
+            with contextlib.suppress(ProcessLookupError):   # it ended since
+                os.kill(pid, signal.SIGINT)
+        thread.join(1.0)
     jobs.end(started, STOP_SECONDS / 4)
     thread.join(STOP_SECONDS / 4)
 
