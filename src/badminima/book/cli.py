@@ -17,10 +17,10 @@ import torch
 import yaml
 
 from badminima.book import chapters, store_commands
-from badminima.core import runtime
+from badminima.core import jobs, runtime
 from badminima.core.config import SCALES, ParameterError, check_choice, check_range
 from badminima.core.data.images import MalformedDataError
-from badminima.core.store import MARKER
+from badminima.core.store import MARKER, Store, default_root
 from badminima.paper_a import protocol as paper_a
 
 # Where a configuration's field is the value of a `train` option, its errors name the option.
@@ -184,7 +184,6 @@ def check_fits(model: str, width: float) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from badminima.core.data import images
-    from badminima.core.store import Store
     from badminima.paper_a.runs import run_image
 
     run = image_run(args)
@@ -216,8 +215,6 @@ def _chapter(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace) -> str | None:
-    from badminima.core import jobs
-
     if args.executor is not None:
         try:
             jobs.check_executor(args.executor)
@@ -245,8 +242,6 @@ def _with_fast_kernels(argv: list[str]) -> int:
     """The same command in a new process that computes with the host's kernels: this one pinned them when
     badminima was imported, and a library picks its kernels once. A signal is passed on to it, and it says what
     it kept."""
-    from badminima.core import jobs
-
     env = {k: v for k, v in os.environ.items() if k not in runtime.KERNELS} | {runtime.FAST_KERNELS: "1"}
     child = subprocess.Popen([sys.executable, "-m", "badminima", *argv], env=env)
     with jobs.interruptible():
@@ -265,8 +260,6 @@ ATEN_CAPABILITIES = ("default", "avx2", "avx512", "sve256", "vsx", "zvector")
 
 def check_environment(command: str) -> None:
     """ParameterError, naming the variable, for a bad value of one that `command` reads, before any work."""
-    from badminima.core.store import default_root
-
     fast = os.environ.get(runtime.FAST_KERNELS)
     if fast not in (None, "", "0", "1"):
         raise ParameterError(f"{runtime.FAST_KERNELS}={fast!r} is not allowed; allowed: 1 (the host's fastest "
@@ -279,10 +272,8 @@ def check_environment(command: str) -> None:
         default_root()   # an empty one is refused: it would be the current folder
 
 
-def _store_of(args: argparse.Namespace):
-    """The store a command writes to, or None where it names none that exists."""
-    from badminima.core.store import Store
-
+def _store_of(args: argparse.Namespace) -> Store | None:
+    """The store a command writes to; None where its path is refused (empty)."""
     if args.command in ("chapter", "book"):   # where chapters.execute sends the kernels
         root = os.environ.get("BADMINIMA_RESULTS", str(Path(args.root) / "results"))
     else:
@@ -293,16 +284,16 @@ def _store_of(args: argparse.Namespace):
         return None
 
 
-def _complete(store) -> set[tuple[str, str]]:
+def _complete(store: Store | None) -> set[tuple[str, str]]:
     return {(e.kind, e.key) for e in _entries(store) if e.status == "complete"}
 
 
-def _entries(store) -> list:
+def _entries(store: Store | None) -> list:
     """A store's entries; none where the folder is not a store (a mistyped --results is not read through)."""
     return store.entries() if store is not None and (store.root / MARKER).is_file() else []
 
 
-def _interrupted(store, before: set[tuple[str, str]]) -> str:
+def _interrupted(store: Store | None, before: set[tuple[str, str]]) -> str:
     """The one line an interrupted command ends with: what it stored and what a rerun resumes."""
     entries = _entries(store)
     stored = len({(e.kind, e.key) for e in entries if e.status == "complete"} - before)
@@ -330,8 +321,6 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code
     if args.fast_kernels and os.environ.get(runtime.FAST_KERNELS) != "1":
         return _with_fast_kernels(sys.argv[1:] if argv is None else argv)
-    from badminima.core import jobs
-
     store = _store_of(args)
     before = _complete(store)
     try:
