@@ -144,6 +144,8 @@ CHAPTER = [
     (["paper_a_training", "-p", "models", "[resnet18, resnet18]"], "models=['resnet18', 'resnet18']", "repeats"),
     (["paper_a_training", "-p", "models", "[alexnet]"], "alexnet", "resnet18"),
     (["paper_a_training", "-p", "epochs", "99999999999999999999"], "epochs=99999999999999999999", "64-bit"),
+    (["paper_a_training", "-p", "width", "1e30"], "width=1e+30", "a width up to about"),
+    (["paper_a_heuristics", "-p", "width", "1000"], "width=1000", "a width up to about"),
     (["paper_a_training", "-p", "colour", "red"], "colour='red'", "not a parameter of chapter paper_a_training"),
     (["paper_a_training", "--scale", "tiny"], "--scale", "'tiny'"),
     (["paper_a_training", "--executor", "ray:nonsense"], "--executor='ray:nonsense'", "HOST:PORT"),

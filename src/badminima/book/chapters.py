@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime
+import math
 import os
 import platform
 import signal
@@ -18,9 +19,10 @@ from typing import Any, Callable
 import jupytext
 import nbformat
 import papermill
+import torch
 from tqdm import tqdm
 
-from badminima.core import jobs, runtime
+from badminima.core import convnets, jobs, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.store import JOURNAL
 from badminima.beyond import protocol as beyond
@@ -101,9 +103,34 @@ def check(name: str, root: Path, parameters: dict[str, Any]) -> None:
                                  f"{declared[key]!r}")
     if CHAPTERS[name].config is not None:
         try:
-            CHAPTERS[name].config(**{**declared, **parameters})
+            config = CHAPTERS[name].config(**{**declared, **parameters})
         except ParameterError as err:   # the command line offers every scale; say which chapter lacks this one
             raise ParameterError(f"{err} (chapter {name})") if err.name == "scale" else err
+        if isinstance(config, paper_a.PaperAConfig):
+            for model in config.models:
+                check_fits("width", model, paper_a.model_width(config, model))
+
+
+# The bytes a network's training holds per parameter: float32 weights, their gradients, SGD's momentum and the
+# optimizer's copy in a checkpoint, with room for activations.
+BYTES_PER_PARAMETER = 32
+
+
+def check_fits(name: str, model: str, width: float) -> None:
+    """ParameterError, naming the parameter `name`, unless `model` at `width` fits in this machine's memory: a
+    width too large for its integers or its memory fails deep inside torch otherwise."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with torch.device("meta"):   # sizes only: nothing is allocated
+            size = sum(p.numel() for p in convnets.build(model, 10, width=width).parameters())
+    except (TypeError, OverflowError, RuntimeError):   # a channel count beyond 64-bit integers
+        size = math.inf
+    if size * BYTES_PER_PARAMETER > memory:
+        with torch.device("meta"):
+            unit = sum(p.numel() for p in convnets.build(model, 10, width=1.0).parameters())
+        widest = math.sqrt(memory / BYTES_PER_PARAMETER / unit)   # parameters grow with the width's square
+        raise ParameterError(f"{name}={width!r} makes {model} too large for this machine's "
+                             f"{memory / 2**30:.0f} GiB of memory; allowed: a width up to about {widest:.3g}")
 
 
 def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None,

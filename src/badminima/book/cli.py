@@ -4,7 +4,6 @@ status 2."""
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import subprocess
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from unittest import mock
 
-import torch
 import yaml
 
 from badminima.book import chapters, store_commands
@@ -158,37 +156,13 @@ def image_run(args: argparse.Namespace):
         raise err.renamed(TRAIN_OPTIONS[err.name]) if err.name in TRAIN_OPTIONS else err
 
 
-# The bytes a network's training holds per parameter: float32 weights, their gradients, SGD's momentum and the
-# optimizer's copy in a checkpoint, with room for activations.
-BYTES_PER_PARAMETER = 32
-
-
-def check_fits(model: str, width: float) -> None:
-    """ParameterError unless `model` at `width` fits in this machine's memory: a width too large for its integers
-    or its memory fails deep inside torch otherwise."""
-    from badminima.core import convnets
-
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        with torch.device("meta"):   # sizes only: nothing is allocated
-            size = sum(p.numel() for p in convnets.build(model, 10, width=width).parameters())
-    except (TypeError, OverflowError, RuntimeError):   # a channel count beyond 64-bit integers
-        size = math.inf
-    if size * BYTES_PER_PARAMETER > memory:
-        with torch.device("meta"):
-            unit = sum(p.numel() for p in convnets.build(model, 10, width=1.0).parameters())
-        widest = math.sqrt(memory / BYTES_PER_PARAMETER / unit)   # parameters grow with the width's square
-        raise ParameterError(f"--width={width!r} makes {model} too large for this machine's "
-                             f"{memory / 2**30:.0f} GiB of memory; allowed: a width up to about {widest:.3g}")
-
-
 def _train(args: argparse.Namespace) -> int:
     from badminima.core.data import images
     from badminima.paper_a.runs import run_image
 
     run = image_run(args)
     if args.width is not None:
-        check_fits(run.model, args.width)
+        chapters.check_fits("--width", run.model, args.width)
     try:
         store = Store(args.results)
     except ParameterError as err:   # an empty --results, or an empty $BADMINIMA_RESULTS (named as it is)
