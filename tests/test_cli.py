@@ -20,6 +20,8 @@ from badminima.paper_a.runs import phase1_key
 REPO = Path(__file__).resolve().parents[1]
 MODELS = "'vgg16', 'resnet18', 'resnet50', 'densenet40'"
 DATASETS = "'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'cinic10', 'restricted_imagenet'"
+EXECUTORS = ("choose 'local', 'ray' (a cluster started on this machine), or 'ray:ADDRESS' with ADDRESS auto (the "
+             "running cluster), HOST:PORT or ray://HOST:PORT")
 PAPER_A_PARAMETERS = ("scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_model, "
                       "per_class, test_size, executor")
 
@@ -124,12 +126,13 @@ CHAPTER_CASES = [
     (["reproduce", "-p", "chapters_dir", "[1]"],
      "chapters_dir=[1] is not a str; allowed: a str such as 'book/chapters'"),
     (["paper_a_sketch", "-p", "lr"], "argument -p/--parameter: expected 2 arguments"),
-    (["paper_b_widths", "--executor", "spark"], "--executor='spark' is not allowed; choose 'local', 'ray' (a "
-                                                "cluster started on this machine), or 'ray:ADDRESS' ('ray:auto': the "
-                                                "running cluster)"),
-    (["paper_b_widths", "-p", "executor", "dask"], "executor='dask' is not allowed; choose 'local', 'ray' (a "
-                                                   "cluster started on this machine), or 'ray:ADDRESS' ('ray:auto': "
-                                                   "the running cluster)"),
+    (["paper_b_widths", "--executor", "spark"], f"--executor='spark' is not allowed; {EXECUTORS}"),
+    (["paper_b_widths", "-p", "executor", "dask"], f"executor='dask' is not allowed; {EXECUTORS}"),
+    (["paper_b_widths", "--executor", "ray:nonsense"], f"--executor='ray:nonsense' is not allowed; {EXECUTORS}"),
+    (["paper_b_widths", "--executor", "ray:host:99999"], f"--executor='ray:host:99999' is not allowed; {EXECUTORS}"),
+    (["paper_a_training", "-p", "seeds", "[0, 9223372036854775808]"],
+     "seeds=(0, 9223372036854775808) holds a seed too large for this machine's 64-bit integers; allowed: seeds in "
+     "[0, 9223372036854775807]"),
 ]
 
 

@@ -1,10 +1,16 @@
 """The job runner's contract, on jobs that store a number: stored work is not redone, work listed twice runs once,
-a failed job stops only the jobs that need it, and the error names it."""
+a failed job stops only the jobs that need it, and the error names it; a signal stops the pool at once."""
 import functools
+import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from badminima.core import grid, jobs
+from badminima.core.config import ParameterError
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 CALLS: list[str] = []
@@ -78,3 +84,49 @@ def test_a_store_adopts_a_result_byte_for_byte_once(tmp_path):
     damaged = {**files, "metrics.json": b'{"metrics": {"value": 3}}'}
     with pytest.raises(NotStored, match="arrived damaged"):
         Store(tmp_path / "c").adopt(entry.kind, entry.key, damaged)
+
+
+def _checkpoint_then_wait(name: str, store: Store) -> None:
+    """A job that writes a checkpoint, then computes until it is stopped."""
+    def run(work):
+        (work / "x.ckpt").write_text("epoch 1")
+        time.sleep(600)
+        return {"value": 1.0}, {}
+    store.load_or_run("numbers", {"name": name}, run)
+
+
+def _pool_workers() -> list[int]:
+    return [pid for pid in jobs.descendants(os.getpid())
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_pool_at_once_releasing_locks_and_keeping_checkpoints(tmp_path, signum):
+    store = Store(tmp_path)
+    todo = [_job(name, run=_checkpoint_then_wait) for name in ("a", "b", "c")]
+    seen = []
+
+    def signal_once_both_run():
+        while len(list(tmp_path.glob("numbers/*.partial/x.ckpt"))) < 2:
+            time.sleep(0.05)
+        seen.extend(_pool_workers())
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=signal_once_both_run, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(jobs.Interrupted) as stop:
+        grid.run(todo, store, workers=2)
+    assert stop.value.status == 128 + signum and time.monotonic() - started < 60
+    assert len(seen) == 2 and jobs.alive(seen) == []
+    assert list(tmp_path.rglob("*.lock")) == []
+    kept = sorted(p.parent.name for p in tmp_path.glob("numbers/*.partial/x.ckpt"))
+    assert len(kept) == 2 and [e.status for e in store.entries()] == ["partial", "partial"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler is the caller's again"
+
+
+def test_executor_addresses_are_checked_before_any_work():
+    assert jobs.check_executor("ray:10.0.0.1:6379") == "10.0.0.1:6379"
+    assert jobs.check_executor("ray:ray://head:10001") == "ray://head:10001"
+    for bad in ("ray:nonsense", "ray:", "ray:host:0", "ray:host:65536", "ray:-x:1", "Ray", None):
+        with pytest.raises(ParameterError, match=r"^executor="):
+            jobs.check_executor(bad)

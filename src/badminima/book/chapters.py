@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
+import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -16,9 +19,10 @@ from typing import Any, Callable
 import jupytext
 import nbformat
 import papermill
+import torch
 from tqdm import tqdm
 
-from badminima.core import jobs, runtime
+from badminima.core import convnets, jobs, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.store import JOURNAL
 from badminima.beyond import protocol as beyond
@@ -99,9 +103,34 @@ def check(name: str, root: Path, parameters: dict[str, Any]) -> None:
                                  f"{declared[key]!r}")
     if CHAPTERS[name].config is not None:
         try:
-            CHAPTERS[name].config(**{**declared, **parameters})
+            config = CHAPTERS[name].config(**{**declared, **parameters})
         except ParameterError as err:   # the command line offers every scale; say which chapter lacks this one
             raise ParameterError(f"{err} (chapter {name})") if err.name == "scale" else err
+        if isinstance(config, paper_a.PaperAConfig):
+            for model in config.models:
+                check_fits("width", model, paper_a.model_width(config, model))
+
+
+# The bytes a network's training holds per parameter: float32 weights, their gradients, SGD's momentum and the
+# optimizer's copy in a checkpoint, with room for activations.
+BYTES_PER_PARAMETER = 32
+
+
+def check_fits(name: str, model: str, width: float) -> None:
+    """ParameterError, naming the parameter `name`, unless `model` at `width` fits in this machine's memory: a
+    width too large for its integers or its memory fails deep inside torch otherwise."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with torch.device("meta"):   # sizes only: nothing is allocated
+            size = sum(p.numel() for p in convnets.build(model, 10, width=width).parameters())
+    except (TypeError, OverflowError, RuntimeError):   # a channel count beyond 64-bit integers
+        size = math.inf
+    if size * BYTES_PER_PARAMETER > memory:
+        with torch.device("meta"):
+            unit = sum(p.numel() for p in convnets.build(model, 10, width=1.0).parameters())
+        widest = math.sqrt(memory / BYTES_PER_PARAMETER / unit)   # parameters grow with the width's square
+        raise ParameterError(f"{name}={width!r} makes {model} too large for this machine's "
+                             f"{memory / 2**30:.0f} GiB of memory; allowed: a width up to about {widest:.3g}")
 
 
 def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path | None = None,
@@ -130,10 +159,11 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     start = time.time()
     try:
         with runtime.environment(**kernel_env), _Progress(journal, f"{position}{name}", total):
-            papermill.execute_notebook(plain, running, parameters=parameters, kernel_name="python3",
-                                       cwd=str(root), progress_bar=False, execution_timeout=cell_timeout)
-    except Exception:
-        os.replace(running, out_dir / f"{name}.failed.ipynb")
+            _papermill(plain, running, parameters=parameters, kernel_name="python3", cwd=str(root),
+                       progress_bar=False, execution_timeout=cell_timeout)
+    except BaseException:
+        if running.exists():
+            os.replace(running, out_dir / f"{name}.failed.ipynb")
         raise
     finally:
         plain.unlink()
@@ -141,6 +171,52 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     journal.unlink(missing_ok=True)
     os.replace(running, final)
     return final
+
+
+# How long an interrupted chapter's kernel has to stop its cell (its workers release their locks) before it is ended.
+STOP_SECONDS = 60.0
+
+
+def _papermill(*args: Any, **kwargs: Any) -> None:
+    """papermill.execute_notebook in a thread of its own. In the main thread nbclient would take SIGINT and SIGTERM
+    for itself and, while a cell runs, wait for it to end; here the main thread takes them (jobs.interruptible)
+    and interrupts the kernel as Jupyter does (SIGINT: the running cell raises KeyboardInterrupt, so its jobs
+    unwind), waits for papermill to shut the kernel down, and ends whatever the kernel leaves behind."""
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            papermill.execute_notebook(*args, **kwargs)
+        except BaseException as err:
+            outcome.append(err)
+
+    before = set(jobs.descendants(os.getpid()))
+    thread = threading.Thread(target=target, name="papermill", daemon=True)
+    with jobs.interruptible():
+        thread.start()
+        try:
+            thread.join()
+        except jobs.Interrupted:
+            started = [pid for pid in jobs.descendants(os.getpid()) if pid not in before]
+            _stop_kernel([pid for pid in jobs.children(os.getpid()) if pid in started], started, thread)
+            raise
+    if outcome:
+        raise outcome[0]
+
+
+def _stop_kernel(kernels: list[int], started: list[int], thread: threading.Thread) -> None:
+    """Interrupt the `kernels` until papermill (in `thread`) sees their cell fail and shuts them down; SIGTERM, then
+    SIGKILL, what is still there of the processes papermill `started` (the kernels and their workers) after
+    STOP_SECONDS."""
+    deadline = time.monotonic() + STOP_SECONDS
+    while thread.is_alive() and time.monotonic() < deadline:
+        # Again each second: a kernel between two cells ignores SIGINT, and would go on to the next.
+        for pid in jobs.alive(kernels):
+            with contextlib.suppress(ProcessLookupError):   # it ended since
+                os.kill(pid, signal.SIGINT)
+        thread.join(1.0)
+    jobs.end(started, STOP_SECONDS / 4)
+    thread.join(STOP_SECONDS / 4)
 
 
 def _journal_results(journal: Path) -> tuple[set, set]:

@@ -15,9 +15,10 @@ from unittest import mock
 import yaml
 
 from badminima.book import chapters, store_commands
-from badminima.core import runtime
-from badminima.core.config import SCALES, ParameterError, check_choice
+from badminima.core import jobs, runtime
+from badminima.core.config import SCALES, ParameterError, check_choice, check_range
 from badminima.core.data.images import MalformedDataError
+from badminima.core.store import MARKER, Store, default_root
 from badminima.paper_a import protocol as paper_a
 
 # Where a configuration's field is the value of a `train` option, its errors name the option.
@@ -142,6 +143,7 @@ def image_run(args: argparse.Namespace):
         raise ParameterError(f"{ADVERSARIAL_ONLY[field]}={value!r} applies only to an adversarial run; allowed: "
                              f"--init adversarial, or leave {ADVERSARIAL_ONLY[field]} out")
     check_choice("--model", args.model, convnets.NAMES)
+    check_range("--seed", args.seed, 0, integer=True)
     try:
         cfg = paper_a.config_for(args.scale, dataset=args.dataset, models=(args.model,), width=args.width,
                                   per_class=args.per_class, test_size=args.test_size, R=args.R, N=args.N,
@@ -156,10 +158,11 @@ def image_run(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     from badminima.core.data import images
-    from badminima.core.store import Store
     from badminima.paper_a.runs import run_image
 
     run = image_run(args)
+    if args.width is not None:
+        chapters.check_fits("--width", run.model, args.width)
     try:
         store = Store(args.results)
     except ParameterError as err:   # an empty --results, or an empty $BADMINIMA_RESULTS (named as it is)
@@ -187,8 +190,6 @@ def _chapter(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace) -> str | None:
-    from badminima.core import jobs
-
     if args.executor is not None:
         try:
             jobs.check_executor(args.executor)
@@ -214,9 +215,66 @@ def _book(args: argparse.Namespace) -> int:
 
 def _with_fast_kernels(argv: list[str]) -> int:
     """The same command in a new process that computes with the host's kernels: this one pinned them when
-    badminima was imported, and a library picks its kernels once."""
+    badminima was imported, and a library picks its kernels once. A signal is passed on to it, and it says what
+    it kept."""
     env = {k: v for k, v in os.environ.items() if k not in runtime.KERNELS} | {runtime.FAST_KERNELS: "1"}
-    return subprocess.call([sys.executable, "-m", "badminima", *argv], env=env)
+    child = subprocess.Popen([sys.executable, "-m", "badminima", *argv], env=env)
+    with jobs.interruptible():
+        try:
+            child.wait()
+        except jobs.Interrupted as stop:
+            child.send_signal(stop.signum)
+            child.wait()
+    return child.returncode if child.returncode >= 0 else 128 - child.returncode
+
+
+# The values ATen takes for its kernels (it silently falls back to "default" on any other, so a typo would compute
+# with other kernels than the user asked for).
+ATEN_CAPABILITIES = ("default", "avx2", "avx512", "sve256", "vsx", "zvector")
+
+
+def check_environment(command: str) -> None:
+    """ParameterError, naming the variable, for a bad value of one that `command` reads, before any work."""
+    fast = os.environ.get(runtime.FAST_KERNELS)
+    if fast not in (None, "", "0", "1"):
+        raise ParameterError(f"{runtime.FAST_KERNELS}={fast!r} is not allowed; allowed: 1 (the host's fastest "
+                             "kernels), 0 or unset (the pinned ones)")
+    aten = os.environ.get("ATEN_CPU_CAPABILITY")
+    if aten is not None and aten.lower() not in ATEN_CAPABILITIES:
+        raise ParameterError(f"ATEN_CPU_CAPABILITY={aten!r} is not allowed; allowed: one of "
+                             f"{', '.join(ATEN_CAPABILITIES)}, or unset (badminima pins avx2)")
+    if command in ("chapter", "book") and "BADMINIMA_RESULTS" in os.environ:   # the kernels' store
+        default_root()   # an empty one is refused: it would be the current folder
+
+
+def _store_of(args: argparse.Namespace) -> Store | None:
+    """The store a command writes to; None where its path is refused (empty)."""
+    if args.command in ("chapter", "book"):   # where chapters.execute sends the kernels
+        root = os.environ.get("BADMINIMA_RESULTS", str(Path(args.root) / "results"))
+    else:
+        root = args.results
+    try:
+        return Store(root)
+    except ParameterError:
+        return None
+
+
+def _complete(store: Store | None) -> set[tuple[str, str]]:
+    return {(e.kind, e.key) for e in _entries(store) if e.status == "complete"}
+
+
+def _entries(store: Store | None) -> list:
+    """A store's entries; none where the folder is not a store (a mistyped --results is not read through)."""
+    return store.entries() if store is not None and (store.root / MARKER).is_file() else []
+
+
+def _interrupted(store: Store | None, before: set[tuple[str, str]]) -> str:
+    """The one line an interrupted command ends with: what it stored and what a rerun resumes."""
+    entries = _entries(store)
+    stored = len({(e.kind, e.key) for e in entries if e.status == "complete"} - before)
+    kept = sum(e.status == "partial" for e in entries)
+    return (f"interrupted: {stored} result(s) stored, {kept} run(s) kept to resume; rerun the same command to "
+            "continue")
 
 
 COMMANDS = {"train": _train, "chapter": _chapter, "book": _book, "store": store_commands.run}
@@ -238,8 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code
     if args.fast_kernels and os.environ.get(runtime.FAST_KERNELS) != "1":
         return _with_fast_kernels(sys.argv[1:] if argv is None else argv)
+    store = _store_of(args)
+    before = _complete(store)
     try:
-        return COMMANDS[args.command](args)
+        with jobs.interruptible():
+            check_environment(args.command)
+            return COMMANDS[args.command](args)
     except (ParameterError, FileNotFoundError, MalformedDataError) as err:
         print(f"badminima: {err}", file=sys.stderr)
         return 2
+    except jobs.Interrupted as stop:
+        print(f"badminima: {_interrupted(store, before)}", file=sys.stderr)
+        return stop.status

@@ -8,6 +8,9 @@ import math
 import numbers
 from typing import Any, Iterable
 
+# The largest integer a parameter may hold: torch and numpy keep integers (seeds, sizes, counts) in 64 bits.
+MACHINE_INTEGER = 2**63 - 1
+
 # Every scale some chapter takes (gpu: Paper A in minutes on one GPU); a chapter refuses a scale it has no setting for.
 SCALES = ("smoke", "cpu", "gpu", "paper")
 
@@ -48,24 +51,32 @@ def check_range(name: str, value: Any, low: float | None = None, high: float | N
     the bound itself."""
     kind = "an integer" if integer else "a number"
     allowed = f"allowed: {kind}{_interval(low, high, open_low, open_high)}"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)   # numpy's scalars too
     if isinstance(value, bool) or not ok_type:
         raise ParameterError(f"{name}={value!r} is not {kind}; {allowed}")
+    shown = repr(value) if isinstance(value, (int, float)) else str(value)   # numpy's 0.01, not np.float32(0.01)
+    if integer and not -MACHINE_INTEGER <= value <= MACHINE_INTEGER:
+        bound = f"at most {MACHINE_INTEGER}" if value > 0 else f"at least {-MACHINE_INTEGER}"
+        raise ParameterError(f"{name}={shown} is too large for this machine's 64-bit integers; {allowed}, {bound}")
     below = low is not None and (value <= low if open_low else value < low)
     above = high is not None and (value >= high if open_high else value > high)
     if below or above or not math.isfinite(value):
-        raise ParameterError(f"{name}={value!r} is out of range; {allowed}")
+        raise ParameterError(f"{name}={shown} is out of range; {allowed}")
     return value
 
 
 def check_seeds(seeds: Any) -> tuple[int, ...]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
+    """Seeds as Python integers; numpy's integers are taken too."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         seeds = [seeds]
     if (not isinstance(seeds, (list, tuple)) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds)
             or len(set(seeds)) != len(seeds)):
         raise ParameterError(f"seeds={seeds!r} must be a non-empty list of distinct non-negative integers")
-    return tuple(seeds)
+    if max(seeds) > MACHINE_INTEGER:   # torch takes a seed modulo 2**63: a larger one would rerun a smaller one
+        raise ParameterError(f"seeds={seeds!r} holds a seed too large for this machine's 64-bit integers; allowed: "
+                             f"seeds in [0, {MACHINE_INTEGER}]")
+    return tuple(int(s) for s in seeds)
 
 
 # The metadata of a dataclass field added after results were stored: left out of the configuration's form (and so
@@ -83,6 +94,10 @@ def as_dict(obj: Any) -> Any:
         return {str(k): as_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [as_dict(v) for v in obj]
+    if isinstance(obj, numbers.Integral) and not isinstance(obj, bool):   # numpy's scalars, which JSON refuses
+        return int(obj)
+    if isinstance(obj, numbers.Real) and not isinstance(obj, bool):
+        return float(obj)
     return obj
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
 
 from badminima.core import on_ray
-from badminima.core.jobs import Job, Progress, check_executor, done, fail
+from badminima.core.jobs import (Interrupted, Job, Progress, check_executor, done, end, fail, interruptible,
+                                 raise_interrupted)
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 
@@ -20,7 +23,8 @@ def run(jobs: list[Job], store: Store | None = None, executor: str = "local", wo
     """Run every job whose outputs are not all stored, each after the jobs it needs: locally in this process
     (`workers` 1) or over `workers` processes, or as Ray tasks (on_ray.run). A job that fails does not stop the
     others, except those that need it; GridFailed then names it. A ReadOnlyStore raises NotStored instead, saying
-    how many are missing (a page that gathers stored results never trains)."""
+    how many are missing (a page that gathers stored results never trains). SIGINT or SIGTERM (in the main thread)
+    stops every job, each releasing its locks and keeping its checkpoints, and raises Interrupted."""
     store = store or Store()
     address = check_executor(executor)
     jobs = _same_work_once(jobs, store)
@@ -32,12 +36,13 @@ def run(jobs: list[Job], store: Store | None = None, executor: str = "local", wo
     bar = Progress(jobs, progress, desc)
     bar.done.update(set(range(len(jobs))) - set(todo))
     try:
-        if executor != "local":
-            on_ray.run(jobs, todo, store, address, bar)
-        elif workers == 1:
-            _in_process(jobs, todo, store, bar)
-        else:
-            _over_processes(jobs, todo, store, workers, bar)
+        with interruptible():
+            if executor != "local":
+                on_ray.run(jobs, todo, store, address, bar)
+            elif workers == 1:
+                _in_process(jobs, todo, store, bar)
+            else:
+                _over_processes(jobs, todo, store, workers, bar)
     finally:
         bar.close()
 
@@ -71,20 +76,48 @@ def _in_process(jobs: list[Job], todo: list[int], store: Store, bar: Progress) -
     fail(errors, jobs, bar)
 
 
+# How long a worker that was sent SIGTERM has to release its locks before it is killed.
+STOP_SECONDS = 30.0
+
+
 def _in_worker(job: Job, root: str) -> None:
-    job.run(Store(root))
+    signal.signal(signal.SIGTERM, raise_interrupted)
+    try:
+        job.run(Store(root))
+    except Interrupted as stop:   # the pool is being stopped: no result to send, and no next job to start
+        os._exit(stop.status)
+    finally:
+        signal.signal(signal.SIGTERM, _exit_now)
 
 
-def _one_thread() -> None:
+def _exit_now(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
+
+
+def _start_worker() -> None:
     torch.set_num_threads(1)
+    # The pool's owner stops its workers (with SIGTERM) when it is interrupted; a terminal's Ctrl-C, which reaches
+    # the whole process group, is its to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_now)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers now: each running job unwinds (releasing its locks, keeping its checkpoints) and its
+    process exits; queued jobs never start."""
+    processes = list((pool._processes or {}).values())   # ProcessPoolExecutor.terminate_workers is Python 3.14's
+    pool.shutdown(wait=False, cancel_futures=True)
+    end([p.pid for p in processes], STOP_SECONDS)
+    for process in processes:
+        process.join()
 
 
 def _over_processes(jobs: list[Job], todo: list[int], store: Store, workers: int, bar: Progress) -> None:
     # The standard library's pool with a wait on dependencies: on one machine nothing more is needed, and it
     # keeps the local executor free of Ray's start-up and memory.
     waiting, errors = set(todo), {}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
+    try:
         running = {}
         while waiting or running:
             for i in sorted(waiting):
@@ -103,5 +136,9 @@ def _over_processes(jobs: list[Job], todo: list[int], store: Store, workers: int
                 if future.exception() is not None:
                     errors[i] = future.exception()
                 bar.finish(i, ok=i not in errors)
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown()
     fail(errors, jobs, bar)
 

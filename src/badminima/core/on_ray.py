@@ -24,6 +24,7 @@ from badminima.core.store import Store
 
 SHARED = "BADMINIMA_SHARED_STORE"
 RETRIES = 3
+STOP_SECONDS = 30.0   # how long interrupted tasks have to unwind before they are killed
 Files = list[tuple[str, str, dict[str, bytes]]]   # (kind, key, files) of stored results
 
 
@@ -52,7 +53,8 @@ def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar
     `address` ("auto": the running one; None: start one on this machine) and store their results."""
     import ray
 
-    if not ray.is_initialized():
+    owned = not ray.is_initialized()   # a cluster this call started (address None) ends with it if interrupted
+    if owned:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     resources = ray.cluster_resources()
     slots = int(resources.get("CPU", 1))
@@ -82,14 +84,32 @@ def run(jobs: list[Job], todo: list[int], store: Store, address: str | None, bar
 
     pending = list(refs.values())
     show_running()
-    while pending:
-        finished, pending = ray.wait(pending, num_returns=1)
-        i = index[finished[0]]
-        try:
-            for kind, key, files in ray.get(finished[0]):
-                store.adopt(kind, key, files)
-        except Exception as err:   # the task failed after its retries (or a job it needs did)
-            errors[i] = err
-        bar.finish(i, ok=i not in errors)
-        show_running()
+    try:
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            i = index[finished[0]]
+            try:
+                for kind, key, files in ray.get(finished[0]):
+                    store.adopt(kind, key, files)
+            except Exception as err:   # the task failed after its retries (or a job it needs did)
+                errors[i] = err
+            bar.finish(i, ok=i not in errors)
+            show_running()
+    except BaseException:
+        _cancel(pending, owned and address is None)
+        raise
     fail(errors, jobs, bar)
+
+
+def _cancel(pending: list, shutdown: bool) -> None:
+    """Stop the tasks not yet finished: a running one gets a KeyboardInterrupt (so it releases its locks and keeps
+    its checkpoints, where the store is shared), then is forced; a cluster the run started is shut down."""
+    import ray
+
+    for ref in pending:
+        ray.cancel(ref, recursive=True)
+    _, unfinished = ray.wait(pending, num_returns=len(pending), timeout=STOP_SECONDS) if pending else ([], [])
+    for ref in unfinished:
+        ray.cancel(ref, force=True, recursive=True)
+    if shutdown:
+        ray.shutdown()
