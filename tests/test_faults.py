@@ -33,7 +33,6 @@ from badminima.paper_b import byo as paper_b_byo
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["--scale", "smoke", "--dataset", "fashion_mnist"]
-STORE_BRANCH = pytest.mark.xfail(strict=True, reason="fixed on branch i29-store")
 RUNS_BRANCH = pytest.mark.xfail(strict=True, reason="fixed on branch i29-runs")
 
 
@@ -224,7 +223,6 @@ def test_store_verbs_refuse_a_regular_file(store, tmp_path, capsys, verb):
     assert file.read_text() == "mine"
 
 
-@STORE_BRANCH
 @pytest.mark.parametrize("verb", [["list"], ["verify"]])
 def test_store_verbs_refuse_a_missing_folder(tmp_path, capsys, verb):
     missing = tmp_path / "no-such-store"
@@ -270,7 +268,6 @@ def test_store_verify_checks_every_entry_whatever_one_holds(store, capsys):
     assert snapshot(store) == before
 
 
-@STORE_BRANCH
 def test_store_verify_reports_a_manifest_of_the_wrong_shape_and_goes_on(store, capsys):
     entry = Store(store).entries()[0]
     (entry.path / "manifest.json").write_text('{"sha256": []}')
@@ -281,7 +278,6 @@ def test_store_verify_reports_a_manifest_of_the_wrong_shape_and_goes_on(store, c
     assert snapshot(store) == before
 
 
-@STORE_BRANCH
 def test_train_sets_aside_a_manifest_of_the_wrong_shape_and_recomputes(store, capsys):
     entry = Store(store).entries()[0]
     (entry.path / "manifest.json").write_text('{"sha256": []}')
@@ -297,7 +293,7 @@ def image_run(argv: list[str]):
     return cli.image_run(parser.parse_args(argv))
 
 
-@STORE_BRANCH
+@RUNS_BRANCH
 def test_train_resumes_past_a_truncated_checkpoint(store, capsys):
     argv = ["train", *SMOKE, "--preset", "sota", "--epochs", "3", "--results", str(store)]
     partial = Store(store).path("image-group", [image_run(argv)]).with_suffix(".partial")
@@ -330,7 +326,6 @@ def test_a_bad_environment_variable_is_one_line_before_any_work(store, capsys, m
     assert snapshot(store) == before and snapshot(tmp_path) == here
 
 
-@STORE_BRANCH
 @pytest.mark.parametrize("journal", ["missing-folder/journal", "."])
 def test_a_bad_journal_variable_is_one_line_before_any_work(store, capsys, monkeypatch, tmp_path, journal):
     monkeypatch.setenv("BADMINIMA_JOURNAL", str(tmp_path / journal))
@@ -339,7 +334,6 @@ def test_a_bad_journal_variable_is_one_line_before_any_work(store, capsys, monke
     assert snapshot(store) == before
 
 
-@STORE_BRANCH
 @pytest.mark.parametrize("where", ["a file", "under /proc"])
 def test_a_results_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, where):
     target = tmp_path / "file" if where == "a file" else Path("/proc/badminima-results")

@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -301,10 +302,24 @@ class Store:
             problem = ("cannot be written" if existing == self.root
                        else f"is under {str(existing)!r}, which cannot be written")
         else:
-            check_journal()
-            return
+            problem = self._try_writing(existing)
+            if problem is None:
+                check_journal()
+                return
+            if existing != self.root:
+                problem = f"is under {str(existing)!r}, which {problem}"
         named = option if self.named == "results" else self.named
         raise ParameterError(f"{named}={str(self.root)!r} {problem}; allowed: a folder this process can write")
+
+    @staticmethod
+    def _try_writing(folder: Path) -> str | None:
+        """Why `folder` cannot hold files, found by making (and removing) a folder in it; None: it can. os.access
+        alone passes a root user anywhere, even under /proc or on a read-only file system."""
+        try:
+            with tempfile.TemporaryDirectory(dir=folder):
+                return None
+        except OSError as err:
+            return f"cannot be written ({err.strerror})"
 
     def key(self, config: Any) -> str:
         """The configuration's key; a process computing with other kernels than the pinned ones has keys of its
