@@ -134,11 +134,11 @@ def test_finished_members_are_not_computed(monkeypatch):
     calls = []
 
     def counting(params, xt, *rest):
-        passes, fit, acc, logits = real(params, xt, *rest)
+        passes, fit, bad, acc, logits = real(params, xt, *rest)
         calls.append(xt.shape[0])
         for m, count in zip(group_members(xt), passes.tolist()):
             steps[m] += count - 1   # the last pass reads the fit, takes no step
-        return passes, fit, acc, logits
+        return passes, fit, bad, acc, logits
 
     group_members = lambda xt: [0, 1] if xt.shape[0] == 2 else [1]
     real = fastmlp._fused
