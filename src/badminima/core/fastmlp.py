@@ -573,7 +573,8 @@ def train_mlp(model: MLP, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[
     book = _Book(model, members, cfg, gens, test, Path(checkpoint) if checkpoint else None, checkpoint_every,
                  history_every)
     run = book.run
-    active = (~book.done).nonzero().flatten().to(device)
+    # The members still training: a fitted one trains on without until_fit (a resumed run once left it out).
+    active = (~(book.done if cfg.until_fit else book.diverged)).nonzero().flatten().to(device)
     if book.finished or run.epochs >= cfg.max_epochs:
         return run
     group = _Members(model, active, book.buffers)

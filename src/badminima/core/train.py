@@ -187,10 +187,9 @@ def read_checkpoint(path: Path) -> dict | None:
         except Exception as err:   # any damage: a truncated zip, a wrong pickle, a file of another kind
             aside = candidate.with_suffix(".unreadable" + candidate.suffix)
             os.replace(candidate, aside)
-            then = "resuming from the previous one" if candidate == path and previous(path).exists() else \
-                "starting over"
+            then = "trying the previous one" if candidate == path and previous(path).exists() else "starting over"
             log.warning("badminima: checkpoint %s is unreadable (%s: %s); moved to %s, %s", candidate,
-                        type(err).__name__, " ".join(str(err).split())[:120], aside.name, then)
+                        type(err).__name__, " ".join(str(err).split()).split(". ")[0][:120], aside.name, then)
     return None
 
 
