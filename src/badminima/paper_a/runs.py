@@ -190,17 +190,20 @@ def member_states(model: nn.Module) -> list[dict]:
 
 
 def member_run(run: Run, m: int, until_fit: bool, test_acc: Callable[[], float]) -> Run:
-    """Member m's part of a packed run, as if it had trained alone: its history up to the epoch at which it fitted
-    (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it on the member's
-    final weights, which a fitted member has held since then, when the pack did not record one at that epoch)."""
-    stopped = until_fit and run.fit_epoch[m] is not None
-    end = run.fit_epoch[m] if stopped else run.epochs
+    """Member m's part of a packed run, as if it had trained alone: its history up to the epoch at which it
+    diverged or fitted (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it
+    on the member's final weights, which a stopped member has held since then, when the pack did not record one at
+    that epoch)."""
+    diverged = run.diverge_epoch[m] if run.diverge_epoch else None
+    fitted = until_fit and run.fit_epoch[m] is not None and diverged is None
+    end = diverged or (run.fit_epoch[m] if fitted else run.epochs)
     keep = [i for i, e in enumerate(run.history["epoch"]) if e <= end]
     # Per-member entries are lists (test_acc: None where not measured); the member keeps a list of one.
     history = {k: [[v[i][m]] if isinstance(v[i], list) else v[i] for i in keep] for k, v in run.history.items()}
     if history["test_acc"][-1] is None:
         history["test_acc"][-1] = [test_acc()]
-    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, run.fit_step[m] if stopped else run.steps)
+    steps = history["step"][-1] if diverged else run.fit_step[m] if fitted else run.steps
+    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, steps, diverge_epoch=[diverged])
 
 
 def adversarial_inits(runs: list[ImageRun], store: Store, device: torch.device | None = None,
