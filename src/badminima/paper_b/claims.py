@@ -76,7 +76,7 @@ def _precondition(table: pd.DataFrame, dataset: str, experiments_: Sequence[str]
             met &= ~r["hit cap"].astype(bool).reindex(first.index)
         parts.append(f"{' and '.join(experiments_)} reached zero training error")
     lost = [r["diverged"] for r in rows.values() if "diverged" in r.columns]
-    if any(e in PHASE1 for e in experiments_) and lost:
+    if any(e in PHASE1 for e in experiments_) and "phase-1 diverged" in table.columns:
         lost.append(_rows(table, dataset, "Exp 2", widths)["phase-1 diverged"])
     if any(bool(d.astype(bool).any()) for d in lost):   # said only where it happened
         for d in lost:
