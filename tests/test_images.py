@@ -301,3 +301,25 @@ def test_to_float_normalises_per_channel():
     out = to_float(x, mean=(0.0, 0.5), std=(1.0, 0.5), device="cpu")
     assert out.dtype == torch.float32
     assert torch.allclose(out[0, 0], torch.zeros(2, 2)) and torch.allclose(out[0, 1], torch.ones(2, 2))
+
+
+def test_a_data_folder_missing_one_file_is_one_line_naming_it_never_the_system_copy(tmp_path):
+    write_idx_set(tmp_path / "fashion-mnist")
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    for read in (lambda: load("fashion_mnist", tmp_path), lambda: images.fingerprint("fashion_mnist", tmp_path)):
+        with pytest.raises(MissingDataError) as err:
+            read()
+        message = str(err.value)
+        assert "\n" not in message and f"{tmp_path / 'fashion-mnist'}/ lacks t10k-labels-idx1-ubyte" in message
+
+
+def test_the_fingerprint_names_the_folder_the_files_were_read_from(tmp_path):
+    write_idx_set(tmp_path / "given" / "MNIST" / "raw")
+    assert images.fingerprint("mnist", tmp_path / "given")["folder"] == str(tmp_path / "given" / "MNIST" / "raw")
+    write_idx_set(tmp_path / "own" / "fashion-mnist")
+    assert images.fingerprint("fashion_mnist", tmp_path / "own")["folder"] == str(tmp_path / "own" / "fashion-mnist")
+
+
+@pytest.mark.skipif(not images.FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="Fashion-MNIST not installed")
+def test_a_data_folder_without_fashion_mnist_reads_the_system_copy_and_says_so(tmp_path):
+    assert images.source_folder("fashion_mnist", tmp_path) == images.FASHION_MNIST_SYSTEM_DIR
