@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from badminima.book import cli
+from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
 from badminima.core.config import ParameterError
@@ -322,3 +324,20 @@ def test_the_identity_repair_trains_as_the_plain_adversarial_run_and_a_warm_up_d
     plain_random = image_runs.run_image(tiny_run(), store, progress=False)
     assert not all(torch.equal(plain_random.weights[k], control.weights[k]) for k in control.weights), \
         "a random init takes the warm-up too (the control)"
+
+
+def test_a_diverged_run_is_stored_as_diverged_and_the_runs_table_says_not_fitted(data_dir, tmp_path):
+    run = tiny_run(train=TrainConfig(lr=1e30, batch_size=32, max_epochs=3))
+    store = Store(tmp_path)
+    stored = image_runs.run_image(run, store, CPU, progress=False)
+    assert stored.metrics["diverge_epoch"] == [1] and stored.metrics["epochs"] == 1, "stopped at once"
+    assert stored.metrics["fit_epoch"] == [None]
+    row = paper_a.runs_table([({"seed": 3}, run)], store).iloc[0]
+    assert bool(row["diverged"]) and not row["fitted"] and not row["hit cap"]
+
+
+def test_train_refuses_epochs_the_vanilla_recipe_would_drop_before_any_work(tmp_path, capsys):
+    assert cli.main(["train", "--scale", "smoke", "--epochs", "20", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("badminima: --epochs=20 does not apply to the vanilla recipe") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists(), "nothing was started"
