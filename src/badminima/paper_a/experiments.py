@@ -230,11 +230,11 @@ def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
                      "last-quarter change": 100 * (m["train_acc"] - before[-1]) if before else float("nan"),
                      "hit cap": run.train.until_fit and m["train_acc"] < run.train.fit_target and not lost,
                      "fitted": m["train_acc"] >= run.train.fit_target and not lost, "diverged": lost,
-                     **_phase1(run, store)})
+                     **_phase1_columns(run, store)})
     return pd.DataFrame(rows)
 
 
-def _phase1(run: ImageRun, store: Store) -> dict:
+def _phase1_columns(run: ImageRun, store: Store) -> dict:
     """Phase 1's best accuracy on C (%) and whether it met Algorithm 1's stopping rule without diverging."""
     if run.adversarial is None:
         return {"phase-1 acc %": float("nan"), "phase-1 fitted": None}
