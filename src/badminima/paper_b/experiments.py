@@ -379,9 +379,10 @@ def diverged(metrics: dict, member: int) -> bool:
 
 
 def problem_table(problem: Problem, width: int, store: Store | None = None) -> pd.DataFrame:
-    """One row per experiment and seed of one problem and width: the columns of every Paper B table. A run that
-    diverged (its loss became non-finite) stopped there: not fitted (no steps), not at the cap, `diverged`; so
-    for phase 1."""
+    """One row per experiment and seed of one problem and width: the columns of every Paper B table. `fitted`: the
+    run reached zero training error; a run that diverged (its loss became non-finite) stopped there: not fitted (no
+    steps), not at the cap, `diverged`; so for phase 1 (whose columns are empty for Exp 1, which does not start
+    from it)."""
     groups = run_problem(problem, width, store)
     k = len(problem.seeds)
     phase1 = groups["start"].metrics
@@ -400,7 +401,10 @@ def problem_table(problem: Problem, width: int, store: Store | None = None) -> p
                 "phase-1 acc %": _percent(phase1["train_acc"][k + i]) if experiment != "Exp 1" else math.nan,
                 "phase-1 hit cap": phase1["fit_step"][k + i] is None and not lost1 if experiment != "Exp 1" else False,
                 "init norm": m["init_norm"][j], "final norm": m["final_norm"][j],
-                "diverged": lost, "phase-1 diverged": lost1,
+                "fitted": m["fit_step"][j] is not None and not lost, "diverged": lost,
+                "phase-1 fitted": (phase1["fit_step"][k + i] is not None and not lost1) if experiment != "Exp 1"
+                else None,
+                "phase-1 diverged": lost1,
             })
     table = pd.DataFrame(rows)
     table["steps"] = table["steps"].astype("Int64")
