@@ -21,7 +21,10 @@ from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
 from badminima.core.config import ParameterError
 from badminima.core.metrics import distance
 from badminima.core.store import Store
+from badminima.core import runtime
+from badminima.core.data import images
 from badminima.core.train import TrainConfig
+from badminima.core.train import train as train_loop
 
 CPU = torch.device("cpu")
 
@@ -341,3 +344,27 @@ def test_train_refuses_epochs_the_vanilla_recipe_would_drop_before_any_work(tmp_
     err = capsys.readouterr().err
     assert err.startswith("badminima: --epochs=20 does not apply to the vanilla recipe") and err.count("\n") == 1
     assert not (tmp_path / "r").exists(), "nothing was started"
+
+
+def test_a_truncated_checkpoint_in_a_partial_folder_warns_once_and_the_run_resumes(data_dir, tmp_path, caplog):
+    run = tiny_run()
+    whole = image_runs.run_image(run, Store(tmp_path / "whole"), CPU, progress=False)
+    store = Store(tmp_path / "damaged")
+    short = dataclasses.replace(run, train=dataclasses.replace(run.train, max_epochs=2))
+    group = store.path("image-group", [run])
+    work = group.with_name(group.name + ".partial")
+    work.mkdir(parents=True)
+    # What a run killed after two epochs leaves: its checkpoint, and the previous one (of one epoch), computed as
+    # the store computes (on its threads).
+    model = image_runs.for_device([image_runs.build_model(run, images.load("mnist"))], CPU)
+    data = image_runs.prepare(run.data, CPU)
+    with runtime.threads(runtime.RUN_THREADS):
+        train_loop(model, (data.x_train, data.y_train), short.train, [run.seed],
+                   test_set=(data.x_test, data.y_test), checkpoint=work / "train.ckpt", device=CPU)
+    (work / "train.ckpt").write_bytes((work / "train.ckpt").read_bytes()[:200])
+    with caplog.at_level("WARNING"):
+        resumed = image_runs.run_image(run, store, CPU, progress=False)
+    assert len(caplog.records) == 1 and "trying the previous one" in caplog.text
+    assert resumed.metrics == whole.metrics
+    assert all(torch.equal(resumed.weights[k], v) for k, v in whole.weights.items())
+    assert not list(store.path("image", run).glob("*.ckpt")), "no checkpoint left in the stored result"

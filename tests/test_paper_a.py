@@ -203,6 +203,10 @@ def test_fit_lines_say_which_recipe_fitted_and_which_hit_its_cap():
     assert "changed by -0.5 points on average (-1.5 to +0.5), so it had plateaued; it had not fitted" in text
     runs.loc[3, "last-quarter change"] = 6.0
     assert "so it was still changing in some runs" in paper_a.fit_lines(runs, CFG)
+    assert "diverged" not in text
+    lost = paper_a.fit_lines(runs.assign(diverged=[False, True, False, False]), CFG)
+    assert "in 1 of 2 runs" in lost and "hit the cap" not in lost, "the run short of 100% diverged, not capped"
+    assert "1 run(s) diverged (non-finite loss) and count as not fitted." in lost
 
 
 def test_table1_stands_beside_the_papers_rows_with_both_settings_stated():

@@ -249,12 +249,16 @@ def fit_lines(runs: pd.DataFrame, cfg: protocol.PaperAConfig) -> str:
     their epochs (and those that hit the cap), and the training accuracy SOTA ended at after its fixed epochs."""
     vanilla, sota = runs[runs["mode"] == "vanilla"], runs[runs["mode"] == "SOTA"]
     parts = []
+    lost = runs["diverged"].astype(bool) if "diverged" in runs.columns else pd.Series(False, index=runs.index)
     if len(vanilla):
-        fitted = vanilla[vanilla["train acc %"] >= 100]
+        fitted = vanilla[(vanilla["train acc %"] >= 100) & ~lost[vanilla.index]]
+        capped = len(vanilla) - len(fitted) - int(lost[vanilla.index].sum())
         parts.append(f"Vanilla reached 100% training accuracy in {len(fitted)} of {len(vanilla)} runs"
                      + (f", after {fitted.epochs.min()} to {fitted.epochs.max()} epochs" if len(fitted) else "")
-                     + (f"; {len(vanilla) - len(fitted)} hit the cap of {cfg.vanilla_cap} epochs"
-                        if cfg.vanilla_cap and len(fitted) < len(vanilla) else "") + ".")
+                     + (f"; {capped} hit the cap of {cfg.vanilla_cap} epochs" if cfg.vanilla_cap and capped else "")
+                     + ".")
+    if bool(lost.any()):
+        parts.append(f"{int(lost.sum())} run(s) diverged (non-finite loss) and count as not fitted.")
     if len(sota):
         acc = sota["train acc %"]
         change = sota["last-quarter change"]
