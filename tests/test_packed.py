@@ -58,7 +58,8 @@ def test_a_packed_member_that_diverges_stops_alone_and_the_others_train_as_if_al
 
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(1, 16, 1, 8, 8, generator=gen), torch.randint(0, 10, (1, 16), generator=gen)
-    cfg = TrainConfig(lr=0.01, batch_size=8, max_epochs=1, until_fit=False)   # two steps: member 1 diverges at the first
+    # One epoch of two steps: member 1 diverges at the first, the others take both.
+    cfg = TrainConfig(lr=0.01, batch_size=8, max_epochs=1, until_fit=False)
     packed = Packed(nets())
     run = train(packed, (x, y), cfg, [0, 1, 2], device=torch.device("cpu"))
     assert run.diverged == [False, True, False] and run.diverge_epoch[1] == 1 and run.steps == 2
