@@ -145,12 +145,6 @@ def _differs_in_eval(model: nn.Module) -> bool:
     return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules())
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write a checkpoint durably, keeping the previous one as <path>.prev until the new one is in place, so a
     crash at any moment leaves at least one whole checkpoint to resume from."""
