@@ -146,8 +146,8 @@ def _differs_in_eval(model: nn.Module) -> bool:
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """Write a checkpoint durably, keeping the previous one as <path>.prev until the new one is in place, so a
-    crash at any moment leaves at least one whole checkpoint to resume from."""
+    """Write a checkpoint durably, keeping the previous one (at `previous(path)`) until the new one is in place, so
+    a crash at any moment leaves at least one whole checkpoint to resume from."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         torch.save(state, f)
@@ -199,7 +199,7 @@ class _Epochs:
         self.history_every = history_every
         members = len(gens)
         self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members, diverge_epoch=[None] * members)
-        self.done = torch.zeros(members, dtype=torch.bool, device=device)   # fitted (with until_fit) or diverged
+        self.done = torch.zeros(members, dtype=torch.bool, device=device)   # fitted or diverged
         # Members that fitted are put back to their weights at that moment after every later step, so a batched
         # member stops where it would have stopped alone; with them the buffers that hold one row per member (a
         # packed network's batch-norm statistics), which a forward pass in training mode moves.
