@@ -633,17 +633,17 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
         now, during = logits[(passes - 1) % 2, rows], logits[passes % 2, rows]   # its last pass, the one before
         fitted = (fit > 0) & ~book.done[group.active]
         diverged = bad > 0
-        ends = start + torch.where(diverged, bad, fit)
+        ends, div_ends = start + fit, start + bad
         end = stop_at
         stopped = diverged | fitted if cfg.until_fit else diverged
         if bool(stopped.all()):   # all stopped: training ends at the last of them
-            end = int(ends.max())
+            end = int(torch.where(diverged, div_ends, ends).max())
         early = fitted & (ends < end)
         if bool(early.any()):
             book.fitted(group.active[early], ends[early].tolist(), (steps + fit[early]).tolist(), acc[early],
                         loss_per_member(now[early].unsqueeze(-1), y[early]))
         if bool(diverged.any()):   # as `train` books them: the accuracy and loss of the weights that diverged
-            book.diverge(group.active[diverged], ends[diverged].tolist())
+            book.diverge(group.active[diverged], div_ends[diverged].tolist())
             book.acc[group.active[diverged]] = _correct(now[diverged].unsqueeze(-1), y[diverged])
             book.loss[group.active[diverged]] = loss_per_member(now[diverged].unsqueeze(-1), y[diverged])
         leaving = diverged | (early if cfg.until_fit else torch.zeros_like(early))
