@@ -42,4 +42,3 @@ def test_networks_with_modules_it_cannot_pack_are_refused():
     with pytest.raises(ValueError, match="LayerNorm"):
         Packed([net, net])
     assert all(packable(convnets.build(n, 10, 1, 0.125)) for n in convnets.NAMES)
-
