@@ -368,3 +368,18 @@ def test_a_truncated_checkpoint_in_a_partial_folder_warns_once_and_the_run_resum
     assert resumed.metrics == whole.metrics
     assert all(torch.equal(resumed.weights[k], v) for k, v in whole.weights.items())
     assert not list(store.path("image", run).glob("*.ckpt")), "no checkpoint left in the stored result"
+
+
+def test_train_with_a_data_folder_missing_a_file_says_which_and_stores_nothing(data_dir, tmp_path, capsys):
+    given = tmp_path / "data" / "mnist"
+    given.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        (given / name).write_bytes((data_dir / "mnist" / name).read_bytes())
+    args = ["train", "--scale", "smoke", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "r")]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (f"badminima: mnist: {given}/ lacks t10k-labels-idx1-ubyte (gzipped or not) but holds others of "
+                   f"its files; allowed: all four of train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                   f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte in that folder\n")
+    assert not (tmp_path / "r").exists()
