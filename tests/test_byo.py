@@ -166,3 +166,25 @@ def test_bad_input_is_one_line_naming_the_argument(change, message, tmp_path, mo
 def test_seeds_may_be_a_range_and_two_classes_train_one_logit():
     problem = byo.problem(*arrays(2), range(3))
     assert problem.seeds == (0, 1, 2) and problem.data.classes == 2 and problem.sizes(6) == (D, 6, 1)
+
+
+def test_the_table_says_which_preconditions_held_and_one_warning_line_which_failed(case):
+    classes, batch, data, store, table = case
+    assert (table["fitted"] == ~table["hit cap"] & ~table["diverged"]).all()
+    later = table["experiment"] != "Exp 1"
+    assert (table.loc[later, "phase-1 fitted"] == ~table.loc[later, "phase-1 hit cap"]).all()
+    assert table.loc[~later, "phase-1 fitted"].isna().all()
+    with pytest.warns(UserWarning) as caught:
+        again = byo.experiments(*data, WIDTHS, SEEDS, batch_size=batch, name="mine", store=store, **RUN)
+    assert [str(w.message) for w in caught] == ["badminima: " + byo.preconditions_failed(again)]
+    assert "\n" not in str(caught[0].message) and "phase 1 did not reach zero training error" in str(caught[0].message)
+    held = table.assign(fitted=True)
+    held.loc[later, "phase-1 fitted"] = True
+    assert byo.preconditions_failed(held) == ""
+
+
+def test_a_run_that_diverges_is_in_the_table_as_diverged_and_the_warning_says_so(tmp_path):
+    with pytest.warns(UserWarning, match=r"diverged \(non-finite loss\)"):
+        table = byo.experiments(*arrays(2), (4,), (0,), lr=1e30, max_steps=50, store=Store(tmp_path))
+    assert table["diverged"].all() and not table["fitted"].any() and not table["hit cap"].any()
+    assert table["steps"].isna().all()

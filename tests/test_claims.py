@@ -84,6 +84,18 @@ def test_paper_a_claim_1_is_not_tested_when_runs_hit_their_cap():
     assert verdict.verdict == stats.UNTESTED and "6 of 6 runs hit their cap" in verdict.test
 
 
+def test_paper_a_diverged_runs_count_as_not_fitted_and_their_seeds_leave_the_comparisons():
+    runs = main_runs(60.0, 93.0).assign(diverged=False)
+    lost = (runs["seed"] == 1) & (runs["init"] == "adversarial") & (runs["mode"] == "vanilla")
+    runs.loc[lost, ["train acc %", "diverged"]] = [10.0, True]
+    fit = paper_a_claims.claim1_fit(runs)[0]
+    assert fit.verdict == stats.FAILS and "1 diverged (non-finite loss), counted as not fitted" in fit.ours
+    drop = paper_a_claims.claim2_drop(runs)[0]
+    assert drop.n == 2 and "no compared run diverged (non-finite loss) in 2 of 3 runs" in drop.ours
+    sota = paper_a_claims.claim3_sota(runs)[0]
+    assert sota.n == 3 and "diverged" not in sota.ours, "SOTA's runs all finished: its comparison keeps every seed"
+
+
 def test_a_drop_smaller_than_the_smallest_that_counts_does_not_hold():
     # a clear drop of 2 points, far below a quarter of Table 2's 28.8
     verdict = paper_a_claims.claim2_drop(main_runs(88.0, 93.0))[0]
@@ -230,6 +242,16 @@ def test_widths_exp2_worse_at_each_width_is_one_family():
     assert "phase 1 fitted the random labels and Exp 1 and Exp 2 reached zero training error in 2 of 3 runs" in \
         verdicts[0].ours
     assert verdicts_from(paper_b_claims.widths_exp2_worse, widths_table(BAD)) == [stats.FAILS] * 2
+
+
+def test_paper_b_diverged_runs_leave_their_seeds_out_of_the_comparisons_and_say_so():
+    table = widths_table(GOOD, widths=(10,)).assign(diverged=False, **{"phase-1 diverged": False})
+    table.loc[(table["experiment"] == "Exp 2") & (table["seed"] == 2), "diverged"] = True
+    verdict = paper_b_claims.widths_exp2_worse(table)[0]
+    assert verdict.n == 2
+    assert "no compared run diverged (non-finite loss) in 2 of 3 runs" in verdict.ours
+    quiet = paper_b_claims.widths_exp2_worse(widths_table(GOOD, widths=(10,)).assign(diverged=False))[0]
+    assert quiet.n == 3 and "diverged" not in quiet.ours
 
 
 def test_claims_on_phase_1_are_not_tested_when_it_never_fitted():

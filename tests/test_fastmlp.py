@@ -134,11 +134,11 @@ def test_finished_members_are_not_computed(monkeypatch):
     calls = []
 
     def counting(params, xt, *rest):
-        passes, fit, acc, logits = real(params, xt, *rest)
+        passes, fit, bad, acc, logits = real(params, xt, *rest)
         calls.append(xt.shape[0])
         for m, count in zip(group_members(xt), passes.tolist()):
             steps[m] += count - 1   # the last pass reads the fit, takes no step
-        return passes, fit, acc, logits
+        return passes, fit, bad, acc, logits
 
     group_members = lambda xt: [0, 1] if xt.shape[0] == 2 else [1]
     real = fastmlp._fused
@@ -182,3 +182,53 @@ def test_the_fused_kernel_sees_whether_numbas_threads_flush_denormals(mode, flus
 
     out = subprocess.run([sys.executable, "-c", POOL_CHECK, mode], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(flushes)
+
+
+@pytest.mark.parametrize("until_fit", [True, False])
+@pytest.mark.parametrize("batch_size,fused", [(None, True), (None, False), (8, False)],
+                         ids=["fused step", "tensor step", "minibatch"])
+def test_a_member_that_diverges_is_booked_as_train_books_it(monkeypatch, batch_size, fused, until_fit):
+    """Member 1's inputs make its steps blow up: it stops as diverged at the epoch `train` books, the others
+    train on and fit as there."""
+    if not fused:
+        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
+    seeds = (0, 1, 2)
+    x, y = toy(3, 40, "gaussians")
+    x = x * torch.tensor([1.0, 30.0, 1.0])[:, None, None]
+    cfg = TrainConfig(lr=2.0, batch_size=batch_size, max_epochs=30, until_fit=until_fit)
+    a, _, b, _ = both((2, 16, 1), seeds, (x, y), cfg)
+    assert a.diverged == [False, True, False] and b.diverge_epoch == a.diverge_epoch
+    assert b.fit_epoch == a.fit_epoch and (b.epochs, b.steps) == (a.epochs, a.steps)
+    assert b.fitted == [True, False, True]
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused step", "tensor step"])
+def test_a_run_whose_every_member_diverges_stops_at_once(monkeypatch, fused):
+    if not fused:
+        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
+    seeds = (0, 1)
+    x, y = toy(2)
+    a, _, b, _ = both((2, 16, 1), seeds, (x, y), TrainConfig(lr=1e30, max_epochs=1000), history_every=100)
+    assert b.diverged == a.diverged == [True, True]
+    assert b.diverge_epoch == a.diverge_epoch and (b.epochs, b.steps) == (a.epochs, a.steps)
+    assert b.epochs < 5 and b.history["epoch"][-1] == b.epochs, "stopped at once, its last epoch recorded"
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_previous_one(tmp_path, caplog):
+    seeds = (0, 1)
+    x, y = toy(2)
+    cfg = TrainConfig(lr=0.05, max_epochs=300, until_fit=False)
+    whole = MLP((2, 32, 1), seeds)
+    full = fastmlp.train_mlp(whole, (x, y), cfg, seeds, device=CPU, history_every=10)
+    ckpt = tmp_path / "run.ckpt"
+    fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=200, until_fit=False), seeds,
+                      device=CPU, checkpoint=ckpt, checkpoint_every=50, history_every=10)
+    ckpt.write_bytes(ckpt.read_bytes()[:64])
+    resumed_model = MLP((2, 32, 1), seeds)
+    with caplog.at_level("WARNING"):
+        resumed = fastmlp.train_mlp(resumed_model, (x, y), cfg, seeds, device=CPU, checkpoint=ckpt,
+                                    checkpoint_every=50, history_every=10)
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "trying the previous one" in caplog.text
+    assert resumed.history == full.history
+    for pa, pb in zip(whole.parameters(), resumed_model.parameters()):
+        assert torch.equal(pa, pb)

@@ -2,10 +2,7 @@
 store's verbs, the bring-your-own APIs, the environment variables the package reads, and SIGINT / SIGTERM. Each case
 asserts the exit status (the exception, for an API), that the message is one line naming the option or variable and
 the value, and that the store holds afterwards exactly what it held before, byte for byte, apart from what the case
-legitimately added.
-
-Cases fixed on other branches of issue 29 are marked xfail(strict=True) with the branch's name: the merge makes them
-pass, and strict turns that into a failure until the mark is removed."""
+legitimately added."""
 from __future__ import annotations
 
 import fcntl
@@ -33,7 +30,6 @@ from badminima.paper_b import byo as paper_b_byo
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["--scale", "smoke", "--dataset", "fashion_mnist"]
-RUNS_BRANCH = pytest.mark.xfail(strict=True, reason="fixed on branch i29-runs")
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -293,7 +289,6 @@ def image_run(argv: list[str]):
     return cli.image_run(parser.parse_args(argv))
 
 
-@RUNS_BRANCH
 def test_train_resumes_past_a_truncated_checkpoint(store, capsys):
     argv = ["train", *SMOKE, "--preset", "sota", "--epochs", "3", "--results", str(store)]
     partial = Store(store).path("image-group", [image_run(argv)]).with_suffix(".partial")
@@ -342,7 +337,6 @@ def test_a_results_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, w
     assert_refused(capsys, ["train", *SMOKE, "--results", str(target)], 2, f"--results={str(target)!r}")
 
 
-@RUNS_BRANCH
 def test_a_diverging_run_is_stored_as_diverged(store, capsys):
     status = cli.main(["train", *SMOKE, "--lr", "1e30", "--results", str(store)])
     captured = capsys.readouterr()
@@ -353,14 +347,12 @@ def test_a_diverging_run_is_stored_as_diverged(store, capsys):
     assert status in (0, 1)
 
 
-@RUNS_BRANCH
 def test_epochs_the_vanilla_recipe_would_drop_are_refused_or_honoured(store, capsys):
     status = cli.main(["train", *SMOKE, "--epochs", "3", "--results", str(store)])
     captured = capsys.readouterr()
     assert (status == 2 and "--epochs=3" in one_line(captured.err)) or (status == 0 and "3 epochs" in captured.out)
 
 
-@RUNS_BRANCH
 def test_a_data_dir_missing_a_file_is_one_line(store, capsys, tmp_path):
     data = tmp_path / "data" / "fashion-mnist"
     data.mkdir(parents=True)
@@ -406,7 +398,7 @@ PAPER_A = [
     ({"cfg": "cpu"}, "cfg=str"),
     ({"name": ""}, "name=''"),
     pytest.param({"x_train": images(40, (8, 8, 1))[0], "x_test": images(8, (8, 8, 1))[0]}, "x_train=",
-                 marks=RUNS_BRANCH, id="channels-last"),
+                 id="channels-last"),
 ]
 
 

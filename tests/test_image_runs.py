@@ -14,12 +14,17 @@ import numpy as np
 import pytest
 import torch
 
+from badminima.book import cli
+from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import Adversarial, DataSpec, ImageRun
 from badminima.core.config import ParameterError
 from badminima.core.metrics import distance
 from badminima.core.store import Store
+from badminima.core import runtime
+from badminima.core.data import images
 from badminima.core.train import TrainConfig
+from badminima.core.train import train as train_loop
 
 CPU = torch.device("cpu")
 
@@ -322,3 +327,59 @@ def test_the_identity_repair_trains_as_the_plain_adversarial_run_and_a_warm_up_d
     plain_random = image_runs.run_image(tiny_run(), store, progress=False)
     assert not all(torch.equal(plain_random.weights[k], control.weights[k]) for k in control.weights), \
         "a random init takes the warm-up too (the control)"
+
+
+def test_a_diverged_run_is_stored_as_diverged_and_the_runs_table_says_not_fitted(data_dir, tmp_path):
+    run = tiny_run(train=TrainConfig(lr=1e30, batch_size=32, max_epochs=3))
+    store = Store(tmp_path)
+    stored = image_runs.run_image(run, store, CPU, progress=False)
+    assert stored.metrics["diverge_epoch"] == [1] and stored.metrics["epochs"] == 1, "stopped at once"
+    assert stored.metrics["fit_epoch"] == [None]
+    row = paper_a.runs_table([({"seed": 3}, run)], store).iloc[0]
+    assert bool(row["diverged"]) and not row["fitted"] and not row["hit cap"]
+
+
+def test_train_refuses_epochs_the_vanilla_recipe_would_drop_before_any_work(tmp_path, capsys):
+    assert cli.main(["train", "--scale", "smoke", "--epochs", "20", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("badminima: --epochs=20 does not apply to the vanilla recipe") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists(), "nothing was started"
+
+
+def test_a_truncated_checkpoint_in_a_partial_folder_warns_once_and_the_run_resumes(data_dir, tmp_path, caplog):
+    run = tiny_run()
+    whole = image_runs.run_image(run, Store(tmp_path / "whole"), CPU, progress=False)
+    store = Store(tmp_path / "damaged")
+    short = dataclasses.replace(run, train=dataclasses.replace(run.train, max_epochs=2))
+    group = store.path("image-group", [run])
+    work = group.with_name(group.name + ".partial")
+    work.mkdir(parents=True)
+    # What a run killed after two epochs leaves: its checkpoint, and the previous one (of one epoch), computed as
+    # the store computes (on its threads).
+    model = image_runs.for_device([image_runs.build_model(run, images.load("mnist"))], CPU)
+    data = image_runs.prepare(run.data, CPU)
+    with runtime.threads(runtime.RUN_THREADS):
+        train_loop(model, (data.x_train, data.y_train), short.train, [run.seed],
+                   test_set=(data.x_test, data.y_test), checkpoint=work / "train.ckpt", device=CPU)
+    (work / "train.ckpt").write_bytes((work / "train.ckpt").read_bytes()[:200])
+    with caplog.at_level("WARNING"):
+        resumed = image_runs.run_image(run, store, CPU, progress=False)
+    assert len(caplog.records) == 1 and "trying the previous one" in caplog.text
+    assert resumed.metrics == whole.metrics
+    assert all(torch.equal(resumed.weights[k], v) for k, v in whole.weights.items())
+    assert not list(store.path("image", run).glob("*.ckpt")), "no checkpoint left in the stored result"
+
+
+def test_train_with_a_data_folder_missing_a_file_says_which_and_stores_nothing(data_dir, tmp_path, capsys):
+    given = tmp_path / "data" / "mnist"
+    given.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        (given / name).write_bytes((data_dir / "mnist" / name).read_bytes())
+    args = ["train", "--scale", "smoke", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "r")]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (f"badminima: mnist: {given}/ lacks t10k-labels-idx1-ubyte (gzipped or not) but holds others of "
+                   f"its files; allowed: all four of train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                   f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte in that folder\n")
+    assert not (tmp_path / "r").exists()

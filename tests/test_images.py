@@ -286,6 +286,26 @@ def test_crop_flip_without_padding_only_flips():
     assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
 
 
+def test_crop_without_flip_crops_as_the_flipping_one_and_never_mirrors():
+    x = torch.rand(64, 2, 5, 5)
+    assert torch.equal(crop_flip(x, torch.Generator().manual_seed(0), padding=0, flip=False), x)
+    # A left-right asymmetric spot: a crop moves it, a flip would mirror it.
+    spot = torch.zeros(64, 1, 9, 9)
+    spot[:, 0, 4, 2] = 1
+    plain = crop_flip(spot, torch.Generator().manual_seed(0), padding=2, flip=False)
+    flipped = crop_flip(spot, torch.Generator().manual_seed(0), padding=2)
+    shifts = (plain[:, 0] == 1).nonzero()[:, 1:]
+    assert bool(((shifts[:, 1] >= 0) & (shifts[:, 1] <= 4)).all()), "column 2 moved by at most 2 either way"
+    mirrored = ~(plain == flipped).flatten(1).all(1)
+    assert 10 < int(mirrored.sum()) < 54, "the same crops, about half of them mirrored where flips are on"
+
+
+@pytest.mark.parametrize("side, padding", [(32, 4), (28, 4), (16, 2), (12, 2), (11, 1), (8, 1), (3, 1)])
+def test_the_crop_padding_is_an_eighth_of_the_side_rounded_half_up_and_at_least_one(side, padding):
+    assert images.crop_padding(side, side) == padding
+    assert images.crop_padding(side, 64) == padding, "the shorter side sets it"
+
+
 def test_crop_flip_offsets_differ_per_image():
     # A single bright pixel shows where each image's crop window landed.
     x = torch.zeros(32, 1, 9, 9)
@@ -301,3 +321,25 @@ def test_to_float_normalises_per_channel():
     out = to_float(x, mean=(0.0, 0.5), std=(1.0, 0.5), device="cpu")
     assert out.dtype == torch.float32
     assert torch.allclose(out[0, 0], torch.zeros(2, 2)) and torch.allclose(out[0, 1], torch.ones(2, 2))
+
+
+def test_a_data_folder_missing_one_file_is_one_line_naming_it_never_the_system_copy(tmp_path):
+    write_idx_set(tmp_path / "fashion-mnist")
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    for read in (lambda: load("fashion_mnist", tmp_path), lambda: images.fingerprint("fashion_mnist", tmp_path)):
+        with pytest.raises(MissingDataError) as err:
+            read()
+        message = str(err.value)
+        assert "\n" not in message and f"{tmp_path / 'fashion-mnist'}/ lacks t10k-labels-idx1-ubyte" in message
+
+
+def test_the_fingerprint_names_the_folder_the_files_were_read_from(tmp_path):
+    write_idx_set(tmp_path / "given" / "MNIST" / "raw")
+    assert images.fingerprint("mnist", tmp_path / "given")["folder"] == str(tmp_path / "given" / "MNIST" / "raw")
+    write_idx_set(tmp_path / "own" / "fashion-mnist")
+    assert images.fingerprint("fashion_mnist", tmp_path / "own")["folder"] == str(tmp_path / "own" / "fashion-mnist")
+
+
+@pytest.mark.skipif(not images.FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="Fashion-MNIST not installed")
+def test_a_data_folder_without_fashion_mnist_reads_the_system_copy_and_says_so(tmp_path):
+    assert images.source_folder("fashion_mnist", tmp_path) == images.FASHION_MNIST_SYSTEM_DIR

@@ -87,6 +87,20 @@ def test_only_vanilla_trains_to_a_fit_and_without_a_cap_it_runs_the_fixed_epochs
         protocol.config_for("cpu", vanilla_cap=0)
 
 
+def test_epochs_the_recipe_would_not_train_are_refused_and_those_it_trains_are_honoured():
+    cfg = protocol.config_for("smoke", epochs=20)
+    with pytest.raises(ParameterError, match=r"^epochs=20 does not apply to the vanilla recipe, which trains until "
+                                             r"100% training accuracy within its cap of 2 epochs"):
+        protocol.image_run(cfg, "resnet18", 0, "random", "vanilla", epochs=20)
+    assert protocol.image_run(cfg, "resnet18", 0, "random", "sota", epochs=20).train.max_epochs == 20
+    with_l2 = protocol.image_run(cfg, "resnet18", 0, "random", "vanilla", l2=5e-4, epochs=20)
+    assert with_l2.train.max_epochs == 20 and not with_l2.train.until_fit, "a heuristic makes it a fixed schedule"
+    capped = protocol.image_run(cfg, "resnet18", 0, "random", "sota", until_fit=True, epochs=20)
+    assert capped.train.until_fit and capped.train.max_epochs == 20, "--until-fit keeps the epochs as the cap"
+    fixed = protocol.config_for("paper", epochs=20)   # no vanilla cap: vanilla trains the epochs
+    assert protocol.image_run(fixed, "resnet18", 0, "random", "vanilla", epochs=20).train.max_epochs == 20
+
+
 def test_other_grids_sizes_and_shared_runs():
     main = runs_of(paper_a.main_grid(CFG))
     r = paper_a.r_grid(CFG)
@@ -111,9 +125,13 @@ def test_training_once_and_reading_without_training(tmp_path):
     runs = paper_a.runs_table(paper_a.main_grid(cfg), store)
     assert len(list((tmp_path / "adversarial").iterdir())) == len(cfg.seeds)   # phase 1 once per seed
     assert list(runs.columns) == ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs",
-                                  "last-quarter change", "hit cap", "phase-1 fitted"]
+                                  "last-quarter change", "hit cap", "fitted", "diverged", "phase-1 acc %",
+                                  "phase-1 fitted"]
     adversarial = runs["init"] == "adversarial"
     assert runs.loc[adversarial, "phase-1 fitted"].notna().all() and runs.loc[~adversarial, "phase-1 fitted"].isna().all()
+    assert runs.loc[adversarial, "phase-1 acc %"].between(0, 100).all()
+    assert runs.loc[~adversarial, "phase-1 acc %"].isna().all()
+    assert not runs["diverged"].any() and (runs["fitted"] == (runs["train acc %"] >= 100)).all()
     again = paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
     pd.testing.assert_frame_equal(runs, again)
     curves = paper_a.curves(paper_a.main_grid(cfg), store)
@@ -185,6 +203,10 @@ def test_fit_lines_say_which_recipe_fitted_and_which_hit_its_cap():
     assert "changed by -0.5 points on average (-1.5 to +0.5), so it had plateaued; it had not fitted" in text
     runs.loc[3, "last-quarter change"] = 6.0
     assert "so it was still changing in some runs" in paper_a.fit_lines(runs, CFG)
+    assert "diverged" not in text
+    lost = paper_a.fit_lines(runs.assign(diverged=[False, True, False, False]), CFG)
+    assert "in 1 of 2 runs" in lost and "hit the cap" not in lost, "the run short of 100% diverged, not capped"
+    assert "1 run(s) diverged (non-finite loss) and count as not fitted." in lost
 
 
 def test_table1_stands_beside_the_papers_rows_with_both_settings_stated():

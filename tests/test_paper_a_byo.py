@@ -18,7 +18,7 @@ CLASSES = 3
 SEEDS = (0, 1)
 CFG = protocol.config_for("smoke", batch_size=8, phase1_epochs=3)
 COLUMNS = ["model", "seed", "init", "mode", "train acc %", "test acc %", "epochs", "last-quarter change", "hit cap",
-           "phase-1 fitted"]
+           "fitted", "diverged", "phase-1 acc %", "phase-1 fitted", "augmentation"]
 
 
 def mlp(classes: int, in_channels: int, hidden: int = 16, act: type[nn.Module] = nn.ReLU) -> nn.Module:
@@ -43,12 +43,49 @@ def arrays(n: int = 30, n_test: int = 15) -> dict:
 def first(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     data = arrays()
-    table = byo.experiments(mlp, **data, seeds=list(SEEDS), cfg=CFG, name="tiny mlp", store=Store(root))
-    return root, data, table
+    with pytest.warns(UserWarning) as caught:   # at smoke scale's few epochs phase 1 cannot fit its random labels
+        table = byo.experiments(mlp, **data, seeds=list(SEEDS), cfg=CFG, name="tiny mlp", store=Store(root))
+    return root, data, table, [str(w.message) for w in caught]
+
+
+def test_the_table_carries_each_runs_preconditions_and_one_warning_says_which_failed(first):
+    _, _, table, warned = first
+    adversarial = table["init"] == "adversarial"
+    assert table.loc[adversarial, "phase-1 acc %"].between(0, 100).all()
+    assert table.loc[adversarial, "phase-1 fitted"].eq(table.loc[adversarial, "phase-1 acc %"] >= 99.99).all()
+    assert (table["fitted"] == (table["train acc %"] >= 100)).all() and not table["diverged"].any()
+    assert len(warned) == 1 and "\n" not in warned[0] and warned[0] == "badminima: " + byo.preconditions_failed(table)
+    seeds_short = int((~table.loc[adversarial].drop_duplicates("seed")["phase-1 fitted"].astype(bool)).sum())
+    assert f"phase 1 missed Algorithm 1's stopping rule (99.99% on its random labels) for {seeds_short} of 2 seeds" \
+        in warned[0]
+    assert set(table.loc[table["mode"] == "SOTA", "augmentation"]) == {"crop (padding 2) + flip"}, "12 px: 2"
+    assert set(table.loc[table["mode"] == "vanilla", "augmentation"]) == {"none"}
+
+
+def test_a_table_whose_preconditions_all_held_warns_nothing(first):
+    _, _, table, _ = first
+    held = table.assign(fitted=True)
+    held.loc[held["phase-1 fitted"].notna(), "phase-1 fitted"] = True
+    assert byo.preconditions_failed(held) == ""
+    lost = held.assign(diverged=held.index == 0)
+    assert byo.preconditions_failed(lost).startswith("preconditions failed: 1 diverged (non-finite loss)")
+
+
+def test_without_flips_only_the_augmented_runs_change_and_the_table_says_so(first, tmp_path):
+    root, data, table, _ = first
+    args = dict(seeds=SEEDS, cfg=CFG, name="tiny mlp")
+    flipping = byo._grid(mlp, data["x_train"], data["y_train"], data["x_test"], data["y_test"], SEEDS, CFG,
+                         "tiny mlp", True)
+    plain = byo._grid(mlp, data["x_train"], data["y_train"], data["x_test"], data["y_test"], SEEDS, CFG,
+                      "tiny mlp", False)
+    for (labels, a), (_, b) in zip(flipping, plain):
+        assert (a == b) == (labels["mode"] == "vanilla"), "vanilla does not augment: its runs are shared"
+    with pytest.raises(NotStored, match=f"{2 * len(SEEDS)} of {4 * len(SEEDS)} runs"):
+        byo.experiments(mlp, **data, **args, flip=False, store=ReadOnlyStore(root))
 
 
 def test_the_table_has_the_chapters_columns_and_one_row_per_seed_init_and_mode(first):
-    _, _, table = first
+    _, _, table, _ = first
     assert list(table.columns) == COLUMNS
     assert len(table) == 4 * len(SEEDS)
     assert sorted(table.groupby(["seed", "init", "mode"]).size().index) == sorted(
@@ -62,7 +99,7 @@ def test_the_table_has_the_chapters_columns_and_one_row_per_seed_init_and_mode(f
 
 
 def test_phase1_runs_once_per_seed_from_the_factorys_network_at_that_seed(first):
-    root, _, _ = first
+    root, _, _, _ = first
     entries = [e for e in Store(root).entries() if e.status == "complete"]
     assert sum(e.kind == "image" for e in entries) == 4 * len(SEEDS)
     phase1 = [e for e in entries if e.kind == "adversarial"]
@@ -76,10 +113,11 @@ def test_phase1_runs_once_per_seed_from_the_factorys_network_at_that_seed(first)
 
 
 def test_a_second_call_loads_the_same_table_from_a_read_only_store(first):
-    root, data, table = first
+    root, data, table, _ = first
     as_torch = {k: torch.from_numpy(v) for k, v in data.items()}
-    again = byo.experiments(mlp, **as_torch, seeds=np.array(SEEDS), cfg=CFG, name="tiny mlp",
-                            store=ReadOnlyStore(root))
+    with pytest.warns(UserWarning):
+        again = byo.experiments(mlp, **as_torch, seeds=np.array(SEEDS), cfg=CFG, name="tiny mlp",
+                                store=ReadOnlyStore(root))
     pd.testing.assert_frame_equal(again, table)
 
 
@@ -101,7 +139,7 @@ OTHERS = {
 
 @pytest.mark.parametrize("factory, data, name", OTHERS.values(), ids=OTHERS.keys())
 def test_other_data_or_another_architecture_does_not_load_the_first_results(first, factory, data, name):
-    root, _, _ = first
+    root, _, _, _ = first
     with pytest.raises(NotStored):
         byo.experiments(factory, **data, seeds=SEEDS, cfg=CFG, name=name, store=ReadOnlyStore(root))
 
@@ -140,6 +178,13 @@ BAD = [
                                               r"images of shape \(N, C, H, W\)"),
     (dict(x_test=arrays()["x_test"][:, :1]), r"x_test=array of shape \(15, 1, 12, 12\) does not fit x_train; "
                                              r"allowed: images of shape \(3, 12, 12\)"),
+    (dict(x_train=arrays()["x_train"].transpose(0, 2, 3, 1)),
+     r"x_train=array of shape \(30, 12, 12, 3\) looks channels-last \(N, H, W, C\); allowed: channels-first images "
+     r"\(N, C, H, W\)"),
+    (dict(x_train=arrays()["x_train"][:, :, :3, :3]),
+     r"x_train=array of shape \(30, 3, 3, 3\) looks ambiguous \(its channel axis is as long as its width\); "
+     r"allowed: channels-first images \(N, C, H, W\)"),
+    (dict(flip="yes"), r"flip='yes' is not allowed; allowed: True or False"),
     (dict(x_train="pixels"), r"x_train=str is not an array of numbers"),
     (dict(x_train=one_channel_constant()), r"x_train=array whose channel 1 holds the value 7 in every pixel"),
     (dict(seeds=[-1]), r"seeds=\[-1\] is not allowed; allowed: a non-empty list of distinct non-negative"),

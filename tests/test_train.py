@@ -1,12 +1,15 @@
 import dataclasses
+import logging
 
 import pytest
 import torch
 
 from badminima.core.config import ParameterError
 from badminima.core.data.toy import draw
-from badminima.core.models import MLP, member_params
-from badminima.core.train import TrainConfig, train
+from badminima.core import convnets
+from badminima.core.models import MLP, Single, member_params
+from badminima.core.packed import Packed
+from badminima.core.train import Run, TrainConfig, previous, train
 
 CPU = torch.device("cpu")
 
@@ -127,3 +130,96 @@ def test_learning_rate_schedule():
 def test_bad_config_is_a_one_line_error():
     with pytest.raises(ParameterError, match="momentum=1.5 is out of range"):
         TrainConfig(momentum=1.5)
+
+
+@pytest.mark.parametrize("batch_size", [None, 10], ids=["full batch", "minibatch"])
+def test_a_run_whose_loss_becomes_non_finite_stops_at_once_as_diverged(batch_size):
+    data, _ = gaussians()
+    run = train(MLP([2, 16, 1], seeds=[0]), data, TrainConfig(lr=1e30, batch_size=batch_size, max_epochs=50), [0],
+                device=CPU)
+    assert run.diverged == [True] and run.diverge_epoch == [1] and run.epochs == 1
+    assert run.fitted == [False] and not run.cap_hit, "diverged: neither fitted nor stopped by the cap"
+    assert run.steps == 1, "the step whose loss was not finite is not taken"
+    assert Run.from_dict(run.as_dict()).diverge_epoch == [1]
+
+
+def test_a_run_that_did_not_diverge_keeps_the_dict_it_had_before_divergence_was_recorded():
+    data, _ = gaussians()
+    run = train(MLP([2, 16, 1], seeds=[0]), data, TrainConfig(lr=0.1, max_epochs=3), [0], device=CPU)
+    assert "diverge_epoch" not in run.as_dict()
+    old = Run.from_dict({k: v for k, v in run.as_dict().items()})
+    assert old.diverged == [False] and old.fitted == run.fitted
+
+
+@pytest.mark.parametrize("until_fit", [True, False])
+def test_a_member_that_diverges_stops_alone_and_the_others_train_as_if_alone(until_fit):
+    seeds = [0, 1, 2]
+    draws = [draw("gaussians", 40, 2, s)[0] for s in seeds]
+    x = torch.stack([d[0] for d in draws]) * torch.tensor([1.0, 30.0, 1.0])[:, None, None]   # member 1 blows up
+    y = torch.stack([d[1] for d in draws])
+    cfg = TrainConfig(lr=2.0, batch_size=8, max_epochs=6, until_fit=until_fit)
+    packed = MLP([2, 16, 1], seeds)
+    run = train(packed, (x, y), cfg, seeds, device=CPU)
+    assert run.diverged == [False, True, False] and run.fitted[1] is False
+    assert run.fitted[0] and run.fitted[2]
+    for m in (0, 2):
+        alone = MLP([2, 16, 1], [seeds[m]])
+        run1 = train(alone, (x[m:m + 1], y[m:m + 1]), cfg, [seeds[m]], device=CPU)
+        assert run1.fit_epoch[0] == run.fit_epoch[m] and run1.diverged == [False]
+        assert torch.allclose(member_params(alone)[0], member_params(packed)[m], atol=1e-5)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize("damaged", ["newest", "both"])
+def test_an_unreadable_checkpoint_gets_one_warning_and_the_run_resumes_or_starts_over(tmp_path, caplog, damaged):
+    data, _ = gaussians()
+    cfg = TrainConfig(lr=0.02, batch_size=10, max_epochs=8, until_fit=False)
+    whole = MLP([2, 16, 1], seeds=[0])
+    run_whole = train(whole, data, cfg, [0], device=CPU)
+    ckpt = tmp_path / "run.ckpt"
+    train(MLP([2, 16, 1], seeds=[0]), data, dataclasses.replace(cfg, max_epochs=5), [0], checkpoint=ckpt,
+          device=CPU)
+    assert previous(ckpt).exists(), "the checkpoint before the newest is kept"
+    for path in [ckpt, previous(ckpt)][:1 if damaged == "newest" else 2]:
+        _truncate(path)
+    resumed = MLP([2, 16, 1], seeds=[0])
+    with caplog.at_level(logging.WARNING):
+        run = train(resumed, data, cfg, [0], checkpoint=ckpt, device=CPU)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == (1 if damaged == "newest" else 2)
+    assert all("\n" not in w and "is unreadable" in w for w in warnings)
+    assert warnings[0].endswith("trying the previous one")
+    assert warnings[-1].endswith("starting over") == (damaged == "both")
+    assert torch.equal(member_params(resumed), member_params(whole))
+    assert run.history == run_whole.history
+    again = train(MLP([2, 16, 1], seeds=[0]), data, cfg, [0], checkpoint=ckpt, device=CPU)
+    assert again.epochs == 8, "the rerun reads the checkpoint the resumed run wrote"
+
+
+def test_a_packed_member_that_diverges_stops_alone_and_the_others_train_as_if_alone():
+    """Member 1's classifier scaled far up: its logits overflow at once. It stops as diverged; member 0 trains as
+    it does alone (to float tolerance: a grouped convolution sums in another order)."""
+    def nets():
+        out = [convnets.build("resnet18", 10, 1, 0.0625, seed=s) for s in (0, 1, 2)]
+        with torch.no_grad():
+            out[1].classifier.weight.mul_(1e38)
+        return out
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1, 16, 1, 8, 8, generator=gen), torch.randint(0, 10, (1, 16), generator=gen)
+    # One epoch of two steps: member 1 diverges at the first, the others take both.
+    cfg = TrainConfig(lr=0.01, batch_size=8, max_epochs=1, until_fit=False)
+    packed = Packed(nets())
+    run = train(packed, (x, y), cfg, [0, 1, 2], device=CPU)
+    assert run.diverged == [False, True, False] and run.diverge_epoch[1] == 1 and run.steps == 2
+    alone = Single(nets()[0])
+    run0 = train(alone, (x, y), cfg, [0], device=CPU)
+    assert run0.diverged == [False]
+    assert run.history["loss"][0][0] == pytest.approx(run0.history["loss"][0][0], rel=1e-4)
+    state = packed.member_state(0)
+    worst = max(float((state[k].float() - v.float()).abs().max() / v.float().abs().max().clamp(min=1e-12))
+                for k, v in alone.net.state_dict().items() if v.is_floating_point())
+    assert worst < 1e-3, "each tensor as alone, relative to its largest entry"

@@ -151,13 +151,14 @@ def image_run(args: argparse.Namespace):
                                   phase1_epochs=args.phase1_epochs, lr=args.lr, l2=args.l2, momentum=args.momentum)
         augment = None if args.augment is None else args.augment == "on"
         return paper_a.image_run(cfg, args.model, args.seed, args.init, args.preset, augment=augment, l2=args.l2,
-                                  momentum=args.momentum, until_fit=args.until_fit)
+                                  momentum=args.momentum, until_fit=args.until_fit, epochs=args.epochs)
     except ParameterError as err:
         raise err.renamed(TRAIN_OPTIONS[err.name]) if err.name in TRAIN_OPTIONS else err
 
 
 def _train(args: argparse.Namespace) -> int:
     from badminima.core.data import images
+    from badminima.paper_a.experiments import diverged
     from badminima.paper_a.runs import run_image
 
     run = image_run(args)
@@ -178,7 +179,8 @@ def _train(args: argparse.Namespace) -> int:
         stored = run_image(run, store, compile_=args.compile)
     m = stored.metrics
     print(f"{args.init} init, {args.preset}: train acc {100 * m['train_acc']:.2f}%, "
-          f"test acc {100 * m['test_acc']:.2f}%, {m['epochs']} epochs")
+          f"test acc {100 * m['test_acc']:.2f}%, {m['epochs']} epochs"
+          + (" (diverged: the loss became non-finite; stored as diverged, not fitted)" if diverged(m) else ""))
     return 0
 
 

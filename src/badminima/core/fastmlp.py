@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from badminima.core import runtime
 from badminima.core.metrics import accuracy, predict
 from badminima.core.models import MLP
-from badminima.core.train import (DataSet, History, Run, TrainConfig, default_device, loss_per_member, recorded,
-                                  save_atomic)
+from badminima.core.train import (DataSet, History, Run, TrainConfig, default_device, loss_per_member,
+                                  read_checkpoint, recorded, save_checkpoint)
 
 Tensor = torch.Tensor
 # Every process compiles the kernels itself (about 5 s): under fastmath the object code numba caches on disk and the
@@ -105,6 +105,11 @@ def _forward(params: list[Tensor], x: Tensor, ws: _Workspace) -> tuple[Tensor, T
 
 def _correct(out: Tensor, y: Tensor) -> Tensor:
     return (predict(out) == y).float().mean(1)
+
+
+def _finite(out: Tensor) -> Tensor:
+    """Whether each member's logits are all finite (its loss is finite exactly when they are)."""
+    return torch.isfinite(out).flatten(1).all(1)
 
 
 def _gradients(params: list[Tensor], x: Tensor, y: Tensor, h: Tensor, out: Tensor, ws: _Workspace,
@@ -264,13 +269,25 @@ def _step_by_point(m, xt, w1, b1, w2, lr, train_first, g, gx, sums):  # pragma: 
         w[j] = wj - lr * a
 
 
+@numba.njit(cache=CACHE)
+def _non_finite(values):  # pragma: no cover (compiled)
+    """Whether a float32 array holds an infinity or a NaN, read from the exponent bits: under fastmath a float
+    comparison may assume every value finite and be folded away."""
+    bits = values.view(np.int32)
+    for i in range(len(bits)):
+        if (bits[i] & 0x7F800000) == 0x7F800000:
+            return True
+    return False
+
+
 @numba.njit(fastmath=True, cache=CACHE)
-def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
+def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit, bad,
                   work):  # pragma: no cover (compiled)
     """Up to len(lrs) full-batch gradient steps of member m of a one-logit net (step t at lrs[t]), then a pass
     that reads the fit of the weights reached. Pass t (before step t) writes the logits to logits[t % 2, m] and
     the accuracy to acc[m]; fit[m] receives the first t >= 1 at which the accuracy reached fit_target (-1:
-    never), and with `freeze` the member stops there, unstepped (`train` holds a fitted member). Returns the
+    never), and with `freeze` the member stops there, unstepped (`train` holds a fitted member). bad[m] receives
+    the first t >= 1 at which a logit is not finite (-1: never), where the member stops, diverged. Returns the
     number of passes."""
     d, n, p = xt.shape[1], xt.shape[2], w1.shape[2]
     # 2-D inputs (the paper's) take the by-point loops: at every width measured (10 to 500) a step is faster
@@ -280,12 +297,16 @@ def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first
     inv_n = np.float32(1.0) / np.float32(n)
     g, gx = work[0, :n], work[1:1 + d, :n]
     fit[m] = -1
+    bad[m] = -1
     for t in range(len(lrs) + 1):
         out = logits[t % 2, m]
         if by_point:
             _forward_by_point(m, xt, w1, b1, w2, b2, out)
         else:
             _forward_by_unit(m, xt, w1, b1, w2, b2, out, work[1 + d, :n])
+        if t > 0 and _non_finite(out):
+            bad[m] = t
+            return t + 1
         correct = 0
         for i in range(n):
             correct += (out[i] > zero) == (y[m, i] > np.float32(0.5))
@@ -298,7 +319,9 @@ def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first
             return t + 1
         gb2 = zero
         for i in range(n):
-            g[i] = (np.float32(1.0) / (np.float32(1.0) + np.exp(-out[i])) - y[m, i]) * inv_n
+            # exp's argument kept within float32's range: under fastmath an infinite exp gave NaN where the
+            # sigmoid is 0 (and a sigmoid below e^-88 is a denormal, flushed to 0 here anyway).
+            g[i] = (np.float32(1.0) / (np.float32(1.0) + np.exp(min(-out[i], np.float32(88.0)))) - y[m, i]) * inv_n
             gb2 += g[i]
         for k in range(d):
             for i in range(n):
@@ -312,7 +335,7 @@ def _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first
 
 
 @numba.njit(parallel=True, fastmath=True, cache=CACHE)
-def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit,
+def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc, fit, bad,
                  passes):  # pragma: no cover (compiled)
     """`_member_steps` for every member, the members in parallel, each on its own until its steps are done or it
     fits: no member waits for another between two events of the loop. passes[m]: its number of passes.
@@ -322,7 +345,7 @@ def _fused_steps(xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, lo
     work = np.empty((members, 4 + d, max(n, w1.shape[2])), np.float32)
     for m in numba.prange(members):
         passes[m] = _member_steps(m, xt, y, w1, b1, w2, b2, lrs, fit_target, freeze, train_first, logits, acc,
-                                  fit, work[m])
+                                  fit, bad, work[m])
 
 
 @numba.njit(parallel=True, cache=CACHE)
@@ -347,13 +370,13 @@ def _pool_flushes() -> bool:
 
 
 def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_target: float, freeze: bool,
-           readout_only: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+           readout_only: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """`_fused_steps` on the members' tensors (updated in place), xt being x transposed to (members, d, n).
-    Returns per member its passes, the pass at which it fitted (-1: none), its accuracy at its last pass, and
-    the logits (2, members, n) of the passes (pass t in [t % 2])."""
+    Returns per member its passes, the pass at which it fitted (-1: none), the pass at which it diverged (-1:
+    none), its accuracy at its last pass, and the logits (2, members, n) of the passes (pass t in [t % 2])."""
     members, _, n = xt.shape
     logits, acc = xt.new_empty(2, members, n), xt.new_empty(members)
-    fit, passes = torch.empty(members, dtype=torch.int64), torch.empty(members, dtype=torch.int64)
+    fit, bad, passes = (torch.empty(members, dtype=torch.int64) for _ in range(3))
     # The kernels take the biases and the readout flat, (members, p) and (members,), and the width padded with
     # zero units to a multiple of 8. Why: numba compiles a loop over a contiguous row into vector instructions
     # and over a strided one it does not (3x slower), and a width that is a multiple of the vector length spares
@@ -373,13 +396,13 @@ def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_ta
         try:
             _fused_steps(xt.numpy(), y.numpy(), *(t.numpy() for t in work), np.asarray(lrs, np.float32),
                          np.float32(fit_target), freeze, not readout_only, logits.numpy(), acc.numpy(),
-                         fit.numpy(), passes.numpy())
+                         fit.numpy(), bad.numpy(), passes.numpy())
         finally:
             numba.set_num_threads(threads)
     if pad:
         for t, w in zip(flat[:3], work[:3]):
             t.copy_(w[..., :width])
-    return passes, fit, acc, logits
+    return passes, fit, bad, acc, logits
 
 
 def fused_ok(cfg: TrainConfig, x: Tensor, classes: int, batch: int) -> bool:
@@ -410,26 +433,37 @@ class _Book:
                  test: DataSet | None, checkpoint: Path | None, checkpoint_every: int, history_every: History):
         self.model, self.cfg, self.gens, self.test = model, cfg, gens, test
         self.checkpoint, self.checkpoint_every, self.history_every = checkpoint, checkpoint_every, history_every
-        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
-        self.done = torch.zeros(members, dtype=torch.bool)
+        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members, diverge_epoch=[None] * members)
+        self.done = torch.zeros(members, dtype=torch.bool)   # fitted, or diverged
         self.loss = torch.zeros(members)
         self.acc = torch.zeros(members)
         # in _Members' order: w1, b1, w2, b2
         self.buffers = ([torch.zeros_like(p.detach()) for p in (model.weights[0], model.biases[0], model.weights[1],
                                                                 model.biases[1])] if cfg.momentum else None)
-        if checkpoint and checkpoint.exists():
-            state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        state = read_checkpoint(checkpoint) if checkpoint else None
+        if state is not None:
             model.load_state_dict(state["model"])
             for g, s in zip(gens, state["gens"]):
                 g.set_state(s)
             self.run, self.done = Run.from_json(state["run"]), state["done"]
+            if not self.run.diverge_epoch:   # a checkpoint written before divergence was recorded
+                self.run.diverge_epoch = [None] * members
             self.loss, self.acc, self.buffers = state["loss"], state["acc"], state["buffers"]
+        self.diverged = torch.tensor(self.run.diverged)
         if self.buffers is not None:
             self.buffers = [b.to(model.weights[0].device) for b in self.buffers]
 
     @property
     def finished(self) -> bool:
-        return self.cfg.until_fit and bool(self.done.all())
+        """As in `train`: every member diverged, or (with until_fit) every member fitted or diverged."""
+        return bool(self.diverged.all()) or (self.cfg.until_fit and bool(self.done.all()))
+
+    def diverge(self, members: Tensor, epochs: list[int]) -> None:
+        """Books members whose loss became non-finite at the end of these epochs: they stop there."""
+        for m, epoch in zip(members.tolist(), epochs):
+            self.run.diverge_epoch[m] = epoch
+        self.diverged[members] = True
+        self.done[members] = True
 
     def fitted(self, members: Tensor, epochs: list[int], steps: list[int], acc: Tensor, loss: Tensor) -> None:
         """Books members that reached the target at epochs that close nothing else: their fit epoch and step and,
@@ -450,20 +484,25 @@ class _Book:
         return min(stops)
 
     def close(self, epoch: int, members: _Members, acc: Tensor, loss: Callable[[], Tensor],
-              now: Callable[[], Tensor]) -> Tensor | None:
-        """Closes epoch `epoch` given the active members' accuracy at its end; `loss` gives their mean loss during
-        it, `now` their loss at its end, which a member that stops here keeps in later records (in `train` a
-        fitted member is held at these weights, so every later epoch computes this loss). Both are called only
-        when needed. Returns the mask of active members that stop here (empty when none), or None when training
-        ends."""
+              now: Callable[[], Tensor], finite: Tensor) -> Tensor | None:
+        """Closes epoch `epoch` given the active members' accuracy at its end and whether their logits there are
+        `finite` (a member whose are not stops here, diverged); `loss` gives their mean loss during it, `now` their
+        loss at its end, which a member that stops here keeps in later records (in `train` a fitted member is held
+        at these weights, so every later epoch computes this loss). Both are called only when needed. Returns the
+        mask of active members that stop here (empty when none), or None when training ends."""
         run, cfg = self.run, self.cfg
         run.epochs = epoch
         reached = acc >= cfg.fit_target
+        bad = ~finite
         due = self.checkpoint is not None and epoch % self.checkpoint_every == 0
-        if not (epoch == cfg.max_epochs or recorded(epoch, self.history_every) or due or bool(reached.any())):
-            return _NOBODY   # the common step: nothing fitted, nothing to record
+        if not (epoch == cfg.max_epochs or recorded(epoch, self.history_every) or due or self.finished
+                or bool((reached | bad).any())):
+            return _NOBODY   # the common step: nothing fitted or diverged, nothing to record
         active = members.active.cpu()
+        bad = bad.cpu()
         self.loss[active], self.acc[active] = loss().cpu(), acc.cpu()
+        if bool(bad.any()):
+            self.diverge(active[bad], [epoch] * int(bad.sum()))
         # As in `train`: the first epoch at the target is recorded even without until_fit, which alone stops.
         fitted = reached.cpu() & ~self.done[active]
         for m in active[fitted].tolist():
@@ -475,16 +514,18 @@ class _Book:
             members.scatter()
         if keep_record:
             self._record(epoch)
-        if cfg.until_fit and bool(fitted.any()):
-            self.loss[active[fitted]] = now().cpu()[fitted]
+        held = (fitted | bad) if cfg.until_fit else bad   # later records show the loss of the weights they keep
+        if bool(held.any()):
+            self.loss[active[held]] = now().cpu()[held]
         if self.checkpoint and (due or last):
-            save_atomic({"model": self.model.state_dict(), "gens": [g.get_state() for g in self.gens],
-                         "run": run.to_json(), "done": self.done, "loss": self.loss, "acc": self.acc,
-                         "buffers": [b.cpu() for b in self.buffers] if self.buffers is not None else None},
-                        self.checkpoint)
+            save_checkpoint({"model": self.model.state_dict(), "gens": [g.get_state() for g in self.gens],
+                             "run": run.to_json(), "done": self.done, "loss": self.loss, "acc": self.acc,
+                             "buffers": [b.cpu() for b in self.buffers] if self.buffers is not None else None},
+                            self.checkpoint)
         if last:
             return None
-        return fitted.to(acc.device) if cfg.until_fit else _NOBODY
+        stop = (fitted | bad) if cfg.until_fit else bad
+        return stop.to(acc.device) if bool(stop.any()) else _NOBODY
 
     def _record(self, epoch: int) -> None:
         h, cfg = self.run.history, self.cfg
@@ -532,7 +573,8 @@ def train_mlp(model: MLP, train_set: DataSet, cfg: TrainConfig, seeds: Sequence[
     book = _Book(model, members, cfg, gens, test, Path(checkpoint) if checkpoint else None, checkpoint_every,
                  history_every)
     run = book.run
-    active = (~book.done).nonzero().flatten().to(device)
+    # The members still training: a fitted one trains on without until_fit (a resumed run once left it out).
+    active = (~(book.done if cfg.until_fit else book.diverged)).nonzero().flatten().to(device)
     if book.finished or run.epochs >= cfg.max_epochs:
         return run
     group = _Members(model, active, book.buffers)
@@ -556,7 +598,8 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
     for epoch in range(run.epochs + 1, cfg.max_epochs + 1):
         h, out = _forward(group.params, x, ws)
         if loss is not None:
-            stop = book.close(epoch - 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y))
+            stop = book.close(epoch - 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y),
+                              _finite(out))
             if stop is None:
                 return run
             if bool(stop.any()):
@@ -567,7 +610,8 @@ def _full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, ws: _Workspa
         run.steps += 1
     if run.epochs < cfg.max_epochs:   # the last epoch, closed by a pass of its own
         _, out = _forward(group.params, x, ws)
-        book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y))
+        book.close(run.epochs + 1, group, _correct(out, y), loss, functools.partial(loss_per_member, out, y),
+                   _finite(out))
     group.scatter()
     return run
 
@@ -582,24 +626,33 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
     while True:
         start, steps = run.epochs, run.steps
         stop_at = book.next_stop(start)
-        passes, fit, acc, logits = _fused(group.params, xt, yf, [cfg.lr_at(e) for e in range(start + 1, stop_at + 1)],
-                                          cfg.fit_target, cfg.until_fit, readout_only)
+        passes, fit, bad, acc, logits = _fused(group.params, xt, yf,
+                                               [cfg.lr_at(e) for e in range(start + 1, stop_at + 1)],
+                                               cfg.fit_target, cfg.until_fit, readout_only)
         rows = torch.arange(len(passes))
         now, during = logits[(passes - 1) % 2, rows], logits[passes % 2, rows]   # its last pass, the one before
         fitted = (fit > 0) & ~book.done[group.active]
-        ends = start + fit
+        diverged = bad > 0
+        ends, div_ends = start + fit, start + bad
         end = stop_at
-        if cfg.until_fit and bool(fitted.all()):   # all fitted: training ends at the last of them
-            end = int(ends.max())
+        stopped = diverged | fitted if cfg.until_fit else diverged
+        if bool(stopped.all()):   # all stopped: training ends at the last of them
+            end = int(torch.where(diverged, div_ends, ends).max())
         early = fitted & (ends < end)
         if bool(early.any()):
             book.fitted(group.active[early], ends[early].tolist(), (steps + fit[early]).tolist(), acc[early],
                         loss_per_member(now[early].unsqueeze(-1), y[early]))
-            if cfg.until_fit:
-                xt, y, yf, now, during, acc = _leave(group, book, early, [xt, y, yf, now, during, acc])
+        if bool(diverged.any()):   # as `train` books them: the accuracy and loss of the weights that diverged
+            book.diverge(group.active[diverged], div_ends[diverged].tolist())
+            book.acc[group.active[diverged]] = _correct(now[diverged].unsqueeze(-1), y[diverged])
+            book.loss[group.active[diverged]] = loss_per_member(now[diverged].unsqueeze(-1), y[diverged])
+        leaving = diverged | (early if cfg.until_fit else torch.zeros_like(early))
+        if bool(leaving.any()):
+            xt, y, yf, now, during, acc = _leave(group, book, leaving, [xt, y, yf, now, during, acc])
         run.steps = steps + end - start
         stop = book.close(end, group, acc, functools.partial(loss_per_member, during.unsqueeze(-1), y),
-                          functools.partial(loss_per_member, now.unsqueeze(-1), y))
+                          functools.partial(loss_per_member, now.unsqueeze(-1), y),
+                          torch.ones_like(acc, dtype=torch.bool))   # the kernel stopped those that diverged
         if stop is None:
             return run
         if bool(stop.any()):
@@ -628,7 +681,8 @@ def _minibatch(group: _Members, book: _Book, x: Tensor, y: Tensor, batch: int, w
             total += losses * idx.shape[1]
             run.steps += 1
         _, out = _forward(group.params, x, ws)
-        stop = book.close(epoch, group, _correct(out, y), lambda: total / n, functools.partial(loss_per_member, out, y))
+        stop = book.close(epoch, group, _correct(out, y), lambda: total / n, functools.partial(loss_per_member, out, y),
+                          _finite(out))
         if stop is None:
             return run
         if bool(stop.any()):

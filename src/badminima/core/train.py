@@ -1,10 +1,12 @@
 """THE training loop. Every experiment in the book is a configuration of `train`: plain or momentum SGD with l2,
 minibatches or full batch, a step schedule, optional batch-wise augmentation, stopping at a perfect fit or a cap,
-per-member stopping for batched ensembles, and resumable checkpoints."""
+per-member stopping for batched ensembles (a member whose loss becomes non-finite stops there, as diverged), and
+resumable checkpoints."""
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from badminima.core.config import check_range
 from badminima.core.metrics import accuracy, predict
 
 Tensor = torch.Tensor
+log = logging.getLogger(__name__)
 DataSet = tuple[Tensor, Tensor]  # x: (1 or members, n, ...), y: (1 or members, n)
 
 
@@ -60,10 +63,18 @@ class Run:
     fit_step: list[int | None] = field(default_factory=list)
     epochs: int = 0
     steps: int = 0
+    # Per member: the epoch at whose end its weights gave a non-finite loss (None: never). Empty in runs stored
+    # before divergence was recorded, and left out of `as_dict` while no member diverged, so those keep their bytes.
+    diverge_epoch: list[int | None] = field(default_factory=list)
+
+    @property
+    def diverged(self) -> list[bool]:
+        return [e is not None for e in self.diverge_epoch] or [False] * len(self.fit_epoch)
 
     @property
     def fitted(self) -> list[bool]:
-        return [e is not None for e in self.fit_epoch]
+        """Members that reached the fit target and never diverged."""
+        return [e is not None and not d for e, d in zip(self.fit_epoch, self.diverged)]
 
     @property
     def best_train_acc(self) -> list[float]:
@@ -81,12 +92,13 @@ class Run:
 
     @property
     def cap_hit(self) -> bool:
-        """True when some member stopped at max_epochs without fitting its training set."""
-        return not all(self.fitted)
+        """True when some member stopped at max_epochs without fitting its training set (and without diverging)."""
+        return any(not f and not d for f, d in zip(self.fitted, self.diverged))
 
     def as_dict(self) -> dict:
         """A plain dict of the run, sharing its lists (no deep copy: a million-step history is large)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "diverge_epoch" or any(self.diverged)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
@@ -133,10 +145,46 @@ def _differs_in_eval(model: nn.Module) -> bool:
     return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in model.modules())
 
 
-def save_atomic(obj: dict, path: Path) -> None:
+def save_checkpoint(state: dict, path: Path) -> None:
+    """Write a checkpoint durably, keeping the previous one (at `previous(path)`) until the new one is in place, so
+    a crash at any moment leaves at least one whole checkpoint to resume from."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    if path.exists():
+        os.replace(path, previous(path))
     os.replace(tmp, path)
+
+
+def previous(path: Path) -> Path:
+    """Where the checkpoint before the newest is kept: a name ending as the checkpoint's does, so the store
+    clears it with the checkpoints when the run is stored."""
+    return path.with_suffix(".prev" + path.suffix)
+
+
+def read_checkpoint(path: Path) -> dict | None:
+    """The newest checkpoint at `path` that loads (or its previous one), None when there is none. One that does
+    not load (truncated, say) gets a warning line and is moved aside, so the run resumes from the previous one or
+    starts over instead of failing on every rerun."""
+    for candidate in (path, previous(path)):
+        if not candidate.exists():
+            continue
+        try:
+            # Loaded on the CPU: a checkpoint written on a GPU resumes where there is none (the generators' states
+            # must be CPU tensors anyway); load_state_dict moves the rest onto the model's device.
+            state = torch.load(candidate, weights_only=False, map_location="cpu")
+            if not isinstance(state, dict):
+                raise TypeError(f"it holds a {type(state).__name__}, not a dict")
+            return state
+        except Exception as err:   # any damage: a truncated zip, a wrong pickle, a file of another kind
+            aside = candidate.with_suffix(".unreadable" + candidate.suffix)
+            os.replace(candidate, aside)
+            then = "trying the previous one" if candidate == path and previous(path).exists() else "starting over"
+            log.warning("badminima: checkpoint %s is unreadable (%s: %s); moved to %s, %s", candidate,
+                        type(err).__name__, " ".join(str(err).split()).split(". ")[0][:120], aside.name, then)
+    return None
 
 
 class _Epochs:
@@ -150,17 +198,17 @@ class _Epochs:
         self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
         self.history_every = history_every
         members = len(gens)
-        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members)
-        self.done = torch.zeros(members, dtype=torch.bool, device=device)
+        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members, diverge_epoch=[None] * members)
+        self.done = torch.zeros(members, dtype=torch.bool, device=device)   # fitted or diverged
         # Members that fitted are put back to their weights at that moment after every later step, so a batched
         # member stops where it would have stopped alone; with them the buffers that hold one row per member (a
         # packed network's batch-norm statistics), which a forward pass in training mode moves.
         self.held = params + [b for b in model.buffers() if b.dim() and b.shape[0] == members] if members > 1 else []
         self.frozen = [t.detach().clone() for t in self.held] if cfg.until_fit else []
-        if checkpoint and checkpoint.exists():
-            # Loaded on the CPU: a checkpoint written on a GPU resumes where there is none (the generators' states
-            # must be CPU tensors anyway); load_state_dict moves the rest onto the model's device.
-            self._resume(torch.load(checkpoint, weights_only=False, map_location="cpu"), device)
+        self.diverged = torch.zeros(members, dtype=torch.bool, device=device)
+        state = read_checkpoint(checkpoint) if checkpoint else None
+        if state is not None:
+            self._resume(state, device)
 
     def _resume(self, state: dict, device: torch.device) -> None:
         self.model.load_state_dict(state["model"])
@@ -168,12 +216,31 @@ class _Epochs:
         for g, s in zip(self.gens, state["gens"]):
             g.set_state(s)
         self.run = Run.from_json(state["run"])
+        if not self.run.diverge_epoch:   # a checkpoint written before divergence was recorded
+            self.run.diverge_epoch = [None] * len(self.gens)
         self.done = state["done"].to(device)
+        self.diverged = torch.tensor(self.run.diverged, device=device)
         self.frozen = [f.to(device) for f in state["frozen"]]
 
     @property
     def finished(self) -> bool:
-        return self.cfg.until_fit and bool(self.done.all())
+        """Every member diverged, or (with until_fit) every member fitted or diverged."""
+        return bool(self.diverged.all()) or (self.cfg.until_fit and bool(self.done.all()))
+
+    def diverge(self, epoch: int, finite: Tensor) -> None:
+        """Members whose loss is not `finite` stop at `epoch` as diverged, held (when members are held) at the
+        weights that gave it."""
+        bad = ~finite.to(self.done.device) & ~self.diverged
+        if not bool(bad.any()):
+            return
+        for m in bad.nonzero().flatten().tolist():
+            self.run.diverge_epoch[m] = epoch
+        if self.frozen:
+            with torch.no_grad():
+                for p, f in zip(self.held, self.frozen):
+                    f[bad] = p[bad]
+        self.diverged |= bad
+        self.done |= bad
 
     def hold_fitted(self) -> None:
         if self.frozen and bool(self.done.any()):
@@ -196,10 +263,12 @@ class _Epochs:
                 shown["test"] = f"{sum(h['test_acc'][-1]) / len(self.gens):.4f}"
             bar.set_postfix(shown)
 
-    def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, bar: tqdm) -> bool:
-        """Records epoch `epoch` (the model holds the weights it ended with); True when training should stop."""
+    def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, finite: Tensor, bar: tqdm) -> bool:
+        """Records epoch `epoch` (the model holds the weights it ended with; `finite`: whether each member's loss
+        on the fit set is finite there); True when training should stop."""
         run, cfg = self.run, self.cfg
         run.epochs = epoch
+        self.diverge(epoch, finite)
         newly = (fit_acc.to(self.done.device) >= cfg.fit_target) & ~self.done
         for m in newly.nonzero().flatten().tolist():
             run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
@@ -213,9 +282,9 @@ class _Epochs:
         if recorded(epoch, self.history_every) or last:
             self._record(epoch, loss, fit_acc, last, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
-            save_atomic({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                          "gens": [g.get_state() for g in self.gens], "run": run.to_json(),
-                          "done": self.done.cpu(), "frozen": [f.cpu() for f in self.frozen]}, self.checkpoint)
+            save_checkpoint({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                             "gens": [g.get_state() for g in self.gens], "run": run.to_json(),
+                             "done": self.done.cpu(), "frozen": [f.cpu() for f in self.frozen]}, self.checkpoint)
         return self.finished or stalled
 
 
@@ -279,10 +348,16 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
                     augment(xb, gens[0])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits = model(xb).float()
-            if shared_pass and epoch - 1 > run.epochs and epochs.close(
-                    epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), bar):
-                return run
             losses = loss_per_member(logits, yb)
+            finite = torch.isfinite(losses.detach())
+            if shared_pass and epoch - 1 > run.epochs and epochs.close(
+                    epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), finite, bar):
+                return run
+            if not shared_pass and not bool(finite.all()):   # stop at once once every member has diverged
+                epochs.diverge(epoch, finite)
+                if epochs.finished:
+                    epochs.close(epoch, losses.detach(), *fit_pass(model, fit_x, fit_y), bar)
+                    return run
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             opt.step()
@@ -290,8 +365,23 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
             total += losses.detach() * idx.shape[1]
             run.steps += 1
         loss = total / n
-        if not shared_pass and epochs.close(epoch, loss, accuracy(model, fit_x, fit_y), bar):
+        if not shared_pass and epochs.close(epoch, loss, *fit_pass(model, fit_x, fit_y), bar):
             return run
     if shared_pass and run.epochs < cfg.max_epochs and not epochs.finished:
-        epochs.close(run.epochs + 1, loss, accuracy(model, fit_x, fit_y), bar)
+        epochs.close(run.epochs + 1, loss, *fit_pass(model, fit_x, fit_y), bar)
     return run
+
+
+@torch.no_grad()
+def fit_pass(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 500) -> tuple[Tensor, Tensor]:
+    """Each member's accuracy on (x, y) (as metrics.accuracy measures it: eval mode, in chunks) and whether its
+    loss there is finite."""
+    was_training = model.training
+    model.eval()
+    correct, finite = 0, torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    for i in range(0, x.shape[1], chunk):
+        logits = model(x[:, i:i + chunk]).float()
+        correct = correct + (predict(logits) == y[:, i:i + chunk]).sum(1)
+        finite &= torch.isfinite(loss_per_member(logits, y[:, i:i + chunk]))
+    model.train(was_training)
+    return correct.float().cpu() / x.shape[1], finite

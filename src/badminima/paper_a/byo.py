@@ -9,8 +9,13 @@ random init):
   are the adversarial init (trained once per seed, stored);
 - phase 2 trains on the true labels from the random init and from the adversarial init, each with the vanilla
   recipe (plain SGD until 100% training accuracy, at most cfg.vanilla_cap epochs) and the SOTA one (random crop
-  with padding 4 and horizontal flip, l2 and momentum, cfg.epochs epochs).
+  with a padding of an eighth of the image side, the paper's 4 pixels of 32, at least 1; horizontal flip unless
+  `flip=False`; l2 and momentum; cfg.epochs epochs).
 Images are scaled to [0, 1] and normalised by x_train's per-channel mean and std, as the built-in sets are.
+
+The returned table carries each run's preconditions (phase 1's accuracy on its random labels and whether it met
+Algorithm 1's stopping rule, whether phase 2 fitted its training set, whether it diverged) and its augmentation;
+one warning says when any precondition failed, since a gap between runs that did not fit means little.
 
 Each run is stored under a key holding, besides its recipe and seed, a SHA-256 of the four arrays (uint8 images,
 int64 labels: their bytes, dtype and shape) and the model's identity: `name` and a SHA-256 of the network's repr
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from typing import Any, Callable, Iterable
 
 import pandas as pd
@@ -41,7 +47,7 @@ _FACTORY = "a function (classes, in_channels) -> a new torch.nn.Module mapping (
 
 
 def experiments(model_factory: Factory, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterable[int],
-                *, cfg: protocol.PaperAConfig | None = None, name: str = "my model",
+                *, cfg: protocol.PaperAConfig | None = None, name: str = "my model", flip: bool = True,
                 store: Store | None = None) -> pd.DataFrame:
     """Paper A's main grid for your network on your images: per seed, vanilla and SOTA from the random and the
     adversarial init.
@@ -59,16 +65,53 @@ def experiments(model_factory: Factory, x_train: Any, y_train: Any, x_test: Any,
         Its models, width, per_class, test_size, seeds and the sweeps' fields do not (your factory, all your
         images and `seeds` do); its dataset only picks the paper's lr drops when lr_drops is on.
     name: the table's "model" column, and part of the model's identity in the store.
+    flip: whether SOTA's augmentation flips images horizontally (the paper's does; digits and text, say, are not
+        symmetric). Its crop's padding is an eighth of the images' shorter side (4 pixels at 32), at least 1.
     store: where results are kept (default: the project's store).
 
     Returns one row per seed, init ("random", "adversarial") and mode ("vanilla", "SOTA"), with the columns of
-    badminima.paper_a.experiments.runs_table: model, seed, init, mode, train acc %, test acc %, epochs.
+    badminima.paper_a.experiments.runs_table (model, seed, init, mode, train acc %, test acc %, epochs, hit cap,
+    fitted, diverged, phase-1 acc %, phase-1 fitted, ...) and "augmentation" (the crop and flip, or "none"). A
+    warning says in one line when phase 1 missed Algorithm 1's stopping rule, or a run did not fit or diverged.
     badminima.paper_a.experiments.gaps(table, ["model", "mode"]) and spread take it as it is."""
-    return grids.runs_table(_grid(model_factory, x_train, y_train, x_test, y_test, seeds, cfg, name), store or Store())
+    cells = _grid(model_factory, x_train, y_train, x_test, y_test, seeds, cfg, name, flip)
+    table = grids.runs_table(cells, store or Store())
+    side = images.crop_padding(*images.load(cells[0][1].data.dataset).x_train.shape[-2:])
+    table["augmentation"] = [f"crop (padding {side}){' + flip' if run.flip else ''}" if run.augment else "none"
+                             for _, run in cells]
+    failed = preconditions_failed(table)
+    if failed:
+        warnings.warn(f"badminima: {failed}", stacklevel=2)
+    return table
+
+
+def preconditions_failed(table: pd.DataFrame) -> str:
+    """One line on the runs of a bring-your-own table whose preconditions failed (empty when none did)."""
+    parts = []
+    phase1 = table[table["phase-1 fitted"].notna()].drop_duplicates("seed")
+    short = phase1[~phase1["phase-1 fitted"].astype(bool)]
+    if len(short):
+        parts.append(f"phase 1 missed Algorithm 1's stopping rule ({100 * protocol.PHASE1_FIT:g}% on its random "
+                     f"labels) for {len(short)} of {len(phase1)} seeds (best {short['phase-1 acc %'].min():.1f}%), "
+                     f"so their 'adversarial' runs did not start from an adversarial init")
+    for mode in table["mode"].unique():
+        rows = table[table["mode"] == mode]
+        unfit = rows[~rows["fitted"].astype(bool)]
+        if len(unfit):
+            parts.append(f"{len(unfit)} of {len(rows)} {mode} runs did not fit their training set (lowest "
+                         f"{unfit['train acc %'].min():.1f}%)")
+    lost = int(table["diverged"].astype(bool).sum())
+    if lost:
+        parts.append(f"{lost} diverged (non-finite loss)")
+    if not parts:
+        return ""
+    return ("preconditions failed: " + "; ".join(parts)
+            + "; the columns 'phase-1 fitted', 'fitted' and 'diverged' say which rows, and a gap between runs that "
+              "did not fit says little")
 
 
 def _grid(model_factory: Any, x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Any, cfg: Any,
-          name: Any) -> list[grids.Cell]:
+          name: Any, flip: Any = True) -> list[grids.Cell]:
     """The main grid's cells on your arrays and network, both registered under names holding their digests, so
     the runs' keys (and phase 1's) tell other data and other architectures apart. Every check comes first."""
     cfg = protocol.config_for("cpu") if cfg is None else cfg
@@ -77,6 +120,8 @@ def _grid(model_factory: Any, x_train: Any, y_train: Any, x_test: Any, y_test: A
                              f"badminima.paper_a.protocol.PaperAConfig, e.g. protocol.config_for('cpu')")
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"name={name!r} is not allowed; allowed: a non-empty string")
+    if flip not in (False, True):
+        raise ParameterError(f"flip={flip!r} is not allowed; allowed: True or False")
     x, x_test_ = _images("x_train", x_train), _images("x_test", x_test)
     if x_test_.shape[1:] != x.shape[1:]:
         raise ParameterError(f"x_test=array of shape {tuple(x_test_.shape)} does not fit x_train; allowed: images of "
@@ -98,7 +143,9 @@ def _grid(model_factory: Any, x_train: Any, y_train: Any, x_test: Any, y_test: A
     spec = DataSpec(dataset)
     # One of cfg's models stands in for yours: only the recipes main_grid builds from cfg are kept.
     own = dataclasses.replace(cfg, models=cfg.models[:1], seeds=seeds)
-    return [({**labels, "model": name}, dataclasses.replace(run, data=spec, model=model_id, width=1.0))
+    # Only an augmented run flips: the others keep the key they have either way.
+    return [({**labels, "model": name}, dataclasses.replace(run, data=spec, model=model_id, width=1.0,
+                                                            flip=bool(flip) or not run.augment))
             for labels, run in grids.main_grid(own)]
 
 
@@ -149,11 +196,19 @@ def _one_line(err: BaseException) -> str:
 
 
 def _images(name: str, value: Any) -> Tensor:
-    """Images as uint8 (N, C, H, W)."""
+    """Images as uint8 (N, C, H, W). An array whose channel axis is not shorter than its width, (N, 28, 28, 1) or
+    (N, 3, 3, 3) say, is refused: channels-last images would train as if channels-first, and no one can tell
+    which a square one is."""
     t = arrays.as_tensor(name, value)
     if t.dim() != 4 or 0 in t.shape:
         raise ParameterError(f"{name}=array of shape {tuple(t.shape)} is not allowed; allowed: images of shape "
                              f"(N, C, H, W), every size >= 1")
+    _, c, _, w = t.shape
+    if c > 1 and c >= w:
+        looks = "channels-last (N, H, W, C)" if c > w else "ambiguous (its channel axis is as long as its width)"
+        raise ParameterError(f"{name}=array of shape {tuple(t.shape)} looks {looks}; allowed: channels-first images "
+                             f"(N, C, H, W) with fewer channels C than pixels across W (from channels-last: "
+                             f"x.transpose(0, 3, 1, 2))")
     if t.dtype != torch.uint8:
         raise ParameterError(f"{name}=array of dtype {str(t.dtype).removeprefix('torch.')} is not allowed; "
                              f"allowed: uint8 images (values 0 .. 255)")

@@ -77,10 +77,15 @@ def _phase1(table: pd.DataFrame, **where) -> Precondition | None:
     must have); None where the table does not record it (tables shipped before it did)."""
     if "phase-1 fitted" not in table.columns:
         return None
-    sel = table[table["phase-1 fitted"].notna()]
+    rows = table
     for k, v in where.items():
-        sel = sel[sel[k] == v]
-    return Precondition(PHASE1, sel.groupby("seed")["phase-1 fitted"].all().astype(bool))
+        rows = rows[rows[k] == v]
+    met = rows[rows["phase-1 fitted"].notna()].groupby("seed")["phase-1 fitted"].all().astype(bool)
+    if "diverged" not in rows.columns or not rows["diverged"].astype(bool).any():
+        return Precondition(PHASE1, met)
+    # A run whose loss became non-finite did not fit: its seed is left out, and the precondition says why.
+    kept = ~rows.groupby("seed")["diverged"].any().astype(bool).reindex(met.index, fill_value=False)
+    return Precondition(f"{PHASE1} and no compared run diverged (non-finite loss)", met & kept)
 
 
 def figure1(table: pd.DataFrame) -> list[Verdict]:
@@ -116,8 +121,12 @@ def claim1_fit(runs: pd.DataFrame) -> list[Verdict]:
     for m in runs["model"].unique():
         rows = runs[(runs["model"] == m) & (runs["mode"] == "vanilla")]
         capped = rows["hit cap"].tolist() if "hit cap" in rows.columns else None
-        verdicts.append(all_reach(f"{m}: vanilla SGD fits the training set from both inits", "100% (Figure 2)",
-                                  rows["train acc %"].tolist(), "vanilla, both inits", capped=capped))
+        verdict = all_reach(f"{m}: vanilla SGD fits the training set from both inits", "100% (Figure 2)",
+                            rows["train acc %"].tolist(), "vanilla, both inits", capped=capped)
+        lost = int(rows["diverged"].astype(bool).sum()) if "diverged" in rows.columns else 0
+        if lost:   # not fitted, and not for want of epochs: said, since its accuracy alone would not tell why
+            verdict.ours += f"; {lost} diverged (non-finite loss), counted as not fitted"
+        verdicts.append(verdict)
     return verdicts
 
 
@@ -273,7 +282,11 @@ def _with_phase1(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return table
     fitted = (runs[runs["phase-1 fitted"].notna()].groupby(["model", "seed"])["phase-1 fitted"].all()
               .astype(bool).reset_index())
-    return table.merge(fitted, on=["model", "seed"], how="left")
+    table = table.merge(fitted, on=["model", "seed"], how="left")
+    if "diverged" not in runs.columns:
+        return table
+    lost = runs.groupby(["model", "seed"])["diverged"].any().astype(bool).reset_index()
+    return table.merge(lost, on=["model", "seed"], how="left")
 
 
 # One function per chapter: its configuration and the store -> its verdicts.

@@ -205,11 +205,18 @@ def train_all(cells: list[Cell], store: Store | None = None, progress: bool = Fa
                  desc=f"jobs for {len(absent)} runs")
 
 
+def diverged(metrics: dict) -> bool:
+    """Whether a stored run's loss became non-finite (runs stored before it was recorded did not diverge)."""
+    return any(e is not None for e in metrics.get("diverge_epoch", []))
+
+
 def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     """One row per run: its labels, final train and test accuracy (%), epochs trained, the change of its
     training accuracy over its last quarter of epochs (points; whether it had plateaued), whether it hit its epoch
-    cap short of fitting (runs trained until fit only), and, from an adversarial init, whether phase 1 fitted the
-    random labels (Algorithm 1's stopping accuracy on C; None from a random init)."""
+    cap short of fitting (runs trained until fit only), whether it fitted its training set (reached its fit target
+    and kept it to the end) and whether it diverged (its loss became non-finite: it stopped there, not fitted), and,
+    from an adversarial init, phase 1's best accuracy on its random labels (%) and whether it fitted them
+    (Algorithm 1's stopping accuracy on C, without diverging; None from a random init)."""
     store = store or Store()
     train_all(cells, store)
     rows = []
@@ -217,19 +224,24 @@ def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
         m = image_runs.run_image(run, store, progress=False).metrics
         h = m["history"]
         before = [a[0] for e, a in zip(h["epoch"], h["train_acc"]) if e <= 0.75 * m["epochs"]]
+        lost = diverged(m)
         rows.append({**labels, "train acc %": 100 * m["train_acc"], "test acc %": 100 * m["test_acc"],
                      "epochs": m["epochs"],
                      "last-quarter change": 100 * (m["train_acc"] - before[-1]) if before else float("nan"),
-                     "hit cap": run.train.until_fit and m["train_acc"] < run.train.fit_target,
-                     "phase-1 fitted": _phase1_fitted(run, store)})
+                     "hit cap": run.train.until_fit and m["train_acc"] < run.train.fit_target and not lost,
+                     "fitted": m["train_acc"] >= run.train.fit_target and not lost, "diverged": lost,
+                     **_phase1_columns(run, store)})
     return pd.DataFrame(rows)
 
 
-def _phase1_fitted(run: ImageRun, store: Store) -> bool | None:
+def _phase1_columns(run: ImageRun, store: Store) -> dict:
+    """Phase 1's best accuracy on C (%) and whether it met Algorithm 1's stopping rule without diverging."""
     if run.adversarial is None:
-        return None
-    best = image_runs.adversarial_init(run, store).metrics["best_train_acc"]
-    return bool(best >= run.adversarial.train.fit_target)
+        return {"phase-1 acc %": float("nan"), "phase-1 fitted": None}
+    m = image_runs.adversarial_init(run, store).metrics
+    best = m["best_train_acc"]
+    return {"phase-1 acc %": 100 * best,
+            "phase-1 fitted": bool(best >= run.adversarial.train.fit_target and not diverged(m))}
 
 
 def fit_lines(runs: pd.DataFrame, cfg: protocol.PaperAConfig) -> str:
@@ -237,12 +249,16 @@ def fit_lines(runs: pd.DataFrame, cfg: protocol.PaperAConfig) -> str:
     their epochs (and those that hit the cap), and the training accuracy SOTA ended at after its fixed epochs."""
     vanilla, sota = runs[runs["mode"] == "vanilla"], runs[runs["mode"] == "SOTA"]
     parts = []
+    lost = runs["diverged"].astype(bool) if "diverged" in runs.columns else pd.Series(False, index=runs.index)
     if len(vanilla):
-        fitted = vanilla[vanilla["train acc %"] >= 100]
+        fitted = vanilla[(vanilla["train acc %"] >= 100) & ~lost[vanilla.index]]
+        capped = len(vanilla) - len(fitted) - int(lost[vanilla.index].sum())
         parts.append(f"Vanilla reached 100% training accuracy in {len(fitted)} of {len(vanilla)} runs"
                      + (f", after {fitted.epochs.min()} to {fitted.epochs.max()} epochs" if len(fitted) else "")
-                     + (f"; {len(vanilla) - len(fitted)} hit the cap of {cfg.vanilla_cap} epochs"
-                        if cfg.vanilla_cap and len(fitted) < len(vanilla) else "") + ".")
+                     + (f"; {capped} hit the cap of {cfg.vanilla_cap} epochs" if cfg.vanilla_cap and capped else "")
+                     + ".")
+    if bool(lost.any()):
+        parts.append(f"{int(lost.sum())} run(s) diverged (non-finite loss) and count as not fitted.")
     if len(sota):
         acc = sota["train acc %"]
         change = sota["last-quarter change"]

@@ -263,13 +263,21 @@ RECIPES = {"vanilla": vanilla, "sota": sota}
 
 def image_run(cfg: PaperAConfig, model: str, seed: int, init: str, recipe: str = "vanilla",
               augment: bool | None = None, l2: float | None = None, momentum: float | None = None,
-              until_fit: bool = False) -> ImageRun:
+              until_fit: bool = False, epochs: int | None = None) -> ImageRun:
     """One run of the main grid with Table 2's switches set where given (None: the recipe's), stopping at 100%
-    training accuracy if `until_fit`: the command line's run."""
+    training accuracy if `until_fit`: the command line's run. `epochs`, the epochs asked for (cfg.epochs holds
+    them), is refused where the run does not train them: the vanilla recipe with a cap (cfg.vanilla_cap) trains
+    until 100% training accuracy within its cap instead, and dropping it without a word would store another run
+    than the one asked for."""
     run = RECIPES[check_choice("recipe", recipe, RECIPES)](cfg, model, seed, init)
     train = run.train
     run = with_heuristics(cfg, run.augment if augment is None else augment, train.weight_decay if l2 is None else l2,
                           train.momentum if momentum is None else momentum, run)
+    if epochs is not None and run.train.max_epochs != epochs:
+        raise ParameterError(f"epochs={epochs!r} does not apply to the {recipe} recipe, which trains until 100% "
+                             f"training accuracy within its cap of {run.train.max_epochs} epochs (the scale's "
+                             "vanilla_cap); allowed: leave it out, or a recipe of fixed epochs (sota, or vanilla "
+                             "with augmentation, l2 or momentum)")
     return dataclasses.replace(run, train=dataclasses.replace(run.train, until_fit=True)) if until_fit else run
 
 

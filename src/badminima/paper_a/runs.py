@@ -97,13 +97,16 @@ class ImageRun:
     width: float = 1.0
     seed: int = 0
     adversarial: Adversarial | None = None   # None: the framework's random init
-    augment: bool = False                    # random crop (padding 4) and horizontal flip
+    augment: bool = False                    # random crop (padding: images.crop_padding) and horizontal flip
     train: TrainConfig = field(kw_only=True)  # no default: the paper's recipes are in protocol.py
     repair: Repair | None = field(default=None, kw_only=True, metadata=ADDED_LATER)   # a change of the init
+    flip: bool = field(default=True, kw_only=True, metadata=ADDED_LATER)   # the augmentation flips (off: crop only)
 
     def __post_init__(self) -> None:
         check_range("width", self.width, MIN_WIDTH)
         check_range("seed", self.seed, 0, integer=True)
+        if self.flip not in (False, True):
+            raise ParameterError(f"flip={self.flip!r} is not allowed; allowed: True or False")
 
 
 def heuristics(augment: bool, l2: float, momentum: float, base: ImageRun) -> ImageRun:
@@ -151,8 +154,13 @@ def _without_prefix(state: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
 
 
-def _augment(enabled: bool):
-    return (lambda xb, gen: images.crop_flip(xb, gen, padding=4)) if enabled else None
+def _augment(run: ImageRun, data: images.ImageData):
+    """The run's augmentation: a crop with padding scaled to the images (4 pixels at 28 and 32) and, if the run
+    flips, a horizontal flip."""
+    if not run.augment:
+        return None
+    padding = images.crop_padding(*data.x_train.shape[-2:])
+    return lambda xb, gen: images.crop_flip(xb, gen, padding=padding, flip=run.flip)
 
 
 def phase1_key(run: ImageRun) -> dict:
@@ -190,17 +198,20 @@ def member_states(model: nn.Module) -> list[dict]:
 
 
 def member_run(run: Run, m: int, until_fit: bool, test_acc: Callable[[], float]) -> Run:
-    """Member m's part of a packed run, as if it had trained alone: its history up to the epoch at which it fitted
-    (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it on the member's
-    final weights, which a fitted member has held since then, when the pack did not record one at that epoch)."""
-    stopped = until_fit and run.fit_epoch[m] is not None
-    end = run.fit_epoch[m] if stopped else run.epochs
+    """Member m's part of a packed run, as if it had trained alone: its history up to the epoch at which it
+    diverged or fitted (when it did and training stops there), ending with a test accuracy (`test_acc()` measures it
+    on the member's final weights, which a stopped member has held since then, when the pack did not record one at
+    that epoch)."""
+    diverged = run.diverge_epoch[m] if run.diverge_epoch else None
+    fitted = until_fit and run.fit_epoch[m] is not None and diverged is None
+    end = diverged or (run.fit_epoch[m] if fitted else run.epochs)
     keep = [i for i, e in enumerate(run.history["epoch"]) if e <= end]
     # Per-member entries are lists (test_acc: None where not measured); the member keeps a list of one.
     history = {k: [[v[i][m]] if isinstance(v[i], list) else v[i] for i in keep] for k, v in run.history.items()}
     if history["test_acc"][-1] is None:
         history["test_acc"][-1] = [test_acc()]
-    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, run.fit_step[m] if stopped else run.steps)
+    steps = history["step"][-1] if diverged else run.fit_step[m] if fitted else run.steps
+    return Run(history, [run.fit_epoch[m]], [run.fit_step[m]], end, steps, diverge_epoch=[diverged])
 
 
 def adversarial_inits(runs: list[ImageRun], store: Store, device: torch.device | None = None,
@@ -287,10 +298,11 @@ def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.d
         if repair is not None and repair.warm_epochs:
             warm = dataclasses.replace(group[0].train, lr=repair.warm_lr, max_epochs=repair.warm_epochs,
                                        until_fit=False, lr_drops=())
-            train(model, (data.x_train, data.y_train), warm, [r.seed for r in group], augment=_augment(group[0].augment),
+            train(model, (data.x_train, data.y_train), warm, [r.seed for r in group],
+                  augment=_augment(group[0], data.raw),
                   checkpoint=workdir / "warm.ckpt", device=device, progress=progress)
         result = train(model, (data.x_train, data.y_train), group[0].train, [r.seed for r in group],
-                       test_set=(data.x_test, data.y_test), augment=_augment(group[0].augment),
+                       test_set=(data.x_test, data.y_test), augment=_augment(group[0], data.raw),
                        checkpoint=workdir / "train.ckpt", device=device, progress=progress)
         out = []
         for m, state in enumerate(member_states(model)):

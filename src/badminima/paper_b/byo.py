@@ -17,6 +17,7 @@ again with the same data loads the results, other data never does. The `name` la
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -48,14 +49,42 @@ def experiments(x_train: Any, y_train: Any, x_test: Any, y_test: Any, widths: It
 
     Returns one row per width, experiment ("Exp 1", "Exp 2", "Exp 3", "Norm") and seed, with the columns of
     badminima.paper_b.experiments.width_table: test and training accuracy (%), steps to zero training error (<NA>:
-    the run hit the cap), the cap, phase 1's training accuracy on the random labels and whether it hit the cap, and
-    the weight norms at the start and end. badminima.paper_b.experiments.summary and gaps, and
-    badminima.paper_b.claims.sweep_claims, take it as it is."""
+    the run hit the cap or diverged), the cap, whether the run hit the cap, fitted (zero training error) or
+    diverged (non-finite loss), phase 1's training accuracy on the random labels and whether it hit the cap,
+    fitted or diverged, and the weight norms at the start and end. One warning line says when a precondition
+    failed: phase 1 short of zero training error, a run that did not fit or diverged.
+    badminima.paper_b.experiments.summary and gaps, and badminima.paper_b.claims.sweep_claims, take it as it is."""
     widths = _check_widths(widths)
     own = problem(x_train, y_train, x_test, y_test, seeds, lr=lr, max_steps=max_steps, batch_size=batch_size,
                   name=name)
     store = store or Store()
-    return pd.concat([runs.problem_table(own, p, store) for p in widths], ignore_index=True)
+    table = pd.concat([runs.problem_table(own, p, store) for p in widths], ignore_index=True)
+    failed = preconditions_failed(table)
+    if failed:
+        warnings.warn(f"badminima: {failed}", stacklevel=2)
+    return table
+
+
+def preconditions_failed(table: pd.DataFrame) -> str:
+    """One line on the runs of a bring-your-own table whose preconditions failed (empty when none did)."""
+    parts = []
+    phase1 = table[table["experiment"] == "Exp 2"]
+    short = phase1[~phase1["phase-1 fitted"].astype(bool)]
+    if len(short):
+        parts.append(f"phase 1 did not reach zero training error on its random labels in {len(short)} of "
+                     f"{len(phase1)} runs (lowest {short['phase-1 acc %'].min():.1f}%), so Exp 2, Exp 3 and Norm "
+                     f"did not start from a fit of them there")
+    unfit = table[~table["fitted"].astype(bool)]
+    if len(unfit):
+        by = ", ".join(f"{e} {n}" for e, n in unfit.groupby("experiment", sort=False).size().items())
+        parts.append(f"{len(unfit)} of {len(table)} runs did not fit their training set ({by})")
+    lost = int(table["diverged"].astype(bool).sum() + phase1["phase-1 diverged"].astype(bool).sum())
+    if lost:
+        parts.append(f"{lost} diverged (non-finite loss)")
+    if not parts:
+        return ""
+    return ("preconditions failed: " + "; ".join(parts) + "; the columns 'phase-1 fitted', 'fitted' and 'diverged' "
+            "say which rows")
 
 
 def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterable[int], *, lr: float = 0.01,

@@ -75,6 +75,13 @@ def _precondition(table: pd.DataFrame, dataset: str, experiments_: Sequence[str]
         for r in rows.values():
             met &= ~r["hit cap"].astype(bool).reindex(first.index)
         parts.append(f"{' and '.join(experiments_)} reached zero training error")
+    lost = [r["diverged"] for r in rows.values() if "diverged" in r.columns]
+    if any(e in PHASE1 for e in experiments_) and "phase-1 diverged" in table.columns:
+        lost.append(_rows(table, dataset, "Exp 2", widths)["phase-1 diverged"])
+    if any(bool(d.astype(bool).any()) for d in lost):   # said only where it happened
+        for d in lost:
+            met &= ~d.astype(bool).reindex(first.index, fill_value=False)
+        parts.append("no compared run diverged (non-finite loss)")
     return Precondition(" and ".join(parts), met) if parts else None
 
 

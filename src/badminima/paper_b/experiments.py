@@ -256,6 +256,8 @@ def _run_group(store: Store, key: dict, problem: Problem, sizes: tuple[int, ...]
                        "test_acc": accuracy(model, x_test.to(device), y_test.to(device)).tolist(),
                        "init_norm": start_norm.tolist(), "final_norm": _norms(model.state_dict()).tolist(),
                        "curve": _curve(result.history)}
+            if any(result.diverged):   # only then: the metrics of runs that did not diverge keep their bytes
+                metrics["diverge_epoch"] = result.diverge_epoch
         # Phase 1's weights start the other groups; the later ones serve only decision boundaries, drawn for 2-D
         # inputs (on vectorized MNIST they would be 3 MB a member at p = 1000).
         keep = data.x.shape[-1] == 2 or key["group"] == "start"
@@ -370,8 +372,17 @@ def width_table(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Sto
     return problem_table(problem_of(cfg, dataset), width, store)
 
 
+def diverged(metrics: dict, member: int) -> bool:
+    """Whether a member of a stored group diverged (groups stored before it was recorded did not)."""
+    epochs = metrics.get("diverge_epoch")
+    return bool(epochs) and epochs[member] is not None
+
+
 def problem_table(problem: Problem, width: int, store: Store | None = None) -> pd.DataFrame:
-    """One row per experiment and seed of one problem and width: the columns of every Paper B table."""
+    """One row per experiment and seed of one problem and width: the columns of every Paper B table. `fitted`: the
+    run reached zero training error; a run that diverged (its loss became non-finite) stopped there: not fitted (no
+    steps), not at the cap, `diverged`; so for phase 1 (whose columns are empty for Exp 1, which does not start
+    from it)."""
     groups = run_problem(problem, width, store)
     k = len(problem.seeds)
     phase1 = groups["start"].metrics
@@ -380,14 +391,20 @@ def problem_table(problem: Problem, width: int, store: Store | None = None) -> p
         m = groups[group].metrics
         for i, seed in enumerate(problem.seeds):
             j = block * k + i
+            lost, lost1 = diverged(m, j), experiment != "Exp 1" and diverged(phase1, k + i)
             rows.append({
                 "dataset": problem.dataset, "name": problem.name, "width": width,
                 "experiment": experiment, "seed": seed,
                 "test acc %": _percent(m["test_acc"][j]), "train acc %": _percent(m["train_acc"][j]),
-                "steps": m["fit_step"][j], "hit cap": m["fit_step"][j] is None, "cap": problem.cap,
+                "steps": m["fit_step"][j] if not lost else None,
+                "hit cap": m["fit_step"][j] is None and not lost, "cap": problem.cap,
                 "phase-1 acc %": _percent(phase1["train_acc"][k + i]) if experiment != "Exp 1" else math.nan,
-                "phase-1 hit cap": phase1["fit_step"][k + i] is None if experiment != "Exp 1" else False,
+                "phase-1 hit cap": phase1["fit_step"][k + i] is None and not lost1 if experiment != "Exp 1" else False,
                 "init norm": m["init_norm"][j], "final norm": m["final_norm"][j],
+                "fitted": m["fit_step"][j] is not None and not lost, "diverged": lost,
+                "phase-1 fitted": (phase1["fit_step"][k + i] is not None and not lost1) if experiment != "Exp 1"
+                else None,
+                "phase-1 diverged": lost1,
             })
     table = pd.DataFrame(rows)
     table["steps"] = table["steps"].astype("Int64")

@@ -117,11 +117,17 @@ def _read_idx(name: str, path: Path, ndim: int) -> np.ndarray:
 
 
 def _find_idx_files(name: str, directories: Sequence[Path]) -> list[Path]:
-    """The four IDX files from the first directory that holds all of them."""
+    """The four IDX files from the first directory that holds any of them. A directory that holds some but not all
+    is an error naming the first file missing: reading the rest from the next directory (the system copy, say)
+    would train on other data than the folder given."""
     for directory in directories:
         paths = [_idx_path(directory, stem) for stem in IDX_FILES]
         if all(paths):
             return paths
+        if any(paths):
+            missing = IDX_FILES[paths.index(None)]
+            raise MissingDataError(f"{name}: {directory}/ lacks {missing} (gzipped or not) but holds others of its "
+                                   f"files; allowed: all four of {', '.join(IDX_FILES)} in that folder")
     where = " or ".join(f"{d}/" for d in directories)
     raise MissingDataError(f"{name}: expected {', '.join(IDX_FILES)} (each gzipped or not) in {where}; not found")
 
@@ -136,8 +142,12 @@ def _load_idx(name: str, directories: Sequence[Path]) -> Arrays:
     return (*arrays, 10)
 
 
+def _fashion_mnist_dirs(root: Path) -> list[Path]:
+    return [root / "fashion-mnist", FASHION_MNIST_SYSTEM_DIR]
+
+
 def _fashion_mnist(root: Path) -> Arrays:
-    return _load_idx("fashion_mnist", [root / "fashion-mnist", FASHION_MNIST_SYSTEM_DIR])
+    return _load_idx("fashion_mnist", _fashion_mnist_dirs(root))
 
 
 def _mnist_dirs(root: Path) -> list[Path]:
@@ -378,11 +388,18 @@ def fingerprint(name: str, data_dir: str | os.PathLike | None = None) -> dict:
     return dict(_fingerprint(name, data_folder(data_dir).resolve()))
 
 
+def source_folder(name: str, folder: Path) -> Path:
+    """The folder `load(name)` reads from the data folder `folder`: for the IDX sets, the first of the places
+    looked in that holds their files (the system copy of Fashion-MNIST where the data folder has none)."""
+    search = {"fashion_mnist": _fashion_mnist_dirs, "mnist": _mnist_dirs}.get(name)
+    return _find_idx_files(name, search(folder))[0].parent if search else folder
+
+
 @functools.lru_cache(maxsize=None)
 def _fingerprint(name: str, folder: Path) -> tuple[tuple[str, object], ...]:
     *arrays, classes = LOADERS[name](folder)
-    return (("dataset", name), ("folder", str(folder)), ("train", len(arrays[0])), ("test", len(arrays[2])),
-            ("sha256", _digest(name, classes, arrays)))
+    return (("dataset", name), ("folder", str(source_folder(name, folder))), ("train", len(arrays[0])),
+            ("test", len(arrays[2])), ("sha256", _digest(name, classes, arrays)))
 
 
 def _digest(name: str, classes: int, arrays: Sequence[np.ndarray]) -> str:
@@ -412,14 +429,21 @@ def subset(x: Tensor, y: Tensor, per_class: int, seed: int, classes: int | None 
     return x[chosen], y[chosen]
 
 
-def crop_flip(x: Tensor, gen: torch.Generator, padding: int = 4) -> Tensor:
-    """Random crop from the zero-padded image and horizontal flip with probability 1/2, each image of the batch
-    (..., C, H, W) its own draw. The draws come from the CPU generator `gen`, so results do not depend on device."""
+def crop_padding(height: int, width: int) -> int:
+    """The crop's padding for images of this size: the paper's 4 pixels of 32, an eighth of the shorter side
+    rounded half up, at least 1 (4 for every built-in data set: 28 and 32 pixels)."""
+    return max(1, (min(height, width) + 4) // 8)
+
+
+def crop_flip(x: Tensor, gen: torch.Generator, padding: int = 4, flip: bool = True) -> Tensor:
+    """Random crop from the zero-padded image and (if `flip`) horizontal flip with probability 1/2, each image of the
+    batch (..., C, H, W) its own draw. The draws come from the CPU generator `gen`, so results do not depend on
+    device; the flips are drawn even when not applied, so the crops are the same with and without them."""
     *lead, c, h, w = x.shape
     flat = x.reshape(-1, c, h, w)
     n = len(flat)
     offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=gen).to(x.device)
-    flips = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    flips = (torch.rand(n, generator=gen) < 0.5).to(x.device) & flip
     rows = offsets[0, :, None] + torch.arange(h, device=x.device)
     cols = offsets[1, :, None] + torch.arange(w, device=x.device)
     cols = torch.where(flips[:, None], cols.flip(1), cols)
