@@ -1,0 +1,187 @@
+"""Mutation testing of the core modules whose guarantees the book rests on: would the tests catch the code being
+wrong? Runs mutmut (pinned in requirements.txt; settings shared by every module in pyproject.toml [tool.mutmut])
+over one module at a time, each with only the tests that cover it so a module takes minutes, and prints each
+module's score (killed / total) and the mutants that survived, one line of diff each. A survivor listed in
+EQUIVALENT (it changes no behaviour) is printed with its reason; the goal is at least 90% killed in every module.
+
+    python scripts/mutation.py                 # every module, one after the other
+    python scripts/mutation.py stats metrics   # some of them
+    python scripts/mutation.py --report stats  # print the last run's results without running again
+
+Each module gets a work folder mutants/<module>/ (out of git), so the results of one module's run never reset
+another's; a rerun after a change to a module or its tests tests only what changed.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "mutants"
+
+
+@dataclass(frozen=True)
+class Module:
+    source: str
+    tests: tuple[str, ...]
+
+
+MODULES = {
+    "stats": Module("src/badminima/core/stats.py", ("tests/test_stats.py", "tests/test_claims.py")),
+    "store": Module("src/badminima/core/store.py", ("tests/test_store.py",)),
+    "algorithm1": Module("src/badminima/paper_a/algorithm1.py", ("tests/test_adversarial.py",)),
+    "metrics": Module("src/badminima/core/metrics.py", ("tests/test_metrics.py", "tests/test_image_metrics.py")),
+    "config": Module("src/badminima/core/config.py", ("tests/test_config_checks.py", "tests/test_store.py")),
+    "fastmlp": Module("src/badminima/core/fastmlp.py", ("tests/test_fastmlp.py",)),
+}
+
+# Survivors that change no behaviour, by mutant name: the mutated line as mutmut writes it (so an entry that no
+# longer names that mutant, after the module changed, is shown as unexplained) and why it is equivalent.
+EQUIVALENT: dict[str, tuple[str, str]] = {}
+
+# mutmut's exit codes (mutmut.stats.status_by_exit_code): a test failed or errored, the mutant ran out of time
+# or crashed its process. Each is the tests noticing the mutant.
+KILLED = {1, 3, 24, -24, 152, 255, 36, -9, -11, 37}
+
+
+@contextlib.contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _work_folder(name: str) -> Path:
+    """mutants/<name>/ seen by mutmut as a project root: the sources, tests and settings linked in."""
+    folder = WORK / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in ("src", "tests", "pyproject.toml"):
+        link = folder / item
+        if not link.is_symlink():
+            link.symlink_to(ROOT / item)
+    return folder
+
+
+def _configure(module: Module) -> None:
+    """mutmut's settings from pyproject.toml, narrowed to one module and its tests (mutmut reads one set of
+    settings per project; the workers are forked from this process and inherit them)."""
+    from mutmut import configuration
+
+    settings = configuration._load_config()
+    settings.only_mutate = [module.source]
+    settings.pytest_add_cli_args_test_selection = list(module.tests)
+    configuration._config = settings
+
+
+def _run_inside(name: str, max_children: int) -> None:
+    """The mutmut run itself, in the process started by `run` with the work folder as its directory."""
+    _configure(MODULES[name])
+    from mutmut.__main__ import cli
+
+    cli(["run", "--max-children", str(max_children)], standalone_mode=False)
+
+
+def run(name: str, max_children: int) -> float:
+    """Runs mutmut over one module in a process of its own (mutmut keeps its state in module globals); returns the
+    seconds it took. mutmut's progress goes to mutants/<name>/run.log."""
+    folder = _work_folder(name)
+    start = time.monotonic()
+    with open(folder / "run.log", "w") as log:
+        done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children)],
+                              cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    if done.returncode != 0:
+        sys.exit(f"mutmut failed on {name} (exit {done.returncode}); see {folder / 'run.log'}")
+    return time.monotonic() - start
+
+
+def _changed_line(name: str, path: str) -> str:
+    """The mutant's diff in one line: the original line(s) and what mutmut made of them."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(name, path=path).splitlines()[2:]
+    old = " ".join(line[1:].strip() for line in diff if line.startswith("-"))
+    new = " ".join(line[1:].strip() for line in diff if line.startswith("+"))
+    return f"{old}  ->  {new}"
+
+
+def report(name: str) -> tuple[int, int, int] | None:
+    """Prints one module's score and survivors; returns (killed, explained as equivalent, total)."""
+    module = MODULES[name]
+    folder = WORK / name
+    if not (folder / "mutants" / (module.source + ".meta")).exists():
+        print(f"{name}: not run yet")
+        return None
+    _configure(module)
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+
+    with _inside(folder):
+        data = SourceFileMutationData(path=module.source)
+        data.load()
+        codes = data.exit_code_by_key
+        survivors = sorted((key for key, code in codes.items() if code not in KILLED), key=_numbered)
+        lines = {key: _changed_line(key, module.source) for key in survivors}
+    killed = len(codes) - len(survivors)
+    explained = [key for key in survivors if key in EQUIVALENT and EQUIVALENT[key][0] in lines[key]]
+    print(f"{name} ({module.source}): {killed} / {len(codes)} killed ({_percent(killed, len(codes))}), "
+          f"{len(explained)} equivalent, {len(survivors) - len(explained)} unexplained")
+    for key in survivors:
+        why = f"equivalent: {EQUIVALENT[key][1]}" if key in explained else status_by_exit_code[codes[key]]
+        print(f"  {key}  [{why}]\n      {lines[key]}")
+    return killed, len(explained), len(codes)
+
+
+def _numbered(key: str) -> tuple[str, int]:
+    function, _, number = key.rpartition("__mutmut_")
+    return function, int(number)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
+    parser.add_argument("--report", action="store_true", help="print the last results without running")
+    parser.add_argument("--inside", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.inside:
+        return _run_inside(args.inside, args.max_children)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"module {unknown[0]!r} is not one of {', '.join(MODULES)}")
+    if args.max_children < 1:
+        parser.error(f"--max-children={args.max_children} is not allowed; allowed: an integer >= 1")
+    scores = {}
+    for name in args.modules or list(MODULES):
+        seconds = None if args.report else run(name, args.max_children)
+        scores[name] = (report(name), seconds)
+    _summary(scores)
+
+
+def _summary(scores: dict[str, tuple[tuple[int, int, int] | None, float | None]]) -> None:
+    print("\nmodule       killed / total        equivalent   time")
+    for name, (score, seconds) in scores.items():
+        took = "" if seconds is None else f"{seconds / 60:.1f} min"
+        if score is None:
+            print(f"{name:12} not run")
+            continue
+        killed, explained, total = score
+        print(f"{name:12} {killed:4} / {total:<4} {_percent(killed, total):>7}   {explained:6}      {took}")
+
+
+if __name__ == "__main__":
+    main()
