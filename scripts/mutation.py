@@ -30,11 +30,14 @@ WORK = ROOT / "mutants"
 @dataclass(frozen=True)
 class Module:
     source: str
-    tests: tuple[str, ...]
+    tests: tuple[str, ...]   # pytest's arguments that select the tests covering the module
 
 
 MODULES = {
-    "stats": Module("src/badminima/core/stats.py", ("tests/test_stats.py", "tests/test_claims.py")),
+    # The calibration tests (hundreds of simulated verdicts each) find no mutant that the tests pinned against
+    # scipy miss, at seconds a mutant.
+    "stats": Module("src/badminima/core/stats.py", ("tests/test_stats.py", "tests/test_claims.py",
+                                                    "-k", "not calibrated")),
     "store": Module("src/badminima/core/store.py", ("tests/test_store.py",)),
     "algorithm1": Module("src/badminima/paper_a/algorithm1.py", ("tests/test_adversarial.py",)),
     "metrics": Module("src/badminima/core/metrics.py", ("tests/test_metrics.py", "tests/test_image_metrics.py")),
@@ -44,7 +47,12 @@ MODULES = {
 
 # Survivors that change no behaviour, by mutant name: the mutated line as mutmut writes it (so an entry that no
 # longer names that mutant, after the module changed, is shown as unexplained) and why it is equivalent.
-EQUIVALENT: dict[str, tuple[str, str]] = {}
+EQUIVALENT: dict[str, tuple[str, str]] = {
+    "badminima.paper_a.algorithm1.x_zero_out__mutmut_2": (
+        "chunk: int = 4097", "the chunk bounds memory only: any chunk draws the same values (a test checks it)"),
+    "badminima.paper_a.algorithm1.x_algorithm1_set__mutmut_32": (
+        "torch.randint(classes, (len(copies),)", "torch.randint's low is 0 by default"),
+}
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code): a test failed or errored, the mutant ran out of time
 # or crashed its process. Each is the tests noticing the mutant.
@@ -91,10 +99,27 @@ def _run_inside(name: str, max_children: int) -> None:
     cli(["run", "--max-children", str(max_children)], standalone_mode=False)
 
 
+def _retest_survivors(name: str) -> None:
+    """Forgets the verdict on every mutant that was not killed, so that the run tests it again: mutmut tests again
+    only the mutants of a changed function, not the survivors that a new test may now kill."""
+    module = MODULES[name]
+    if not (WORK / name / "mutants" / (module.source + ".meta")).exists():
+        return
+    _configure(module)
+    from mutmut.mutation.data import SourceFileMutationData
+
+    with _inside(WORK / name):
+        data = SourceFileMutationData(path=module.source)
+        data.load()
+        data.exit_code_by_key = {key: code if code in KILLED else None for key, code in data.exit_code_by_key.items()}
+        data.save()
+
+
 def run(name: str, max_children: int) -> float:
     """Runs mutmut over one module in a process of its own (mutmut keeps its state in module globals); returns the
     seconds it took. mutmut's progress goes to mutants/<name>/run.log."""
     folder = _work_folder(name)
+    _retest_survivors(name)
     start = time.monotonic()
     with open(folder / "run.log", "w") as log:
         done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children)],
