@@ -418,7 +418,9 @@ def test_keys_that_are_not_seeds_or_repeat_are_refused():
 def test_all_reach_counts_the_runs_at_the_target():
     v = stats.all_reach("c", "p", [100, 99.5, 100.0], "phase 1")
     assert v.ours == "phase 1: 2 of 3 runs reached 100% (lowest 99.50%)" and v.test == "every run at or above 100%"
-    assert (v.verdict, v.n) == (stats.FAILS, 3)
+    assert (v.claim, v.paper, v.verdict, v.n) == ("c", "p", stats.FAILS, 3)
+    capped = stats.all_reach("c", "p", [100, 99.5], "x", capped=[False, True])
+    assert (capped.claim, capped.paper, capped.ours) == ("c", "p", "x: 1 of 2 runs reached 100% (lowest 99.50%)")
     assert stats.all_reach("c", "p", [90, 95], "x", target=90).verdict == stats.HOLDS
     mixed = stats.all_reach("c", "p", [99, 98], "x", capped=[True, False])
     assert mixed.verdict == stats.FAILS, "a short run without a cap fails the claim"
