@@ -7,6 +7,7 @@ EQUIVALENT (it changes no behaviour) is printed with its reason; the goal is at 
     python scripts/mutation.py                 # every module, one after the other
     python scripts/mutation.py stats metrics   # some of them
     python scripts/mutation.py --report stats  # print the last run's results without running again
+    python scripts/mutation.py --tests-at 9141ca1 stats   # the score the tests of that commit gave
 
 Each module gets a work folder mutants/<module>/ (out of git), so the results of one module's run never reset
 another's; a rerun after a change to a module or its tests tests only what changed.
@@ -91,14 +92,19 @@ def _inside(folder: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def _work_folder(name: str) -> Path:
-    """mutants/<name>/ seen by mutmut as a project root: the sources, tests and settings linked in."""
-    folder = WORK / name
+def _work_folder(name: str, tests_at: str | None) -> Path:
+    """mutants/<name>/ seen by mutmut as a project root: the sources, tests and settings linked in. With
+    `tests_at` (a commit), mutants/<name>@<commit>/ with the tests as they were at that commit, to score the
+    tests of another time (the score before new tests) against today's module."""
+    folder = WORK / (f"{name}@{tests_at}" if tests_at else name)
     folder.mkdir(parents=True, exist_ok=True)
-    for item in ("src", "tests", "pyproject.toml"):
+    for item in ("src", "pyproject.toml") if tests_at else ("src", "tests", "pyproject.toml"):
         link = folder / item
         if not link.is_symlink():
             link.symlink_to(ROOT / item)
+    if tests_at and not (folder / "tests").exists():
+        archive = subprocess.run(["git", "archive", tests_at, "tests"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     return folder
 
 
@@ -109,7 +115,9 @@ def _configure(module: Module) -> None:
 
     settings = configuration._load_config()
     settings.only_mutate = [module.source]
-    settings.pytest_add_cli_args_test_selection = list(module.tests)
+    # A test file that does not exist (yet, at the commit of --tests-at) selects nothing
+    settings.pytest_add_cli_args_test_selection = [t for t in module.tests
+                                                   if not t.startswith("tests/") or Path(t).exists()]
     configuration._config = settings
 
 
@@ -121,27 +129,26 @@ def _run_inside(name: str, max_children: int) -> None:
     cli(["run", "--max-children", str(max_children), *MODULES[name].patterns()], standalone_mode=False)
 
 
-def _retest_survivors(name: str) -> None:
+def _retest_survivors(name: str, folder: Path) -> None:
     """Forgets the verdict on every mutant that was not killed, so that the run tests it again: mutmut tests again
     only the mutants of a changed function, not the survivors that a new test may now kill."""
     module = MODULES[name]
-    if not (WORK / name / "mutants" / (module.source + ".meta")).exists():
+    if not (folder / "mutants" / (module.source + ".meta")).exists():
         return
     _configure(module)
     from mutmut.mutation.data import SourceFileMutationData
 
-    with _inside(WORK / name):
+    with _inside(folder):
         data = SourceFileMutationData(path=module.source)
         data.load()
         data.exit_code_by_key = {key: code if code in KILLED else None for key, code in data.exit_code_by_key.items()}
         data.save()
 
 
-def run(name: str, max_children: int) -> float:
+def run(name: str, folder: Path, max_children: int) -> float:
     """Runs mutmut over one module in a process of its own (mutmut keeps its state in module globals); returns the
-    seconds it took. mutmut's progress goes to mutants/<name>/run.log."""
-    folder = _work_folder(name)
-    _retest_survivors(name)
+    seconds it took. mutmut's progress goes to run.log in the work folder."""
+    _retest_survivors(name, folder)
     start = time.monotonic()
     with open(folder / "run.log", "w") as log:
         done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children)],
@@ -162,10 +169,9 @@ def _changed_line(name: str, path: str) -> str:
     return f"{old}  ->  {new}"
 
 
-def report(name: str) -> tuple[int, int, int] | None:
+def report(name: str, folder: Path) -> tuple[int, int, int] | None:
     """Prints one module's score and survivors; returns (killed, explained as equivalent, total)."""
     module = MODULES[name]
-    folder = WORK / name
     if not (folder / "mutants" / (module.source + ".meta")).exists():
         print(f"{name}: not run yet")
         return None
@@ -220,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default: all)")
     parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--report", action="store_true", help="print the last results without running")
+    parser.add_argument("--tests-at", metavar="COMMIT", help="score the tests as they were at COMMIT")
     parser.add_argument("--inside", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inside:
@@ -231,8 +238,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--max-children={args.max_children} is not allowed; allowed: an integer >= 1")
     scores = {}
     for name in args.modules or list(MODULES):
-        seconds = None if args.report else run(name, args.max_children)
-        scores[name] = (report(name), seconds)
+        folder = _work_folder(name, args.tests_at)
+        seconds = None if args.report else run(name, folder, args.max_children)
+        scores[name] = (report(name, folder), seconds)
     _summary(scores)
 
 
