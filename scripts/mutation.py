@@ -73,6 +73,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "torch.randint(classes, (len(copies),)", "torch.randint's low is 0 by default"),
     "badminima.core.stats.x__balance__mutmut_36": (
         "if x <= y else", "x == y returned a tie just above"),
+    "badminima.core.stats.x_fewer__mutmut_37": (
+        '"XXtieXX"', "the columns are read by position; no other line names the tie column"),
+    "badminima.core.stats.x_fewer__mutmut_38": (
+        '"TIE"', "the columns are read by position; no other line names the tie column"),
+    "badminima.core.stats.x_fewer__mutmut_90": (
+        "(counts.index.nlevels > 1) or True", "grouping unique seeds by seed only sorts them, and only sums follow"),
+    "badminima.core.stats.x_fewer__mutmut_94": (
+        "counts.index.nlevels >= 1", "grouping unique seeds by seed only sorts them, and only sums follow"),
     "badminima.core.stats.x_holm__mutmut_4": (
         "[2.0] * m", "the loop overwrites every entry of the initial list"),
 }

@@ -56,6 +56,15 @@ def test_holm_on_a_known_example():
 
 # Pairing by seed identity
 
+def test_step_counts_pair_by_seed_not_by_position():
+    v = stats.fewer("c", "p", {0: 1.0, 1: 9.0, 2: 1.0}, {2: 5.0, 1: 5.0, 0: 5.0}, {1: 9, 2: 9, 0: 9}, NAMES)
+    assert v.ours.startswith("a fewer in 2 of 3 pairs, at least as many in 1,")
+    capped = stats.fewer("c", "p", {0: 1.0, 1: None}, {1: 5.0, 0: 5.0}, {1: 3, 0: 9}, NAMES)
+    assert capped.ours.startswith("a fewer in 1 of 2 pairs, at least as many in 1,"), "each pair's own cap"
+    under_its_cap = stats.fewer("c", "p", {0: 4.0, 1: 2.0}, {1: None, 0: None}, {1: 3, 0: 9}, NAMES)
+    assert under_its_cap.ours.startswith("a fewer in 2 of 2 pairs")
+
+
 def test_pairs_by_seed_not_by_position():
     a = {0: 5.0, 1: 6.0, 2: 7.5}
     b = {2: 6.5, 0: 4.0, 1: 5.2}   # same seeds, another order
@@ -156,7 +165,9 @@ def test_fewer_steps_does_not_hold_only_as_a_finding():
     mixed = stats.fewer("c", "p", by_seed([30, 30, 30, 10, 10]), by_seed([20, 20, 20, 20, 20]), caps, NAMES)
     assert mixed.verdict == stats.UNCLEAR
     everything_capped = stats.fewer("c", "p", dict.fromkeys(range(8)), dict.fromkeys(range(8)), caps, NAMES)
-    assert everything_capped.verdict == stats.UNTESTED and "all 8 pairs" in everything_capped.test
+    assert everything_capped.verdict == stats.UNTESTED
+    assert everything_capped.test == "not tested: both runs hit the step cap in all 8 pairs"
+    assert (everything_capped.claim, everything_capped.paper) == ("c", "p")
 
 
 def test_pooled_step_counts_give_one_sign_per_seed():
@@ -326,6 +337,9 @@ def test_fewer_states_its_pairs_and_its_effect():
     assert f.test == ("exact one-sided sign tests over 5 untied pairs: that fast takes fewer steps, undecided pairs "
                       "counted against it, p = 0.5; that it takes more, undecided pairs counted for it, p = 0.97")
     assert (f.effect, f.n, f.p, f.p_against, f.verdict) == (0.4, 5, 0.5, 31 / 32, stats.UNCLEAR)
+    assert (f.claim, f.paper, f.low, f.paper_effect) == ("c", "p", None, None)
+    one = stats.fewer("c", "p", {0: 3}, {0: 4}, {0: 9}, NAMES)
+    assert (one.verdict, one.n, one.effect, one.p) == (stats.UNCLEAR, 1, 1.0, 0.5), "one seed: tested, undecided"
     tied = stats.fewer("c", "p", by_seed([5, 6]), by_seed([5, 6]), {0: 9, 1: 9}, NAMES)
     assert (tied.effect, tied.n, tied.p, tied.p_against, tied.verdict) == (0.0, 0, 1.0, 1.0, stats.UNCLEAR)
     assert "tied in 2" in tied.ours
@@ -349,6 +363,18 @@ def test_step_counts_pooled_over_widths_sum_each_seeds_pairs():
     v = stats.fewer("c", "p", fast, slow, pd.Series(20, index), NAMES)
     assert v.n == 4 and v.p == pytest.approx(sp.binomtest(3, 4, alternative="greater").pvalue)
     assert v.p_against == pytest.approx(sp.binomtest(1, 4, alternative="greater").pvalue)
+    assert v.test.startswith("exact one-sided sign tests over 4 untied seeds, one sign per seed: its pairs' balance "
+                             "over widths: that a takes fewer steps")
+
+
+def test_a_seed_whose_pairs_balance_only_in_the_worst_case_is_untied():
+    """Seed 0: one pair for, one undecided: worst case 0, best 2, so it counts among the untied seeds (against
+    the claim in the worst case, for it in the best); seed 1's pairs tie: it counts for neither."""
+    index = pd.MultiIndex.from_product([[10, 50], range(2)], names=["width", "seed"])
+    fast = pd.Series([1.0, 5.0, None, 5.0], index)
+    slow = pd.Series([4.0, 5.0, None, 5.0], index)
+    v = stats.fewer("c", "p", fast, slow, pd.Series(20, index), NAMES)
+    assert (v.n, v.p, v.p_against) == (1, 1.0, 1.0)
 
 
 def test_decide_at_the_level_itself():
@@ -375,6 +401,7 @@ def test_no_number_and_untested_read_as_stated():
     assert stats.no_number() == stats.Smallest(0.0, "no effect: the paper gives no number for it")
     assert stats.no_number("reason") == stats.Smallest(0.0, "no effect: reason")
     v = stats.untested("c", "p", "o", "phase 1 did not fit")
+    assert (v.claim, v.paper, v.ours) == ("c", "p", "o")
     assert (v.verdict, v.test, v.p, v.effect, v.n) == (stats.UNTESTED, "not tested: phase 1 did not fit", None, None, 0)
 
 
@@ -400,9 +427,20 @@ def test_a_precondition_note_names_the_seeds_left_out():
     pooled[(2, 0)] = pooled[(1, 1)] = False
     v = stats.greater("c", "p", a, b, NAMES, NONE, precondition=stats.Precondition("fitted", pooled))
     assert v.n == 2 and v.effect == pytest.approx(np.mean([4.5, 3.5]))
-    f = stats.fewer("c", "p", by_seed([1, 2, 3, 4]), by_seed([5, 6, 7, 8]), dict.fromkeys(range(4), 9), NAMES,
+    f = stats.fewer("c", "p", by_seed([1, 2, None, 4]), by_seed([5, 6, 7, 8]), dict.fromkeys(range(4), 9), NAMES,
                     precondition=pre)
-    assert f.verdict == stats.UNTESTED and f.test.endswith("which leaves fewer than two seeds to test")
+    assert (f.claim, f.paper, f.verdict) == ("c", "p", stats.UNTESTED)
+    assert f.ours == ("a fewer in 1 of 1 pairs, at least as many in 0, tied in 0, undecided (both at the cap) in 0; "
+                      "runs at the step cap: a 0, b 0 of 1; phase 1 fitted in 1 of 4 runs; the 3 seed(s) with a run "
+                      "that did not are left out"), "the capped run of a seed left out is not counted"
+    assert f.test == ("not tested: phase 1 fitted in 1 of 4 runs; the 3 seed(s) with a run that did not are left "
+                      "out, which leaves fewer than two seeds to test")
+    one_out = stats.Precondition("phase 1 fitted", {0: True, 1: True, 2: False, 3: True})
+    f = stats.fewer("c", "p", by_seed([1, 2, 3, 4]), by_seed([5, 6, 7, 8]), dict.fromkeys(range(4), 9), NAMES,
+                    precondition=stats.Precondition("fitted", {0: True, 1: False, 2: True, 3: False}))
+    assert f.verdict == stats.UNCLEAR and f.n == 2, "two seeds left: tested"
+    assert stats.fewer("c", "p", by_seed([1, 2, 3, 4]), by_seed([5, 6, 7, 8]), dict.fromkeys(range(4), 9), NAMES,
+                       precondition=one_out).n == 3
 
 
 def test_keys_that_are_not_seeds_or_repeat_are_refused():
