@@ -10,7 +10,8 @@ EQUIVALENT (it changes no behaviour) is printed with its reason; the goal is at 
     python scripts/mutation.py --tests-at 9141ca1 stats   # the score the tests of that commit gave
 
 Each module gets a work folder mutants/<module>/ (out of git), so the results of one module's run never reset
-another's; a rerun after a change to a module or its tests tests only what changed.
+another's; a rerun tests again the mutants of the functions that changed and every mutant that survived, and keeps
+the rest killed. Delete the folder to start afresh.
 """
 from __future__ import annotations
 
