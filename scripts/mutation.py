@@ -72,6 +72,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "chunk: int = 4097", "the chunk bounds memory only: any chunk draws the same values (a test checks it)"),
     "badminima.paper_a.algorithm1.x_algorithm1_set__mutmut_32": (
         "torch.randint(classes, (len(copies),)", "torch.randint's low is 0 by default"),
+    "badminima.core.metrics.x_margin__mutmut_3": (
+        "steps: int = 61", "a finer walk: the same distance, bisected to 1e-7 either way"),
+    "badminima.core.metrics.x_margin__mutmut_4": (
+        "refine: int = 21", "one more bisection: the same distance to 1e-7 instead of 2e-7"),
+    "badminima.core.metrics.x_margin__mutmut_24": (
+        "torch.linspace(1, radius", "a longer first step: a single crossing in it is still bisected from 0"),
     "badminima.core.stats.x__balance__mutmut_36": (
         "if x <= y else", "x == y returned a tie just above"),
     "badminima.core.stats.x_fewer__mutmut_37": (

@@ -65,3 +65,8 @@ def test_margin_with_its_defaults_is_exact_along_its_rays():
 
 def test_one_logit_of_exactly_zero_is_class_zero():
     assert predict(torch.tensor([[[0.0], [1e-30], [-1e-30]]])).tolist() == [[0, 1, 0]]
+
+
+def test_margin_finds_a_boundary_in_the_walks_last_step():
+    assert margin(lambda p: p[:, 0] - 5.95, torch.zeros(1, 2)).item() == pytest.approx(5.95, abs=1e-5)
+    assert margin(lambda p: p[:, 0] - 6.05, torch.zeros(1, 2)).item() == 6.0, "beyond the radius: the radius"
