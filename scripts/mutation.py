@@ -78,6 +78,40 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         "refine: int = 21", "one more bisection: the same distance to 1e-7 instead of 2e-7"),
     "badminima.core.metrics.x_margin__mutmut_24": (
         "torch.linspace(1, radius", "a longer first step: a single crossing in it is still bisected from 0"),
+    "badminima.core.metrics.x_fgsm_accuracy__mutmut_1": (
+        'chunk: int = 1001', "each image's gradient sign does not depend on the chunk it is in (a test checks chunks)"),
+    "badminima.core.metrics.x_fgsm_accuracy__mutmut_3": (
+        'mean.view(1, -1, 1, 1).to(None)', "a move to x's device and dtype, a no-op where they match (the CPU tests; test_cuda's x is on the GPU)"),
+    "badminima.core.metrics.x_fgsm_accuracy__mutmut_17": (
+        'std.view(1, -1, 1, 1).to(None)', "a move to x's device and dtype, a no-op where they match (the CPU tests; test_cuda's x is on the GPU)"),
+    "badminima.core.metrics.x_fgsm_accuracy__mutmut_8": (
+        'mean.view(-1, 1, 1)', '(C, 1, 1) broadcasts against (n, C, H, W) as (1, C, 1, 1) does'),
+    "badminima.core.metrics.x_fgsm_accuracy__mutmut_22": (
+        'std.view(-1, 1, 1)', '(C, 1, 1) broadcasts against (n, C, H, W) as (1, C, 1, 1) does'),
+    "badminima.core.metrics.x_margin__mutmut_30": (
+        'side = logit_fn(points) >= 0', 'a point with a logit of exactly 0 is on the boundary: distance 0 from either side'),
+    "badminima.core.metrics.x_margin__mutmut_46": (
+        '.reshape(grid.shape[:3]) >= 0)', 'a walk point with a logit of exactly 0 is the boundary: the crossing is found there either way'),
+    "badminima.core.metrics.x_margin__mutmut_117": (
+        '.reshape(mid.shape) >= 0)', 'a bisection point with a logit of exactly 0 is the boundary: the crossing is found there either way'),
+    "badminima.core.metrics.x_margin__mutmut_67": (
+        'torch.where(first <= steps', 'with no flip, radii[steps - 1] is the radius itself'),
+    "badminima.core.metrics.x_margin__mutmut_79": (
+        'torch.where(first >= 0', 'the next line sets lo to 0 wherever first is 0'),
+    "badminima.core.metrics.x_margin__mutmut_86": (
+        'torch.tensor(1.0))', 'the next line sets lo to 0 wherever first is 0, the only place this value is taken'),
+    "badminima.core.metrics.x_margin__mutmut_98": (
+        'crossed = first <= steps', 'a ray without a flip then keeps hi at the radius, what it returns anyway'),
+    "badminima.core.metrics.x_margin__mutmut_80": (
+        'torch.where(first > 1', 'bisection from 0 rather than the step before: the same single crossing, to 2e-7'),
+    "badminima.core.metrics.x_margin__mutmut_95": (
+        'torch.where(first == 1', 'bisection from 0 rather than the step before: the same single crossing, to 2e-7'),
+    "badminima.core.metrics.x_margin__mutmut_83": (
+        'radii[(first - 2)', 'bisection from two steps before: the same single crossing, to 2e-7'),
+    "badminima.core.metrics.xǁ_PoweredPoolsǁ__torch_function____mutmut_20": (
+        'device=None)', 'the unit images on the default device: the same on the CPU, where path norms are computed'),
+    "badminima.core.metrics.xǁ_PoweredPoolsǁ__torch_function____mutmut_23": (
+        'dtype=x.dtype, )', 'the unit images on the default device: the same on the CPU, where path norms are computed'),
     "badminima.core.stats.x__balance__mutmut_36": (
         "if x <= y else", "x == y returned a tie just above"),
     "badminima.core.stats.x_fewer__mutmut_37": (

@@ -70,3 +70,10 @@ def test_one_logit_of_exactly_zero_is_class_zero():
 def test_margin_finds_a_boundary_in_the_walks_last_step():
     assert margin(lambda p: p[:, 0] - 5.95, torch.zeros(1, 2)).item() == pytest.approx(5.95, abs=1e-5)
     assert margin(lambda p: p[:, 0] - 6.05, torch.zeros(1, 2)).item() == 6.0, "beyond the radius: the radius"
+
+
+def test_margin_between_the_walks_points_is_bisected():
+    """Boundaries off the walk's 0.1 grid: the first flip and the step before it bracket the crossing, and
+    bisecting that step finds it to well under 1e-6."""
+    points = torch.tensor([[3.0, 0.0], [-1.0, 0.0], [0.62, 0.0]])
+    assert torch.allclose(margin(lambda p: p[:, 0] - 0.77, points), torch.tensor([2.23, 1.77, 0.15]), atol=1e-6)
