@@ -112,6 +112,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'device=None)', 'the unit images on the default device: the same on the CPU, where path norms are computed'),
     "badminima.core.metrics.xǁ_PoweredPoolsǁ__torch_function____mutmut_23": (
         'dtype=x.dtype, )', 'the unit images on the default device: the same on the CPU, where path norms are computed'),
+    "badminima.core.stats.x__per_seed__mutmut_15": (
+        'max(2, diffs', 'differs only with one seed, whose one-seed verdict never shows the count'),
+    "badminima.core.stats.x__series__mutmut_5": (
+        'pd.Series(dict(values), dtype=None)', 'every caller converts the values (astype float, bool or object) before reading them'),
+    "badminima.core.stats.x__series__mutmut_7": (
+        'pd.Series(dict(values), )', 'every caller converts the values (astype float, bool or object) before reading them'),
+    "badminima.core.stats.x__series__mutmut_9": (
+        's.index.nlevels == 1 or s.index.name is None', "a MultiIndex's name can be set without touching its level names"),
+    "badminima.core.stats.x_pair__mutmut_13": (
+        'a.astype(None)', 'numpy reads a dtype of None as float64'),
+    "badminima.core.stats.x_pair__mutmut_14": (
+        'astype(None)', 'numpy reads a dtype of None as float64'),
+    "badminima.core.stats.x_pair__mutmut_15": (
+        'b.reindex(None)', "every caller subtracts the sides, which pandas aligns by key whatever b's order"),
     "badminima.core.stats.x__balance__mutmut_36": (
         "if x <= y else", "x == y returned a tie just above"),
     "badminima.core.stats.x_fewer__mutmut_37": (

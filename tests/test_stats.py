@@ -191,7 +191,8 @@ def test_a_family_corrects_both_directions_alike():
     assert holds[0].p == pytest.approx(0.06) and fails[0].p_against == pytest.approx(0.06)
     strong = stats.family([made(0.001, 0.99), made(0.99, 0.001), made(0.5, 0.5)])
     assert [v.verdict for v in strong] == [stats.HOLDS, stats.FAILS, stats.UNCLEAR]
-    assert strong[0].family == 3 and "family of 3 tests" in strong[0].test
+    assert strong[0].family == 3
+    assert strong[0].test == "t; Holm-adjusted over a family of 3 tests: p = 0.003, against: p = 1"
 
 
 def test_a_family_leaves_counts_and_untested_claims_alone():
@@ -200,6 +201,7 @@ def test_a_family_leaves_counts_and_untested_claims_alone():
     together = stats.family([count, skipped, made(0.001, 0.9), made(0.01, 0.9)])
     assert [v.verdict for v in together] == [stats.FAILS, stats.UNTESTED, stats.HOLDS, stats.HOLDS]
     assert stats.tests_in(together) == 2
+    assert (together[2].family, together[2].p, together[3].p) == (2, 0.002, 0.01), "a family of two is adjusted"
 
 
 # Calibration on a small fixed simulation (scripts/bench_verdicts.py runs it at the book's sizes)
@@ -284,6 +286,9 @@ def test_within_interval_and_pooled_within_are_scipys(draw):
     assert pooled.n == 5 and pooled.p == pytest.approx(max(sp.ttest_1samp(d, -0.5, alternative="greater").pvalue,
                                                            sp.ttest_1samp(d, 0.5, alternative="less").pvalue))
     assert "its mean difference over its 3 widths" in pooled.test
+    index = pd.MultiIndex.from_product([["moons", "circles"], [1, 2], range(4)], names=["dataset", "width", "seed"])
+    two_keys = stats.within("c", "p", pd.Series(rng.normal(0, 1, 16), index), pd.Series(0.0, index), NAMES, 0.5)
+    assert "its mean difference over its 4 dataset/widths" in two_keys.test
 
 
 @pytest.mark.parametrize("draw", range(4))
@@ -326,7 +331,9 @@ def test_a_verdict_states_its_numbers_in_words():
     assert w.ours == "a 91 ± 1 vs b 91.1 ± 0.96; difference -0.0667 (95% CI -0.446 to 0.313)"
     assert w.test == ("two one-sided paired t-tests over 3 seeds that the difference lies within ±1: p = 0.0044; "
                       "that it lies outside: p = 1")
-    assert w.paper_effect == 0.0
+    assert (w.claim, w.paper, w.paper_effect) == ("c", "p", 0.0)
+    two = stats.greater("c", "p", by_seed([1, 2]), by_seed([0, 0]), NAMES, NONE)
+    assert two.ours.startswith("a 1.5 ± 0.71 vs b 0 ± 0; difference 1.5")
 
 
 def test_fewer_states_its_pairs_and_its_effect():
@@ -407,6 +414,7 @@ def test_no_number_and_untested_read_as_stated():
 
 def test_one_seed_gives_its_difference_and_no_test():
     v = stats.greater("c", "p", {4: 9.0}, {4: 1.5}, NAMES, NONE, paper_effect=2.0)
+    assert (v.claim, v.paper, v.verdict) == ("c", "p", stats.UNCLEAR)
     assert v.ours == "a 9 vs b 1.5; difference 7.5"
     assert v.test == "one seed: no spread to test against, and a point estimate alone decides nothing"
     assert (v.effect, v.n, v.paper_effect, v.low) == (7.5, 1, 2.0, None)
@@ -416,6 +424,7 @@ def test_a_precondition_note_names_the_seeds_left_out():
     a, b = by_seed([5, 6, 7.5, 6]), by_seed([1, 2, 3, 2.5])
     pre = stats.Precondition("phase 1 fitted", {0: True, 1: False, 2: False, 3: False})
     v = stats.greater("c", "p", a, b, NAMES, NONE, precondition=pre)
+    assert (v.claim, v.paper) == ("c", "p")
     assert v.test == ("not tested: phase 1 fitted in 1 of 4 runs; the 3 seed(s) with a run that did not are left "
                       "out, which leaves 1 seed(s) to test")
     met = stats.Precondition("phase 1 fitted", {s: True for s in range(4)})
