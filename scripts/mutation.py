@@ -8,6 +8,7 @@ EQUIVALENT (it changes no behaviour) is printed with its reason; the goal is at 
     python scripts/mutation.py stats metrics   # some of them
     python scripts/mutation.py --report stats  # print the last run's results without running again
     python scripts/mutation.py --tests-at 9141ca1 stats   # the score the tests of that commit gave
+    python scripts/mutation.py fastmlp --only _gradients   # one function's mutants
 
 Each module gets a work folder mutants/<module>/ (out of git), so the results of one module's run never reset
 another's; a rerun tests again the mutants of the functions that changed and every mutant that survived, and keeps
@@ -23,7 +24,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -208,13 +209,14 @@ def _retest_survivors(name: str, folder: Path) -> None:
         data.save()
 
 
-def run(name: str, folder: Path, max_children: int) -> float:
+def run(name: str, folder: Path, max_children: int, only: list[str]) -> float:
     """Runs mutmut over one module in a process of its own (mutmut keeps its state in module globals); returns the
     seconds it took. mutmut's progress goes to run.log in the work folder."""
     _retest_survivors(name, folder)
     start = time.monotonic()
     with open(folder / "run.log", "w") as log:
-        done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children)],
+        done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children),
+                               *(["--only", *only] if only else [])],
                               cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     if done.returncode != 0:
@@ -290,8 +292,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--report", action="store_true", help="print the last results without running")
     parser.add_argument("--tests-at", metavar="COMMIT", help="score the tests as they were at COMMIT")
+    parser.add_argument("--only", nargs="+", metavar="FUNCTION",
+                        help="test and count only these functions (or classes) of the module")
     parser.add_argument("--inside", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name in args.modules or ([args.inside] if args.inside else []):
+        if args.only and name in MODULES:
+            MODULES[name] = replace(MODULES[name], functions=tuple(args.only))
     if args.inside:
         return _run_inside(args.inside, args.max_children)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -302,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     scores = {}
     for name in args.modules or list(MODULES):
         folder = _work_folder(name, args.tests_at)
-        seconds = None if args.report else run(name, folder, args.max_children)
+        seconds = None if args.report else run(name, folder, args.max_children, args.only)
         scores[name] = (report(name, folder), seconds)
     _summary(scores)
 
