@@ -57,8 +57,8 @@ def test_holm_on_a_known_example():
 # Pairing by seed identity
 
 def test_step_counts_pair_by_seed_not_by_position():
-    v = stats.fewer("c", "p", {0: 1.0, 1: 9.0, 2: 1.0}, {2: 5.0, 1: 5.0, 0: 5.0}, {1: 9, 2: 9, 0: 9}, NAMES)
-    assert v.ours.startswith("a fewer in 2 of 3 pairs, at least as many in 1,")
+    v = stats.fewer("c", "p", {0: 1.0, 1: 10.0}, {1: 20.0, 0: 2.0}, {1: 99, 0: 99}, NAMES)
+    assert v.ours.startswith("a fewer in 2 of 2 pairs, at least as many in 0,")
     capped = stats.fewer("c", "p", {0: 1.0, 1: None}, {1: 5.0, 0: 5.0}, {1: 3, 0: 9}, NAMES)
     assert capped.ours.startswith("a fewer in 1 of 2 pairs, at least as many in 1,"), "each pair's own cap"
     under_its_cap = stats.fewer("c", "p", {0: 4.0, 1: 2.0}, {1: None, 0: None}, {1: 3, 0: 9}, NAMES)
@@ -393,7 +393,7 @@ def test_decide_at_the_level_itself():
 
 
 def test_holm_caps_at_one_and_keeps_the_given_order():
-    assert stats.holm([0.5, 0.6]) == [1.0, 1.0]
+    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]
     assert stats.holm([0.3, 0.01, 0.2]) == pytest.approx([0.4, 0.03, 0.4])
     assert stats.holm([]) == []
 
@@ -482,6 +482,7 @@ def test_counts_headline_and_the_sentences_below_a_table():
         "**At scale `cpu`, of 2 claims 1 hold, 0 do not, 0 are inconclusive and 1 are not tested (the paper's "
         "precondition was not met); the table holds 1 statistical tests.**")
     assert stats.short_of_holding([holds, unclear]) == "*c2*: not tested (ours2)."
+    assert stats.short_of_holding([unclear, holds, unclear]) == "*c2*: not tested (ours2). *c2*: not tested (ours2)."
 
 
 def test_verdict_table_holds_every_number_of_every_verdict():
