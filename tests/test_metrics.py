@@ -77,3 +77,4 @@ def test_margin_between_the_walks_points_is_bisected():
     bisecting that step finds it to well under 1e-6."""
     points = torch.tensor([[3.0, 0.0], [-1.0, 0.0], [0.62, 0.0]])
     assert torch.allclose(margin(lambda p: p[:, 0] - 0.77, points), torch.tensor([2.23, 1.77, 0.15]), atol=1e-6)
+    assert margin(lambda p: p[:, 0] - 4.37, torch.zeros(1, 2)).item() == pytest.approx(4.37, abs=1e-6)
