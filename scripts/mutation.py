@@ -127,6 +127,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'astype(None)', 'numpy reads a dtype of None as float64'),
     "badminima.core.stats.x_pair__mutmut_15": (
         'b.reindex(None)', "every caller subtracts the sides, which pandas aligns by key whatever b's order"),
+    "badminima.core.fastmlp.x__update__mutmut_14": (
+        "if (first) and False else", "the momentum buffers start at zero: momentum times 0 plus g is the copy of g"),
     "badminima.core.stats.x__balance__mutmut_36": (
         "if x <= y else", "x == y returned a tie just above"),
     "badminima.core.stats.x_fewer__mutmut_37": (

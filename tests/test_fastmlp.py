@@ -1,5 +1,7 @@
 """The fast path for one-hidden-layer nets keeps the one loop's contract: same stops, history and weights (to float
 tolerance) as `train`, resumable checkpoints, finished members left out of the work."""
+import warnings
+
 import pytest
 import torch
 
@@ -214,12 +216,15 @@ def autograd_step(params, x, y, lr: float, readout_only: bool = False):
 def test_the_tensor_steps_forward_and_gradients_are_autograds(classes, readout_only):
     model, params, x, y = engine_case(classes)
     ws = fastmlp._Workspace(params, x.shape[1])
-    h, out = fastmlp._forward(params, x, ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # an output tensor of the wrong shape is resized with a warning
+        h, out = fastmlp._forward(params, x, ws)
+        grads = fastmlp._gradients(params, x, y, h, out, ws, readout_only)
+    assert h.data_ptr() == ws.hidden.data_ptr(), "the hidden layer is written into the workspace"
     expected_out, expected_grads, _ = autograd_step(params, x, y, 0.1, readout_only)
     torch.testing.assert_close(out, expected_out, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(out, model(x), rtol=1e-6, atol=1e-6)
     assert torch.equal(fastmlp._correct(out, y), (predict(out) == y).float().mean(1))
-    grads = fastmlp._gradients(params, x, y, h, out, ws, readout_only)
     for got, want in zip(grads, expected_grads):
         if want is None:
             assert got is None
