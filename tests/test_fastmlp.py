@@ -221,6 +221,8 @@ def test_the_tensor_steps_forward_and_gradients_are_autograds(classes, readout_o
         h, out = fastmlp._forward(params, x, ws)
         grads = fastmlp._gradients(params, x, y, h, out, ws, readout_only)
     assert h.data_ptr() == ws.hidden.data_ptr(), "the hidden layer is written into the workspace"
+    for got, buffer in zip(grads, ws.grads):   # so are the gradients: no step allocates a tensor of its size
+        assert got is None or got.data_ptr() == buffer.data_ptr()
     expected_out, expected_grads, _ = autograd_step(params, x, y, 0.1, readout_only)
     torch.testing.assert_close(out, expected_out, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(out, model(x), rtol=1e-6, atol=1e-6)
@@ -314,3 +316,18 @@ def test_the_fused_step_applies_only_where_it_computes_the_same():
     assert not fastmlp.fused_ok(TrainConfig(lr=0.1, momentum=0.5), x, 1, 10)
     assert not fastmlp.fused_ok(TrainConfig(lr=0.1, weight_decay=0.01), x, 1, 10)
     assert not fastmlp.fused_ok(plain, x.to("meta"), 1, 10), "not on the CPU"
+
+
+def test_a_batch_without_the_last_class_and_the_spare_workspace():
+    """Minibatches may miss a class: the targets still have one column per logit. With several classes the hidden
+    layer's gradient goes to the workspace's spare buffer."""
+    _, params, x, y = engine_case(4)
+    y = y % 2   # classes 0 and 1 only
+    ws = fastmlp._Workspace(params, x.shape[1])
+    ws.spare.fill_(float("nan"))
+    h, out = fastmlp._forward(params, x, ws)
+    grads = fastmlp._gradients(params, x, y, h, out, ws, False)
+    _, expected, _ = autograd_step(params, x, y, 0.1)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert not ws.spare[:x.shape[0] * x.shape[1] * params[0].shape[2]].isnan().any()
