@@ -1,12 +1,15 @@
 """The fast path for one-hidden-layer nets keeps the one loop's contract: same stops, history and weights (to float
 tolerance) as `train`, resumable checkpoints, finished members left out of the work."""
+import warnings
+
 import pytest
 import torch
 
 from badminima.core import fastmlp
 from badminima.core.data.toy import draw
 from badminima.core.models import MLP
-from badminima.core.train import TrainConfig, train
+from badminima.core.metrics import predict
+from badminima.core.train import TrainConfig, loss_per_member, train
 
 pytestmark = pytest.mark.equivalence
 
@@ -232,3 +235,149 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_previo
     assert resumed.history == full.history
     for pa, pb in zip(whole.parameters(), resumed_model.parameters()):
         assert torch.equal(pa, pb)
+
+
+# The step engines on their own, against autograd and torch.optim.SGD: exact to float32 rounding for one step
+
+def engine_case(classes: int, width: int = 5, members: int = 3, n: int = 11, d: int = 3, seed: int = 0):
+    """An MLP (d, width, classes) and its parameters as the engines take them, with data and labels."""
+    gen = torch.Generator().manual_seed(seed)
+    model = MLP((d, width, classes), seeds=range(members))
+    params = [p.detach().clone() for p in (model.weights[0], model.biases[0], model.weights[1], model.biases[1])]
+    x = torch.randn(members, n, d, generator=gen)
+    y = torch.randint(0, max(classes, 2), (members, n), generator=gen)
+    return model, params, x, y
+
+
+def autograd_step(params, x, y, lr: float, readout_only: bool = False):
+    """One step of gradient descent on the sum over members of each member's mean loss, by autograd."""
+    ps = [p.clone().requires_grad_() for p in params]
+    w1, b1, w2, b2 = ps
+    out = torch.baddbmm(b2, torch.baddbmm(b1, x, w1).relu(), w2)
+    loss_per_member(out, y).sum().backward()
+    trained = [i >= 2 or not readout_only for i in range(4)]
+    grads = [p.grad if t else None for p, t in zip(ps, trained)]
+    with torch.no_grad():
+        return out.detach(), grads, [p - lr * p.grad if t else p.detach() for p, t in zip(ps, trained)]
+
+
+@pytest.mark.parametrize("classes", [1, 4], ids=["one logit", "four classes"])
+@pytest.mark.parametrize("readout_only", [False, True], ids=["all layers", "readout only"])
+def test_the_tensor_steps_forward_and_gradients_are_autograds(classes, readout_only):
+    model, params, x, y = engine_case(classes)
+    ws = fastmlp._Workspace(params, x.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # an output tensor of the wrong shape is resized with a warning
+        h, out = fastmlp._forward(params, x, ws)
+        grads = fastmlp._gradients(params, x, y, h, out, ws, readout_only)
+    assert h.data_ptr() == ws.hidden.data_ptr(), "the hidden layer is written into the workspace"
+    for got, buffer in zip(grads, ws.grads):   # so are the gradients: no step allocates a tensor of its size
+        assert got is None or got.data_ptr() == buffer.data_ptr()
+    expected_out, expected_grads, _ = autograd_step(params, x, y, 0.1, readout_only)
+    torch.testing.assert_close(out, expected_out, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out, model(x), rtol=1e-6, atol=1e-6)
+    assert torch.equal(fastmlp._correct(out, y), (predict(out) == y).float().mean(1))
+    for got, want in zip(grads, expected_grads):
+        if want is None:
+            assert got is None
+        else:
+            assert got.shape == want.shape
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.0, 0.01), (0.5, 0.1)])
+def test_the_update_is_torch_sgds(momentum, weight_decay):
+    """Three steps (momentum's buffer starts at the first step's gradient) on a subset of the members."""
+    model, params, x, y = engine_case(1, members=4)
+    cfg = TrainConfig(lr=0.3, momentum=momentum, weight_decay=weight_decay)
+    active = torch.tensor([0, 2, 3])
+    buffers = [torch.zeros_like(p) for p in params] if momentum else None
+    group = fastmlp._Members(model, active, buffers)
+    reference = [p[active].clone().requires_grad_() for p in params]
+    sgd = torch.optim.SGD(reference, lr=0.3, momentum=momentum, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(5)
+    for step in range(3):
+        grads = [torch.randn(p.shape, generator=gen) for p in reference]
+        for p, g in zip(reference, grads):
+            p.grad = g.clone()
+        sgd.step()
+        fastmlp._update(group, [g.clone() for g in grads], cfg, 0.3, step == 0)
+    for got, want in zip(group.params, reference):
+        torch.testing.assert_close(got, want.detach(), rtol=1e-6, atol=1e-7)
+    group.scatter()
+    assert torch.equal(model.weights[0][1], params[0][1]), "a member outside the group is left as it was"
+    torch.testing.assert_close(model.weights[0][2], reference[0][1].detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_frozen_layer_is_not_updated():
+    model, params, x, y = engine_case(1)
+    group = fastmlp._Members(model, torch.arange(3), None)
+    before = [p.clone() for p in group.params]
+    fastmlp._update(group, [None, None, torch.ones_like(before[2]), torch.ones_like(before[3])],
+                    TrainConfig(lr=0.5), 0.5, True)
+    assert torch.equal(group.params[0], before[0]) and torch.equal(group.params[1], before[1])
+    assert torch.equal(group.params[2], before[2] - 0.5) and torch.equal(group.params[3], before[3] - 0.5)
+
+
+@pytest.mark.parametrize("width", [5, 8], ids=["padded width", "width of 8"])
+@pytest.mark.parametrize("readout_only", [False, True], ids=["all layers", "readout only"])
+def test_the_fused_kernel_takes_the_steps_autograd_takes(width, readout_only):
+    """Three steps at their own rates, no fit reached: every pass's logits, the accuracy and the weights, to float
+    rounding of the kernel's other order of sums."""
+    _, params, x, y = engine_case(1, width=width, d=2, n=13)
+    lrs = [0.5, 0.2, 0.4]
+    expected, passes_logits = [p.clone() for p in params], []
+    for lr in lrs:
+        out, _, expected = autograd_step(expected, x, y, lr, readout_only)
+        passes_logits.append(out[..., 0])
+    final = torch.baddbmm(expected[3], torch.baddbmm(expected[1], x, expected[0]).relu(), expected[2])
+    passes, fit, bad, acc, logits = fastmlp._fused(params, x.transpose(1, 2).contiguous(), y.float(), lrs, 1.0,
+                                                   True, readout_only)
+    assert passes.tolist() == [4, 4, 4] and fit.tolist() == [-1, -1, -1] and bad.tolist() == [-1, -1, -1]
+    for got, want in zip(params, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logits[1], final[..., 0], rtol=1e-5, atol=1e-6)    # pass 3, after the last step
+    torch.testing.assert_close(logits[0], passes_logits[2], rtol=1e-5, atol=1e-6)  # pass 2, before it
+    assert torch.equal(acc, ((final[..., 0] > 0).long() == y).float().mean(1))
+
+
+def test_the_fused_kernel_stops_a_member_at_its_fit_and_books_the_pass():
+    """fit_target 0 is met at the first pass that counts (pass 1, after one step): frozen there, a member took one
+    step; not frozen, it takes them all and still books pass 1."""
+    _, params, x, y = engine_case(1, d=2)
+    frozen, free = [p.clone() for p in params], [p.clone() for p in params]
+    _, _, one_step = autograd_step(params, x, y, 0.5)
+    passes, fit, _, _, _ = fastmlp._fused(frozen, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
+                                          True, False)
+    assert passes.tolist() == [2, 2, 2] and fit.tolist() == [1, 1, 1]
+    for got, want in zip(frozen, one_step):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    passes, fit, _, _, _ = fastmlp._fused(free, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
+                                          False, False)
+    assert passes.tolist() == [4, 4, 4] and fit.tolist() == [1, 1, 1]
+
+
+def test_the_fused_step_applies_only_where_it_computes_the_same():
+    x = torch.zeros(2, 10, 2)
+    plain = TrainConfig(lr=0.1)
+    assert fastmlp.fused_ok(plain, x, 1, 10) and fastmlp.fused_ok(plain, x, 1, 11)
+    assert not fastmlp.fused_ok(plain, x, 1, 9), "a minibatch"
+    assert not fastmlp.fused_ok(plain, x, 2, 10), "several logits"
+    assert not fastmlp.fused_ok(TrainConfig(lr=0.1, momentum=0.5), x, 1, 10)
+    assert not fastmlp.fused_ok(TrainConfig(lr=0.1, weight_decay=0.01), x, 1, 10)
+    assert not fastmlp.fused_ok(plain, x.to("meta"), 1, 10), "not on the CPU"
+
+
+def test_a_batch_without_the_last_class_and_the_spare_workspace():
+    """Minibatches may miss a class: the targets still have one column per logit. With several classes the hidden
+    layer's gradient goes to the workspace's spare buffer."""
+    _, params, x, y = engine_case(4)
+    y = y % 2   # classes 0 and 1 only
+    ws = fastmlp._Workspace(params, x.shape[1])
+    ws.spare.fill_(float("nan"))
+    h, out = fastmlp._forward(params, x, ws)
+    grads = fastmlp._gradients(params, x, y, h, out, ws, False)
+    _, expected, _ = autograd_step(params, x, y, 0.1)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert not ws.spare[:x.shape[0] * x.shape[1] * params[0].shape[2]].isnan().any()

@@ -302,3 +302,40 @@ def test_fgsm_clamping_can_decide_the_prediction():
     with torch.no_grad():
         net[1].bias.copy_(torch.tensor([0.0, -2.6]))
     assert fgsm_accuracy(net, x, torch.tensor([0]), [0.2], torch.tensor([0.3]), torch.tensor([0.2])) == [0.0]
+
+
+def test_fgsm_counts_every_chunk():
+    """The same attack in chunks of 7 (the last one partial) as in one chunk: every chunk's hits are added."""
+    torch.manual_seed(0)
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.25, 0.3])
+    x = (torch.rand(30, 3, 2, 2) - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)   # valid pixels, normalised
+    y = torch.randint(0, 2, (30,))
+    net = Recorded(0.3 * torch.randn(3, 2, 2), 0.3)
+    whole = fgsm_accuracy(net, x, y, [0.0, 0.1], mean, std)
+    assert fgsm_accuracy(net, x, y, [0.0, 0.1], mean, std, chunk=7) == whole
+    assert whole[0] == int((net(x).argmax(1) == y).sum()) / 30
+
+
+class FunctionalPool(nn.Module):
+    """An average pool called as a function with its arguments by keyword, as a forward may call it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, kernel_size=2, stride=1)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_path_norm_through_one_and_three_dimensional_pools_and_keyword_arguments(p):
+    """By hand: a pool over k inputs gives each of its k paths the weight 1/k, entering as (1/k)^p."""
+    def readout(net: nn.Sequential, weights: list[float]) -> nn.Sequential:
+        with torch.no_grad():
+            net[-1].weight.copy_(torch.tensor([weights]))
+        return net
+
+    one_d = readout(nn.Sequential(nn.AvgPool1d(2), nn.Flatten(), nn.Linear(2, 1, bias=False)), [3.0, 4.0])
+    # two outputs, each the mean of 2 inputs, read with weights 3 and 4
+    assert path_norm(one_d, (1, 4), p) == pytest.approx((2 * 0.5 ** p * (3 ** p + 4 ** p)) ** (1 / p))
+    three_d = readout(nn.Sequential(nn.AvgPool3d(2), nn.Flatten(), nn.Linear(1, 1, bias=False)), [3.0])
+    assert path_norm(three_d, (1, 2, 2, 2), p) == pytest.approx((8 * (1 / 8) ** p * 3 ** p) ** (1 / p))
+    keywords = readout(nn.Sequential(FunctionalPool(), nn.Flatten(), nn.Linear(4, 1, bias=False)), [1.0, 2.0, 3.0, 4.0])
+    # a 3x3 image pooled in 2x2 windows at stride 1: four outputs, each the mean of 4 inputs
+    assert path_norm(keywords, (1, 3, 3), p) == pytest.approx((4 * 0.25 ** p * (1 + 2 ** p + 3 ** p + 4 ** p)) ** (1 / p))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -249,8 +250,8 @@ def test_a_grid_trained_elsewhere_ships_as_tables_with_provenance(data_dir, tmp_
     found = shipped.load("smoke", tmp_path / "shipped")
     assert found["provenance"]["runs_finished"] == len(cells) == len(found["runs"])
     assert {"commit", "device", "torch", "cuda", "date", "wall_seconds"} <= found["provenance"].keys()
-    assert found["runs"].equals(experiments.runs_table(cells, store).reset_index(drop=True)) or \
-        np.allclose(found["runs"]["test acc %"], experiments.runs_table(cells, store)["test acc %"])
+    pd.testing.assert_frame_equal(found["runs"], experiments.runs_table(cells, store).reset_index(drop=True),
+                                  check_exact=True)
     assert len(found["distances"]) == 2 and set(found["curves"]["seed"]) == {0, 1}
     verdicts = claims.training_claims(found["runs"], found["distances"])
     assert len(verdicts) == len(claims.training_verdicts(cfg, store))

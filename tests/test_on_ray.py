@@ -28,11 +28,24 @@ def trained_locally_and_a_cluster(cells: list, tmp_path, work: list = ()) -> tup
     with runtime.threads(1):
         experiments.train_all(cells, local, workers=1)
         grid.run(list(work), local)
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as err:   # reported as a skip, never as a pass
-        pytest.skip(f"a local Ray cluster does not start here: {err}")
+    # Ray is installed (a test is skipped only where it does not import), so a cluster that cannot start is a
+    # broken install: its exception fails the test.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     return local, on_ray
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
+def test_a_ray_that_cannot_start_fails_the_tests_instead_of_skipping_them(tmp_path, monkeypatch):
+    def cannot_start(**_):
+        raise ConnectionError("no cluster here")
+
+    monkeypatch.setattr(ray, "init", cannot_start)
+    outcome = None
+    try:   # a skip is an exception too, but not an Exception: catch all to tell them apart
+        trained_locally_and_a_cluster([], tmp_path)
+    except BaseException as raised:
+        outcome = raised
+    assert isinstance(outcome, ConnectionError), f"expected the test to fail, got {outcome!r}"
 
 
 def assert_same_store(local: Store, on_ray: Store) -> None:
