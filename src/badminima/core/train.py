@@ -329,47 +329,48 @@ def train(model: nn.Module, train_set: DataSet, cfg: TrainConfig, seeds: Sequenc
     run = epochs.run
     loss = torch.zeros(members, device=device)   # the mean loss of the last epoch not yet closed
 
-    bar = tqdm(range(run.epochs + 1, cfg.max_epochs + 1), disable=not progress, desc="train", leave=False)
-    for epoch in bar:
-        if epochs.finished:
-            break
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(epoch)
-        if batch >= n:
-            order = torch.arange(n, device=device).expand(members, n)
-        else:
-            order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-        total = torch.zeros(members, device=device)
-        for start in range(0, n, batch):
-            idx = order[:, start:start + batch]
-            xb, yb = (x, y) if batch >= n else (x[rows, idx], y[rows, idx])
-            if augment is not None:  # each member's draws come from its own generator, as when it trains alone
-                xb = torch.cat([augment(xb[m:m + 1], g) for m, g in enumerate(gens)]) if members > 1 else \
-                    augment(xb, gens[0])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(xb).float()
-            losses = loss_per_member(logits, yb)
-            finite = torch.isfinite(losses.detach())
-            if shared_pass and epoch - 1 > run.epochs and epochs.close(
-                    epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), finite, bar):
-                return run
-            if not shared_pass and not bool(finite.all()):   # stop at once once every member has diverged
-                epochs.diverge(epoch, finite)
-                if epochs.finished:
-                    epochs.close(epoch, losses.detach(), *fit_pass(model, fit_x, fit_y), bar)
+    # Closed on the way out of an exception too, so it never redraws after a command's last line.
+    with tqdm(range(run.epochs + 1, cfg.max_epochs + 1), disable=not progress, desc="train", leave=False) as bar:
+        for epoch in bar:
+            if epochs.finished:
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(epoch)
+            if batch >= n:
+                order = torch.arange(n, device=device).expand(members, n)
+            else:
+                order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+            total = torch.zeros(members, device=device)
+            for start in range(0, n, batch):
+                idx = order[:, start:start + batch]
+                xb, yb = (x, y) if batch >= n else (x[rows, idx], y[rows, idx])
+                if augment is not None:  # each member's draws come from its own generator, as when it trains alone
+                    xb = torch.cat([augment(xb[m:m + 1], g) for m, g in enumerate(gens)]) if members > 1 else \
+                        augment(xb, gens[0])
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = model(xb).float()
+                losses = loss_per_member(logits, yb)
+                finite = torch.isfinite(losses.detach())
+                if shared_pass and epoch - 1 > run.epochs and epochs.close(
+                        epoch - 1, loss, (predict(logits.detach()) == yb).float().mean(1), finite, bar):
                     return run
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            opt.step()
-            epochs.hold_fitted()
-            total += losses.detach() * idx.shape[1]
-            run.steps += 1
-        loss = total / n
-        if not shared_pass and epochs.close(epoch, loss, *fit_pass(model, fit_x, fit_y), bar):
-            return run
-    if shared_pass and run.epochs < cfg.max_epochs and not epochs.finished:
-        epochs.close(run.epochs + 1, loss, *fit_pass(model, fit_x, fit_y), bar)
-    return run
+                if not shared_pass and not bool(finite.all()):   # stop at once once every member has diverged
+                    epochs.diverge(epoch, finite)
+                    if epochs.finished:
+                        epochs.close(epoch, losses.detach(), *fit_pass(model, fit_x, fit_y), bar)
+                        return run
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                opt.step()
+                epochs.hold_fitted()
+                total += losses.detach() * idx.shape[1]
+                run.steps += 1
+            loss = total / n
+            if not shared_pass and epochs.close(epoch, loss, *fit_pass(model, fit_x, fit_y), bar):
+                return run
+        if shared_pass and run.epochs < cfg.max_epochs and not epochs.finished:
+            epochs.close(run.epochs + 1, loss, *fit_pass(model, fit_x, fit_y), bar)
+        return run
 
 
 @torch.no_grad()
