@@ -496,7 +496,7 @@ def interrupt(command: subprocess.Popen, signum: int, results: Path) -> str:
     started = jobs.descendants(command.pid)
     command.send_signal(signum)
     _, err = command.communicate(timeout=120)
-    assert command.returncode == 128 + signum
+    assert command.returncode == 128 + signum, err[-2000:]
     # After the progress bars' redrawn lines; a bar closed after the line (at exit) blanks its own line only.
     lines = [line for line in err.replace("\r", "\n").split("\n") if line.strip()]
     last = lines[-1]

@@ -28,7 +28,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -120,6 +122,26 @@ def check_journal() -> None:
         return
     raise ParameterError(f"{JOURNAL}={journal!r} {problem}; allowed: a file in an existing folder this process can "
                          "write, or unset")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends, then take effect. Why: an interrupt between storing a packed
+    group's members and removing its work folder left that folder behind for good, since a rerun asks for the
+    members still missing, under another group key. Only the main thread can set handlers; elsewhere nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _journal(event: str, kind: str, path: Path) -> None:
@@ -382,9 +404,10 @@ class Store:
                     with contextlib.suppress(OSError):
                         work.rmdir()   # only while empty: a folder with checkpoints stays for a resume
                     raise
-                for i, result in zip(todo, results):
-                    found[i] = self._compute(kind, configs[i], paths[i], lambda _, r=result: r, data, loaded)
-                shutil.rmtree(work)
+                with _signals_deferred():   # stored members and a kept work folder would orphan it on a rerun
+                    for i, result in zip(todo, results):
+                        found[i] = self._compute(kind, configs[i], paths[i], lambda _, r=result: r, data, loaded)
+                    shutil.rmtree(work)
         if todo:   # once the group's lock file is gone with its lock, its folder goes too unless another group is there
             with contextlib.suppress(OSError):
                 group.parent.rmdir()
