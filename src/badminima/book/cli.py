@@ -18,7 +18,7 @@ from badminima.book import chapters, store_commands
 from badminima.core import jobs, runtime
 from badminima.core.config import SCALES, ParameterError, check_choice, check_range
 from badminima.core.data.images import MalformedDataError
-from badminima.core.store import MARKER, Store, default_root
+from badminima.core.store import Store, default_root
 from badminima.paper_a import protocol as paper_a
 
 # Where a configuration's field is the value of a `train` option, its errors name the option.
@@ -267,7 +267,13 @@ def _complete(store: Store | None) -> set[tuple[str, str]]:
 
 def _entries(store: Store | None) -> list:
     """A store's entries; none where the folder is not a store (a mistyped --results is not read through)."""
-    return store.entries() if store is not None and (store.root / MARKER).is_file() else []
+    if store is None:
+        return []
+    try:
+        store.check_is_store()
+    except ParameterError:
+        return []
+    return store.entries()
 
 
 def _interrupted(store: Store | None, before: set[tuple[str, str]]) -> str:
