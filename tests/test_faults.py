@@ -551,7 +551,7 @@ def test_an_interrupted_chapter_ends_its_kernel_and_workers_and_its_reruns_resum
     for signum in (signal.SIGINT, signal.SIGTERM):
         began = time.time()
         command = start(argv, results)
-        # A checkpoint of phase 2 (its first of ten epochs), this execution's own: signalled mid-run, not as a
+        # A checkpoint of phase 2 (an early one of its forty epochs), this execution's own: signalled mid-run, not as a
         # run is being stored.
         wait_for(lambda: workers(command.pid) and checkpoints(results, "image-group", began), 180,
                  "pool worker training")
