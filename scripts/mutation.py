@@ -38,6 +38,7 @@ class Module:
     tests: tuple[str, ...]   # pytest's arguments that select the tests covering the module
     # The functions (or classes) whose mutants count, where not the whole module: what the guarantee rests on.
     functions: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()   # environment variables of the mutmut run
 
     def patterns(self) -> list[str]:
         """mutmut's names for the mutants of `functions` (a method's is xǁClassǁmethod__mutmut_N)."""
@@ -58,12 +59,19 @@ MODULES = {
     "algorithm1": Module("src/badminima/paper_a/algorithm1.py", ("tests/test_adversarial.py",)),
     "metrics": Module("src/badminima/core/metrics.py", ("tests/test_metrics.py", "tests/test_image_metrics.py")),
     "config": Module("src/badminima/core/config.py", ("tests/test_config_checks.py",)),
-    # The step engines: a step's forward pass, gradients and update, by tensors or by the fused kernel (318 of the
-    # module's 1140 mutants; the epoch loops and the bookkeeping around them keep train's contract, which
-    # test_train checks, and at about 6 s a mutant all of them would take two hours on two cores). The denormal
-    # tests start processes of their own and reach no step engine that the others do not.
+    # The step engines: a step's forward pass, gradients and update by tensors (the epoch loops and the bookkeeping
+    # around them keep train's contract, which test_train checks, and at about 6 s a mutant all of the module's
+    # 1140 would take two hours on two cores). The denormal tests start processes of their own and reach no step
+    # engine that the others do not.
     "fastmlp": Module("src/badminima/core/fastmlp.py", ("tests/test_fastmlp.py", "-k", "not flush_denormals"),
-                      ("_forward", "_correct", "_gradients", "_update", "_fused", "fused_ok")),
+                      ("_forward", "_correct", "_gradients", "_update")),
+    # The fused step: the wrapper that hands the members to the compiled kernel and the check of where it applies.
+    # mutmut leaves decorated functions alone, so the numba kernels themselves are not mutated; the tests that
+    # pin them against autograd run here with numba's compiler off (the kernels as Python, same source), since a
+    # mutated module file defeats numba's cache and each mutant would compile for 30-50 s.
+    "fastmlp-fused": Module("src/badminima/core/fastmlp.py",
+                            ("tests/test_fastmlp.py", "-k", "fused_kernel or fused_step_applies or not_computed"),
+                            ("_fused", "fused_ok"), (("NUMBA_DISABLE_JIT", "1"),)),
 }
 
 # Survivors that change no behaviour, by mutant name: the mutated line as mutmut writes it (so an entry that no
@@ -220,7 +228,7 @@ def run(name: str, folder: Path, max_children: int, only: list[str]) -> float:
         done = subprocess.run([sys.executable, __file__, "--inside", name, "--max-children", str(max_children),
                                *(["--only", *only] if only else [])],
                               cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **dict(MODULES[name].env)})
     if done.returncode != 0:
         sys.exit(f"mutmut failed on {name} (exit {done.returncode}); see {folder / 'run.log'}")
     return time.monotonic() - start

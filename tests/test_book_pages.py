@@ -57,6 +57,7 @@ def test_the_execution_page_reads_each_chapters_record(tmp_path):
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     table = summary.execution_table(tmp_path)
     assert list(table["chapter"]) == ["paper_a_sketch", "reproduce"] and list(table["results trained"]) == [3, 3]
+    assert table["share of the build %"].tolist() == [92.3, 7.7]   # 60 s and 5 s of 65
     line = summary.built_with(table)
     assert "scale `cpu` on vm" in line and "nan" not in line and "6 results were trained and 2 loaded" in line
     counts = summary.verdict_counts(pd.DataFrame({"Paper": ["A", "A", "A", "B"],

@@ -36,6 +36,26 @@ def test_scales_and_overrides():
         protocol.config_for("cpu", models=["alexnet"])
 
 
+def test_phase_1_runs_each_model_at_the_r_and_cap_the_pilot_gives_it():
+    cpu = protocol.config_for("cpu")
+    phase1 = {run.model: run.adversarial for labels, run in paper_a.main_grid(cpu) if labels["init"] == "adversarial"}
+    # Twice the slowest pilot seed: ResNet50's 38 epochs for the models at R = 4, DenseNet-40's 65 at R = 1.
+    assert {m: (a.replication, a.train.max_epochs) for m, a in phase1.items()} == {
+        "vgg16": (4, 76), "resnet18": (4, 76), "resnet50": (4, 76), "densenet40": (1, 130)}
+    assert {a.train.lr for a in phase1.values()} == {protocol.PHASE1_LR}
+    assert "resnet50 at R = 4: 38, 35 epochs" in protocol.phase1_choice(cpu)
+    # R or a phase-1 cap given holds for every model, DenseNet-40 included; the R sweep's R holds for its runs.
+    given = protocol.config_for("cpu", R=2, phase1_epochs=5)
+    dense = protocol.vanilla(given, "densenet40", 0, "adversarial").adversarial
+    assert (dense.replication, dense.train.max_epochs) == (2, 5)
+    assert protocol.vanilla(cpu, "densenet40", 0, "adversarial", R=3).adversarial.replication == 3
+    for bad in (0, 1.5, True):
+        with pytest.raises(ParameterError, match=r"per_model\['vgg16'\]\['R'\]"):
+            protocol.config_for("cpu", per_model={"vgg16": {"R": bad}})
+    with pytest.raises(ParameterError, match=r"per_model\['vgg16'\]\['phase1_epochs'\]=0"):
+        protocol.config_for("cpu", per_model={"vgg16": {"phase1_epochs": 0}})
+
+
 def test_a_model_departs_from_the_width_and_lr_only_where_per_model_says():
     cpu = protocol.config_for("cpu")
     cells = paper_a.main_grid(cpu)
@@ -44,7 +64,7 @@ def test_a_model_departs_from_the_width_and_lr_only_where_per_model_says():
     dense = cpu.per_model["densenet40"]
     assert widths == {"vgg16": cpu.width, "resnet18": cpu.width, "resnet50": cpu.width, "densenet40": dense["width"]}
     assert lrs["densenet40"] == dense["lr"] != lrs["resnet18"] == cpu.lr
-    assert "densenet40 at width 0.5 and lr 0.1" in protocol.describe(cpu)
+    assert "densenet40 at width 0.5, lr 0.1, R = 1, a phase-1 cap of 130" in protocol.describe(cpu)
     # A width (or lr) given by the user holds for every model; the other per-model value stays.
     narrow = protocol.config_for("cpu", width=0.25)
     assert protocol.model_width(narrow, "densenet40") == 0.25 and protocol.model_lr(narrow, "densenet40") == dense["lr"]
@@ -134,6 +154,13 @@ def test_training_once_and_reading_without_training(tmp_path):
     assert not runs["diverged"].any() and (runs["fitted"] == (runs["train acc %"] >= 100)).all()
     again = paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(tmp_path))
     pd.testing.assert_frame_equal(runs, again)
+    phase1 = paper_a.phase1_table(cfg, ReadOnlyStore(tmp_path))
+    assert list(phase1.columns) == ["model", "seed", "R", "epochs", "cap", "best acc on C %", "fitted", "diverged",
+                                    "test acc %"]
+    assert (phase1["fitted"] == (phase1["best acc on C %"] >= 99.99)).all() and not phase1["diverged"].any()
+    assert (phase1["R"] == cfg.R).all() and (phase1["cap"] == cfg.phase1_epochs).all()
+    firsts = runs[adversarial].drop_duplicates("seed").set_index("seed")["phase-1 fitted"]
+    assert phase1.set_index("seed")["fitted"].equals(firsts.astype(bool)), "the runs table's phase-1 column"
     curves = paper_a.curves(paper_a.main_grid(cfg), store)
     # A run's curve has one row per epoch it trained: vanilla until a fit or its cap, SOTA its epochs.
     assert len(curves) == runs.epochs.sum() and curves["test acc %"].notna().all()

@@ -1,6 +1,7 @@
 import dataclasses
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -246,6 +247,9 @@ def test_the_widths_chapters_sentences_and_tables_follow_the_runs(tmp_path):
     phase1 = widths.phase1_table(table)
     assert phase1["runs"].tolist() == [3] * 4
     assert f"in **{int(phase1['runs at the cap'].sum())} of 12** runs" in widths.phase1_lines(phase1)
+    exp2 = table[table.experiment == "Exp 2"]
+    assert phase1["fitted"].sum() == exp2["phase-1 fitted"].sum() == exp2["phase-1 steps"].notna().sum()
+    assert (phase1["fitted"] + phase1["runs at the cap"] <= phase1["runs"]).all()
     spirals = summary[(summary.dataset == "spirals") & (summary.width == 4)].set_index("experiment")["test median"]
     assert widths.median_line(summary, "spirals").startswith(f"p = 4: Exp 1 {spirals['Exp 1']:.1f}%")
     caps = widths.cap_table(summary, names)
@@ -255,3 +259,18 @@ def test_the_widths_chapters_sentences_and_tables_follow_the_runs(tmp_path):
     lines = widths.norm_lines(table, names)
     assert lines[0].startswith(f"Phase 1 changed the norm by a factor between {ratio.min():.2f}") and len(lines) == 3
     assert len(widths.gap_lines(widths.gaps(table), names)) == len(widths.steps_lines(summary, names)) == 2
+
+
+def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_fitted():
+    rows = [("circles", 10, 100, True, False), ("circles", 10, 300, True, False), ("circles", 10, None, False, True),
+            ("spirals", 10, None, False, True), ("spirals", 10, None, False, False)]   # the last one diverged
+    table = pd.DataFrame([{"name": n, "width": w, "experiment": "Exp 2", "seed": i, "phase-1 acc %": 90.0,
+                           "phase-1 steps": s, "phase-1 fitted": f, "phase-1 hit cap": c}
+                          for i, (n, w, s, f, c) in enumerate(rows)])
+    table["phase-1 steps"] = table["phase-1 steps"].astype("Int64")
+    phase1 = widths.phase1_table(pd.concat([table, table.assign(experiment="Exp 3", **{"phase-1 steps": 1})]))
+    assert phase1.loc[("circles", 10), ["fitted", "median steps to fit", "runs at the cap", "runs"]].tolist() == [
+        2, 200, 1, 3]
+    assert phase1.loc[("spirals", 10), "fitted"] == 0 and pd.isna(phase1.loc[("spirals", 10), "median steps to fit"])
+    assert "fitted them in 2 of 3 runs (1 at the cap)" in widths.phase1_lines(phase1)
+

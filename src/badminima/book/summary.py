@@ -105,8 +105,8 @@ def saved_verdicts(chapters_dir: str | Path = CHAPTERS_DIR) -> pd.DataFrame:
 
 
 def execution_table(chapters_dir: str | Path = CHAPTERS_DIR) -> pd.DataFrame:
-    """One row per executed chapter, from what its execution recorded (chapters.record): scale, wall time, results
-    trained and loaded, when, where and from which commit."""
+    """One row per executed chapter, from what its execution recorded (chapters.record): scale, wall time and its
+    share of all the chapters' time, results trained and loaded, when, where and from which commit."""
     rows = []
     for name in chapters.CHAPTERS:
         notebook = Path(chapters_dir) / f"{name}.ipynb"
@@ -115,8 +115,11 @@ def execution_table(chapters_dir: str | Path = CHAPTERS_DIR) -> pd.DataFrame:
             rows.append({"chapter": name, "scale": meta["scale"], "wall time (s)": round(meta["seconds"]),
                          "results trained": meta["runs"]["trained"], "results loaded": meta["runs"]["loaded"],
                          "executed": meta["executed"], "machine": meta["machine"], "commit": meta["commit"]})
-    return pd.DataFrame(rows, columns=["chapter", "scale", "wall time (s)", "results trained", "results loaded",
-                                       "executed", "machine", "commit"])
+    table = pd.DataFrame(rows, columns=["chapter", "scale", "wall time (s)", "results trained", "results loaded",
+                                        "executed", "machine", "commit"])
+    total = table["wall time (s)"].sum()
+    table.insert(3, "share of the build %", (100 * table["wall time (s)"] / total).round(1) if total else 0.0)
+    return table
 
 
 def built_with(executions: pd.DataFrame) -> str:

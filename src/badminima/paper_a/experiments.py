@@ -286,15 +286,20 @@ def curves(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
 
 
 def phase1_table(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
-    """Algorithm 1 per model and seed: epochs and the best accuracy reached on the randomly labelled set C."""
+    """Algorithm 1 per model and seed: R, epochs, the best accuracy reached on the randomly labelled set C, whether
+    that met the stopping rule, and whether the loss became non-finite (the run then stopped there)."""
     store = store or Store()
     cells = [c for c in main_grid(cfg) if c[0]["init"] == "adversarial" and c[0]["mode"] == "vanilla"]
     train_all(cells, store)
     rows = []
     for labels, run in cells:
         m = image_runs.adversarial_init(run, store).metrics
-        rows.append({"model": labels["model"], "seed": labels["seed"], "R": cfg.R, "epochs": m["epochs"],
-                     "best acc on C %": 100 * m["best_train_acc"], "test acc %": 100 * m["history"]["test_acc"][-1][0]})
+        lost = diverged(m)
+        rows.append({"model": labels["model"], "seed": labels["seed"], "R": run.adversarial.replication,
+                     "epochs": m["epochs"], "cap": run.adversarial.train.max_epochs,
+                     "best acc on C %": 100 * m["best_train_acc"],
+                     "fitted": bool(m["best_train_acc"] >= run.adversarial.train.fit_target and not lost),
+                     "diverged": lost, "test acc %": 100 * m["history"]["test_acc"][-1][0]})
     return pd.DataFrame(rows)
 
 

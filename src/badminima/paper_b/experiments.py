@@ -290,15 +290,22 @@ def _retrain(store: Store, start_key: dict, problem: Problem, sizes: tuple[int, 
                       _stacked(adversarial, rescaled), torch.cat([true, true]))
 
 
+def run_start(problem: Problem, width: int, store: Store | None = None) -> Stored:
+    """Train (or load) the "start" group of one problem and width: Exp 1 (members 0 .. k-1, true labels) and phase 1
+    (members k .. 2k-1, random labels), from the same random init."""
+    store = store or Store()
+    check_range("width", width, 1, integer=True)
+    true = _per_member(problem.data.y, 1, len(problem.seeds))
+    return _run_group(store, _start_key(problem, width), problem, problem.sizes(width), problem.seeds * 2, None,
+                      torch.cat([true, _random_labels(problem)]))
+
+
 def run_problem(problem: Problem, width: int, store: Store | None = None) -> dict[str, Stored]:
     """Train (or load) the three groups of one problem and width: {"start", "retrain", "readout"}."""
     store = store or Store()
-    check_range("width", width, 1, integer=True)
     seeds, k = problem.seeds, len(problem.seeds)
-    sizes = problem.sizes(width)
-    true = _per_member(problem.data.y, 1, k)
-    start_key = _start_key(problem, width)
-    start = _run_group(store, start_key, problem, sizes, seeds * 2, None, torch.cat([true, _random_labels(problem)]))
+    start = run_start(problem, width, store)
+    sizes, true, start_key = problem.sizes(width), _per_member(problem.data.y, 1, k), _start_key(problem, width)
     adversarial = _members(start.weights, k, 2 * k)
     retrain = _retrain(store, start_key, problem, sizes, adversarial)
     readout = _run_group(store, _after_start("readout", start_key), problem, sizes, seeds, adversarial, true,
@@ -399,6 +406,7 @@ def problem_table(problem: Problem, width: int, store: Store | None = None) -> p
                 "steps": m["fit_step"][j] if not lost else None,
                 "hit cap": m["fit_step"][j] is None and not lost, "cap": problem.cap,
                 "phase-1 acc %": _percent(phase1["train_acc"][k + i]) if experiment != "Exp 1" else math.nan,
+                "phase-1 steps": phase1["fit_step"][k + i] if experiment != "Exp 1" and not lost1 else None,
                 "phase-1 hit cap": phase1["fit_step"][k + i] is None and not lost1 if experiment != "Exp 1" else False,
                 "init norm": m["init_norm"][j], "final norm": m["final_norm"][j],
                 "fitted": m["fit_step"][j] is not None and not lost, "diverged": lost,
@@ -407,7 +415,8 @@ def problem_table(problem: Problem, width: int, store: Store | None = None) -> p
                 "phase-1 diverged": lost1,
             })
     table = pd.DataFrame(rows)
-    table["steps"] = table["steps"].astype("Int64")
+    for column in ("steps", "phase-1 steps"):
+        table[column] = table[column].astype("Int64")
     return table
 
 
@@ -485,10 +494,11 @@ def describe(cfg: protocol.WidthsConfig, runs: int) -> str:
 
 
 def phase1_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per data set (by name) and width: phase 1's mean and lowest training accuracy on the random labels, and how
-    many of its runs hit the cap."""
+    """Per data set (by name) and width: phase 1's mean and lowest training accuracy on the random labels, how many
+    of its runs fitted them (zero training error) and the median steps those took, and how many hit the cap."""
     return table[table.experiment == "Exp 2"].groupby(["name", "width"], sort=False).agg(
         **{"phase-1 train acc % (mean)": ("phase-1 acc %", "mean"), "lowest": ("phase-1 acc %", "min"),
+           "fitted": ("phase-1 fitted", "sum"), "median steps to fit": ("phase-1 steps", "median"),
            "runs at the cap": ("phase-1 hit cap", "sum"), "runs": ("seed", "size")})
 
 
@@ -497,7 +507,7 @@ def phase1_lines(phase1: pd.DataFrame) -> str:
     stuck = int(phase1["runs at the cap"].sum())
     text = f"Phase 1 hit its cap in **{stuck} of {phase1['runs'].sum()}** runs. " + " ".join(
         f"On {d}, phase 1 reached {g['phase-1 train acc % (mean)'].mean():.1f}% on the random labels on average "
-        f"({g['runs at the cap'].sum()} of {g['runs'].sum()} runs at the cap)."
+        f"and fitted them in {g['fitted'].sum()} of {g['runs'].sum()} runs ({g['runs at the cap'].sum()} at the cap)."
         for d, g in phase1.groupby(level="name", sort=False))
     if stuck:
         text += (" Where phase 1 stops short of 100%, Exp 2 and Exp 3 start from a *partly* adversarial "
