@@ -76,3 +76,11 @@ def test_the_four_settings_are_wired_as_figure_1_says(tmp_path, monkeypatch):
     assert torch.equal(s[4].labels, result.y) and torch.equal(s[3].labels, result.y)
     for n in (1, 2, 3, 4):
         assert calls[n]["test_set"][0] is result.x_test and calls[n]["test_set"][1] is result.y_test
+
+
+def test_a_diverged_setting_is_neither_fitted_nor_at_its_cap(tmp_path):
+    cfg = sketch.config_for("smoke", max_epochs=5, lr=1e30)   # settings 1, 3 and 4 train at this step
+    table = sketch.sketch_table(sketch.run_sketch(cfg, Store(tmp_path)))
+    lost = table[table["setting"].isin([1, 3, 4])]
+    assert lost["diverged"].all() and not lost["hit cap"].any() and lost["epochs to 100%"].isna().all()
+    assert sketch.summary(table).loc[(1, sketch.SETTINGS[1]), ("diverged", "runs")] == len(cfg.seeds)

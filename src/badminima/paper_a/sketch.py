@@ -155,7 +155,8 @@ def run_sketch(cfg: SketchConfig, store: Store | None = None) -> Sketch:
 
 
 def sketch_table(sketch: Sketch) -> pd.DataFrame:
-    """One row per setting and seed: accuracies, margin, distance travelled, epochs to 100%."""
+    """One row per setting and seed: accuracies, margin, distance travelled, epochs to 100%, and whether the run hit
+    its cap or diverged (its loss became non-finite: it stopped there, not fitted, not at the cap)."""
     rows = []
     for s, setting in sketch.settings.items():
         train_acc = accuracy(setting.model, sketch.x, setting.labels)
@@ -167,18 +168,20 @@ def sketch_table(sketch: Sketch) -> pd.DataFrame:
                 "train acc %": 100 * float(train_acc[m]), "test acc %": 100 * float(test_acc[m]),
                 "margin": float(margin(member_logits(setting.model, m), sketch.x[m]).min()),
                 "distance from init": float(moved[m]),
-                "epochs to 100%": setting.run.fit_epoch[m],
-                "hit cap": setting.run.fit_epoch[m] is None,
+                "epochs to 100%": setting.run.fit_epoch[m] if setting.run.fitted[m] else None,
+                "hit cap": setting.run.fit_epoch[m] is None and not setting.run.diverged[m],
+                "diverged": setting.run.diverged[m],
             })
     return pd.DataFrame(rows)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per setting, and how many seeds hit the epoch cap."""
+    """Mean and std over seeds per setting, and how many seeds hit the epoch cap or diverged."""
     numeric = ["train acc %", "test acc %", "margin", "distance from init", "epochs to 100%"]
-    grouped = table.groupby(["setting", "description"])
+    grouped = table.astype({"epochs to 100%": float}).groupby(["setting", "description"])
     out = grouped[numeric].agg(["mean", "std"])
     out[("hit cap", "runs")] = grouped["hit cap"].sum()
+    out[("diverged", "runs")] = grouped["diverged"].sum()
     return out.round(3)
 
 
