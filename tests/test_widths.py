@@ -264,7 +264,8 @@ def test_the_widths_chapters_sentences_and_tables_follow_the_runs(tmp_path):
 def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_fitted():
     rows = [("circles", 10, 100, True, False), ("circles", 10, 300, True, False), ("circles", 10, None, False, True),
             ("spirals", 10, None, False, True), ("spirals", 10, None, False, False)]   # the last one diverged
-    table = pd.DataFrame([{"name": n, "width": w, "experiment": "Exp 2", "seed": i, "phase-1 acc %": 90.0,
+    table = pd.DataFrame([{"name": n, "width": w, "experiment": "Exp 2", "seed": i, "phase-1 acc %": 90.0 - i,
+                           "parameters": 41, "points": 100 if n == "spirals" else 40,
                            "phase-1 steps": s, "phase-1 fitted": f, "phase-1 hit cap": c}
                           for i, (n, w, s, f, c) in enumerate(rows)])
     table["phase-1 steps"] = table["phase-1 steps"].astype("Int64")
@@ -272,5 +273,9 @@ def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_
     assert phase1.loc[("circles", 10), ["fitted", "median steps to fit", "runs at the cap", "runs"]].tolist() == [
         2, 200, 1, 3]
     assert phase1.loc[("spirals", 10), "fitted"] == 0 and pd.isna(phase1.loc[("spirals", 10), "median steps to fit"])
-    assert "fitted them in 2 of 3 runs (1 at the cap)" in widths.phase1_lines(phase1)
+    lines = widths.phase1_lines(phase1)
+    assert "fitted them in 2 of 3 runs (1 at the cap)" in lines
+    # Fewer parameters than points on the spirals only: said there, with its fits and lowest accuracy.
+    assert "At p = 10 on spirals the net has 41 parameters for 100 random labels, fewer than the points; 0 of 2 " \
+           "runs fitted them, the lowest reaching 86%." in lines and "on circles the net" not in lines
 

@@ -29,12 +29,13 @@ from badminima.core.config import ParameterError, check_range, check_seeds
 from badminima.core.store import Store
 from badminima.core.train import TrainConfig
 from badminima.paper_b import experiments as runs
+from badminima.paper_b import protocol
 
 Tensor = torch.Tensor
 
 
 def experiments(x_train: Any, y_train: Any, x_test: Any, y_test: Any, widths: Iterable[int], seeds: Iterable[int],
-                *, lr: float = 0.01, max_steps: int = 300_000, batch_size: int | None = None,
+                *, lr: float = 0.01, max_steps: int = protocol.WidthsConfig.max_steps, batch_size: int | None = None,
                 name: str = "my data", store: Store | None = None) -> pd.DataFrame:
     """Paper B's Experiments 1-3 and the norm run on your arrays, at each width (hidden units) and seed.
 
@@ -88,7 +89,7 @@ def preconditions_failed(table: pd.DataFrame) -> str:
 
 
 def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterable[int], *, lr: float = 0.01,
-            max_steps: int = 300_000, batch_size: int | None = None, name: str = "my data") -> runs.Problem:
+            max_steps: int = protocol.WidthsConfig.max_steps, batch_size: int | None = None, name: str = "my data") -> runs.Problem:
     """Your arrays as the runs see them (see `experiments`), checked: every bad argument is a ParameterError
     naming it. badminima.paper_b.experiments.run_problem(problem, width) gives a width's stored runs (phase 1's
     weights, every run's training curve)."""
