@@ -69,8 +69,9 @@ class WidthsConfig:
 # Why a million steps: at 300,000, phase 1 fitted its random labels in 0 of 40 runs on Gaussians, 12 of 40 on
 # circles and 2 of 40 on spirals. A pilot of phase 1 alone at 1,000,000 (scripts/pilot_paper_b_phase1.py, seeds 0-9,
 # one thread while other work ran) fitted circles in 7 of 10 at p = 100 and 9 of 10 at p = 500 (median 258,049 and
-# 216,692 steps), spirals in 9 of 10 at p = 100 (median 636,884), Gaussians in 0 of 10 at p = 100 (84-99%) and 5 of
-# 10 at p = 500 (median 730,016); each data set and width took 15-96 s. p = 10 fitted none anywhere (59-79%).
+# 216,692 steps), spirals in 9 of 10 at p = 100 and 7 of 10 at p = 500 (median 636,884 and 331,525), Gaussians in
+# 0 of 10 at p = 100 (84-99%) and 5 of 10 at p = 500 (median 730,016); each data set and width took 15-130 s. p = 10
+# fitted none anywhere (59-79%).
 SCALES = {
     "smoke": dict(seeds=(0, 1), widths=(4, 16), image_widths=(8,), boundary_width=16, max_steps=30, n_test=200,
                   image_test=100, image_max_epochs=3),
