@@ -146,13 +146,15 @@ def model_lr(cfg: "PaperAConfig", model: str) -> float:
     return model_value(cfg, model, "lr")
 
 
-# Phase 1's pilot (scripts/pilot_phase1.py: Fashion-MNIST, 10 images a class, batch 25, seeds 0 and 1), which looked
+# Phase 1's pilot (scripts/pilot_phase1.py a: Fashion-MNIST, 10 images a class, batch 25, seeds 0 and 1), which looked
 # only at Algorithm 1's own fit and cost, never at phase 2 or a claim: model -> (R, the epochs each seed took to reach
 # 99.99% on C) at phase-1 lr PHASE1_LR. At the lr 0.1 of the cpu book before it (7ea9a41), VGG16, ResNet50 and
 # DenseNet-40 stayed at 18-45% on C through their 20-epoch cap, the loss oscillating; at 0.01 DenseNet-40 fitted
-# neither seed in 100 epochs (88% and 98%) and ResNet18 and ResNet50 took up to twice the epochs they took at 0.03.
+# neither seed in 100 epochs (88% and 98%), ResNet18 and ResNet50 took up to 2.7 times the epochs they took at 0.03
+# and VGG16 a few epochs fewer. One lr for every model: 0.03.
 PHASE1_LR = 0.03
-PHASE1_PILOT = {"vgg16": (4, (21, 20)), "resnet18": (4, (14, 14)), "resnet50": (4, (38, 35)), "densenet40": (1, (61, 65))}
+PHASE1_PILOT = {"vgg16": (4, (21, 20)), "resnet18": (4, (14, 14)), "resnet50": (4, (38, 35)),
+                "densenet40": (1, (61, 65))}
 PHASE1_CAP_FACTOR = 2   # a cap of twice the slowest pilot seed's epochs: room for the seeds the pilot did not run
 
 
@@ -180,9 +182,9 @@ SCALES = {
     # paper's two lr drops scaled to them (after epochs 17 and 29), so its training accuracy has levelled off by
     # the end (a pilot without drops was still rising after 150 epochs); vanilla until 100% training accuracy.
     # Phase 1 is what ResNet50 and DenseNet-40 make dear: with 20 images a class and a 40-epoch cap it took 8
-    # minutes a seed for DenseNet-40 (which reached 34% on its random labels), so 10 images a class. Batches of 25 split the 100 images into four equal ones (32 left a last batch of 4, whose batch-norm
-    # statistics are noise). Vanilla's cap is 100 epochs: at 60, four of five random-init ResNet50s stopped at
-    # 90-98%. DenseNet-40 at width 0.125 (growth rate 2) never fitted its 100 true labels in 60 epochs at lr 0.01,
+    # minutes a seed for DenseNet-40 (which reached 34% on its random labels), so 10 images a class. Batches of 25
+    # split the 100 images into four equal ones (32 left a last batch of 4, whose batch-norm statistics are noise).
+    # Vanilla's cap is 100 epochs: at 60, four of five random-init ResNet50s stopped at 90-98%. DenseNet-40 at width 0.125 (growth rate 2) never fitted its 100 true labels in 60 epochs at lr 0.01,
     # 0.03 or 0.1, nor at width 0.25 (96% at lr 0.1); at width 0.5 (growth rate 6) and lr 0.1 it fitted in 43
     # epochs (pilot, seed 0). Test accuracy on the first 500 test images every 4 epochs: evaluating 1,000 every 3
     # cost a third as much as the training itself.
