@@ -178,16 +178,16 @@ SCALES = {
     "smoke": dict(models=("resnet18",), width=0.0625, per_class=2, test_size=40, seeds=(0,), R=1, epochs=1,
                   vanilla_cap=2, phase1_epochs=1, eval_every=1, R_sweep=(1, 2), per_class_sweep=(2, 3),
                   lr_sweep=(0.01,), fgsm_epsilons=(0.0, 0.05), fgsm_size=20),
-    # All four models and the paper's five seeds. SOTA (and Table 2's other recipes) for 40 epochs with the
-    # paper's two lr drops scaled to them (after epochs 17 and 29), so its training accuracy has levelled off by
-    # the end (a pilot without drops was still rising after 150 epochs); vanilla until 100% training accuracy.
-    # Phase 1 is what ResNet50 and DenseNet-40 make dear: with 20 images a class and a 40-epoch cap it took 8
-    # minutes a seed for DenseNet-40 (which reached 34% on its random labels), so 10 images a class. Batches of 25
-    # split the 100 images into four equal ones (32 left a last batch of 4, whose batch-norm statistics are noise).
-    # Vanilla's cap is 100 epochs: at 60, four of five random-init ResNet50s stopped at 90-98%. DenseNet-40 at width 0.125 (growth rate 2) never fitted its 100 true labels in 60 epochs at lr 0.01,
-    # 0.03 or 0.1, nor at width 0.25 (96% at lr 0.1); at width 0.5 (growth rate 6) and lr 0.1 it fitted in 43
-    # epochs (pilot, seed 0). Test accuracy on the first 500 test images every 4 epochs: evaluating 1,000 every 3
-    # cost a third as much as the training itself.
+    # All four models and the paper's five seeds. SOTA (and Table 2's other recipes) for 40 epochs with the paper's two
+    # lr drops scaled to them (after epochs 17 and 29), so its training accuracy has levelled off by the end (a pilot
+    # without drops was still rising after 150 epochs); vanilla until 100% training accuracy. Phase 1 is what ResNet50
+    # and DenseNet-40 make dear: with 20 images a class and a 40-epoch cap it took 8 minutes a seed for DenseNet-40
+    # (which reached 34% on its random labels), so 10 images a class. Batches of 25 split the 100 images into four equal
+    # ones (32 left a last batch of 4, whose batch-norm statistics are noise). Vanilla's cap is 100 epochs: at 60, four
+    # of five random-init ResNet50s stopped at 90-98%. DenseNet-40 at width 0.125 (growth rate 2) never fitted its 100
+    # true labels in 60 epochs at lr 0.01, 0.03 or 0.1, nor at width 0.25 (96% at lr 0.1); at width 0.5 (growth rate 6)
+    # and lr 0.1 it fitted in 43 epochs (pilot, seed 0). Test accuracy on the first 500 test images every 4 epochs:
+    # evaluating 1,000 every 3 cost a third as much as the training itself.
     # Phase 1 as PHASE1_PILOT says (phase1_choice).
     "cpu": dict(models=convnets.NAMES, seeds=(0, 1, 2, 3, 4), per_class=10, epochs=40, batch_size=25,
                 vanilla_cap=100, phase1_lr=PHASE1_LR,
