@@ -251,3 +251,17 @@ def test_table1_stands_beside_the_papers_rows_with_both_settings_stated():
     assert "The settings match." in paper_a.table1_beside_paper(per_seed, paper)[1]
     assert "The settings do not match" in paper_a.table2_setting(cpu)
     assert "The settings match." in paper_a.table2_setting(paper)
+
+
+def test_the_headline_keeps_both_inits_of_the_seeds_whose_phase_1_met_the_rule():
+    rows = []
+    for model, fitted in (("vgg16", [True, False]), ("densenet40", [False, False])):
+        for seed, ok in enumerate(fitted):
+            for mode in ("vanilla", "SOTA"):
+                rows += [{"model": model, "seed": seed, "init": "random", "mode": mode, "phase-1 fitted": None},
+                         {"model": model, "seed": seed, "init": "adversarial", "mode": mode, "phase-1 fitted": ok}]
+    kept, line = paper_a.phase1_met(pd.DataFrame(rows))
+    assert set(zip(kept["model"], kept["seed"])) == {("vgg16", 0)} and len(kept) == 4
+    assert line.endswith("random labels), vgg16 1 of 2; left out: densenet40 (0 of 2).")
+    none, line = paper_a.phase1_met(pd.DataFrame(rows[8:]))
+    assert none.empty and line.startswith("Nothing shown: no seed's phase 1") and "densenet40 (0 of 2)." in line

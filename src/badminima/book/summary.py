@@ -153,12 +153,14 @@ def count_line(table: pd.DataFrame, sources: pd.DataFrame | None = None) -> str:
     return f"{len(table)} claims{chapters_}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f"{tests}."
 
 
-def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> pd.DataFrame:
-    """Paper A's main grid as the training chapter ran it (one row per run), read from the store."""
+def headline_runs(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None
+                  ) -> tuple[pd.DataFrame, str]:
+    """Paper A's main grid as the training chapter ran it (one row per run), read from the store: the seeds whose
+    phase 1 met Algorithm 1's stopping rule, and the line that says what that left out."""
     from badminima.paper_a import experiments as paper_a
 
     _, cfg = chapter_config("paper_a_training", chapters_dir)
-    return paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(root))
+    return paper_a.phase1_met(paper_a.runs_table(paper_a.main_grid(cfg), ReadOnlyStore(root)))
 
 
 def headline_gaps(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None

@@ -210,6 +210,21 @@ def diverged(metrics: dict) -> bool:
     return any(e is not None for e in metrics.get("diverge_epoch", []))
 
 
+def phase1_met(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows of runs_table whose seed's phase 1 met Algorithm 1's stopping rule, from both inits (so that the
+    comparison stays paired by seed), and a line saying per model how many seeds that kept and which models it left
+    out: the paper's claim is about an init that fits its random labels."""
+    met = runs[runs["init"] == "adversarial"].groupby(["model", "seed"], sort=False)["phase-1 fitted"].all()
+    kept = runs[pd.MultiIndex.from_frame(runs[["model", "seed"]]).isin(met[met.astype(bool)].index)]
+    per_model = met.astype(bool).groupby(level="model", sort=False).agg(["sum", "size"])
+    shown = [f"{m} {r['sum']} of {r['size']}" for m, r in per_model.iterrows() if r["sum"]]
+    left = [f"{m} (0 of {r['size']})" for m, r in per_model.iterrows() if not r["sum"]]
+    rule = "phase 1 met Algorithm 1's stopping rule (99.99% on its random labels)"
+    line = (f"Shown: the seeds whose {rule}, {', '.join(shown)}" if shown else f"Nothing shown: no seed's {rule}")
+    line += f"; left out: {', '.join(left)}." if left else "."
+    return kept, line
+
+
 def runs_table(cells: list[Cell], store: Store | None = None) -> pd.DataFrame:
     """One row per run: its labels, final train and test accuracy (%), epochs trained, the change of its
     training accuracy over its last quarter of epochs (points; whether it had plateaued), whether it hit its epoch
