@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from badminima.core import convnets
-from badminima.core.metrics import accuracy
+from badminima.core.metrics import EVAL_CHUNK, accuracy
 from badminima.core.models import Single
 from badminima.core.packed import Packed
 from badminima.core.train import TrainConfig, default_device, train
@@ -30,9 +30,10 @@ def sync(device: torch.device) -> None:
 
 
 def throughput(nets: list[torch.nn.Module], shape: tuple[int, ...], batches: int, batch: int, device: torch.device,
-               amp: bool, channels_last: bool) -> tuple[float, float]:
-    """(training images/s, evaluation images/s) over `batches` batches of `batch` random images, for one network
-    or several packed into one (core.packed: runs sharing the device), counting every member's images."""
+               amp: bool, channels_last: bool, eval_chunks: list[int]) -> tuple[float, list[float]]:
+    """(training images/s, evaluation images/s at each of `eval_chunks`) over `batches` batches of `batch` random
+    images, for one network or several packed into one (core.packed: runs sharing the device), counting every
+    member's images."""
     n, members = batch * batches, len(nets)
     x = torch.randn(1, n, *shape, device=device)
     y = torch.randint(0, 10, (1, n), device=device)
@@ -49,11 +50,14 @@ def throughput(nets: list[torch.nn.Module], shape: tuple[int, ...], batches: int
     train(net, (x, y), cfg, seeds, fit_set=one, device=device, amp=amp)
     sync(device)
     train_rate = members * n / (time.perf_counter() - start)
-    start = time.perf_counter()
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-        accuracy(net, x, y, chunk=1024)
-    sync(device)
-    return train_rate, members * n / (time.perf_counter() - start)
+    eval_rates = []
+    for chunk in eval_chunks:
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            accuracy(net, x, y, chunk=chunk)
+        sync(device)
+        eval_rates.append(members * n / (time.perf_counter() - start))
+    return train_rate, eval_rates
 
 
 def train_flops_per_image(model: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
@@ -77,6 +81,9 @@ def main() -> None:
                         help="on CUDA, the models also timed under torch.compile (default: all of --models)")
     parser.add_argument("--peak-tflops", type=float, default=790.0,
                         help="the device's bf16 matrix peak for the last column (default: an H200's measured 790)")
+    parser.add_argument("--eval-chunks", nargs="+", type=int, default=[500, EVAL_CHUNK],
+                        help="images an evaluation's forward pass takes at a time, each timed (default: the one "
+                             "before and the library's)")
     parser.add_argument("--rates-out", default=None,
                         help="write each model's fastest training images/s at the widest --widths here (JSON)")
     parser.add_argument("--json", default=None, help="also write every row here (JSON), for bench_kernels.py")
@@ -91,8 +98,9 @@ def main() -> None:
                                                                             True, True, False, 5)]
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; input {tuple(args.shape)}, batch {args.batch}, {batches} timed batches")
+    evals = " ".join(f"{f'eval@{c} img/s':>15}" for c in args.eval_chunks)
     print(f"{'model':<11} {'width':>5} {'params':>10} {'variant':<27} {'train img/s':>11} {'ratio':>6} "
-          f"{'eval img/s':>10} {'TFLOP/s':>8} {'of peak':>8}")
+          f"{evals} {'TFLOP/s':>8} {'of peak':>8}")
     compiled = args.models if args.compile_models is None else args.compile_models
     best: dict[str, float] = {}   # each model's fastest training images/s at the widest width, for --rates-out
     rows = []
@@ -110,17 +118,18 @@ def main() -> None:
                 params = convnets.describe(nets[0])["parameters"]
                 if compile_:
                     nets = [torch.compile(nets[0])]
-                train_rate, eval_rate = throughput(nets, tuple(args.shape), batches, args.batch, device, amp,
-                                                   channels_last)
+                train_rate, eval_rates = throughput(nets, tuple(args.shape), batches, args.batch, device, amp,
+                                                    channels_last, args.eval_chunks)
                 first = first or train_rate
                 if width == max(args.widths):
                     best[model_name] = max(best.get(model_name, 0.0), train_rate)
                 tflops = train_rate * flops / 1e12
                 share = f"{100 * tflops / args.peak_tflops:.2f}%" if device.type == "cuda" else "-"
                 rows.append({"model": model_name, "width": width, "variant": label, "train img/s": train_rate,
-                             "eval img/s": eval_rate})
+                             **{f"eval img/s at chunk {c}": r for c, r in zip(args.eval_chunks, eval_rates)}})
+                shown = " ".join(f"{r:>15.0f}" for r in eval_rates)
                 print(f"{model_name:<11} {width:>5} {params:>10,} {label:<27} {train_rate:>11.0f} "
-                      f"{train_rate / first:>5.2f}x {eval_rate:>10.0f} {tflops:>8.2f} {share:>8}", flush=True)
+                      f"{train_rate / first:>5.2f}x {shown} {tflops:>8.2f} {share:>8}", flush=True)
     if args.rates_out:
         Path(args.rates_out).write_text(json.dumps(best) + "\n")
     if args.json:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from badminima.core import grid, landscape, stats
+from badminima.core.metrics import EVAL_CHUNK
 from badminima.beyond.protocol import MinimaConfig, image_config, widths_config
 from badminima.core.models import MLP
 from badminima.core.store import Store
@@ -73,7 +74,7 @@ def image_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) ->
 
 
 @torch.no_grad()
-def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 500) -> float:
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK) -> float:
     return sum(int((model(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum()) for i in range(0, len(x), chunk)) / len(x)
 
 
