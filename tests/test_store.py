@@ -4,6 +4,10 @@ import io
 import json
 import os
 import gzip
+import shutil
+import subprocess
+import sys
+import tempfile
 import logging
 import multiprocessing
 import threading
@@ -15,6 +19,7 @@ import pytest
 import torch
 
 from badminima.book.cli import main
+from badminima.core import runtime
 from badminima.core import store as store_module
 from badminima.core.config import ParameterError, config_key
 from badminima.core.data import images
@@ -860,3 +865,265 @@ def test_adopt_sets_a_damaged_copy_aside_and_a_read_only_group_computes_nothing(
     (tmp_path / "c" / ".badminima-store").touch()
     assert main(["store", "list", "--results", str(tmp_path / "c")]) == 0
     assert capsys.readouterr().out == f"no results under {tmp_path / 'c'}\n"
+
+
+# What the store's mutation run (scripts/mutation.py store) found no test pinning: the data identity on every path
+# that loads, the files' exact bytes, a result stored by another process while this one waited, the root's checks
+# where os.access passes a root user, and the housekeeping around a result.
+
+ORIGINAL = {"dataset": "mnist", "folder": "/data/a", "sha256": "1" * 64}
+OTHER = {"dataset": "mnist", "folder": "/data/b", "sha256": "2" * 64}
+
+
+def test_the_data_mismatch_names_both_data_sets_and_the_result_on_every_loading_path(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]), data=ORIGINAL)
+    path = store.path("demo", {"a": 1})
+    expected = (f"data folder /data/b: its mnist data ({'2' * 12}) differs from the mnist data {'1' * 12} read from "
+                f"/data/a, which the stored demo result {path} was computed from")
+    calls = {"load": lambda s: s.load("demo", {"a": 1}, OTHER),
+             "load_or_run": lambda s: s.load_or_run("demo", {"a": 1}, counting([]), OTHER),
+             "load_or_run_many": lambda s: s.load_or_run_many("demo", [{"a": 1}, {"a": 2}],
+                                                              lambda _, todo: [({}, {})] * len(todo), OTHER)}
+    for name, call in calls.items():
+        for kind in (Store, ReadOnlyStore):
+            with pytest.raises(DataMismatch) as err:
+                call(kind(tmp_path))
+            assert str(err.value).startswith(expected), (name, kind.__name__)
+    assert not store.has("demo", {"a": 2}), "nothing computed beside a mismatch"
+
+
+def test_a_result_stored_without_its_data_says_so_in_the_mismatch(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    with pytest.raises(DataMismatch, match=r"differs from the data it did not record, which the stored demo"):
+        store.load("demo", {"a": 1}, OTHER)
+
+
+def repaired_while_waiting(store: Store, monkeypatch, data: dict | None = None) -> Path:
+    """Damage the stored result of {"a": 1}, then have another process's repair land while this one waits for the
+    key's lock (the lock is taken after a first, unlocked look found the result missing or damaged)."""
+    good = store.path("demo", {"a": 1})
+    backup = store.root / "backup"
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.copytree(good, backup)
+    (good / "metrics.json").write_text("{}")
+    real_lock = store._lock
+
+    @contextlib.contextmanager
+    def lock(path, wait=True):
+        with real_lock(path, wait) as held:
+            if path == good and (good / "metrics.json").read_text() == "{}":
+                shutil.rmtree(good)
+                shutil.copytree(backup, good)
+            yield held
+    monkeypatch.setattr(store, "_lock", lock)
+    return good
+
+
+def test_a_result_another_process_stores_while_this_one_waits_is_loaded_not_set_aside(tmp_path, monkeypatch):
+    store, calls = Store(tmp_path), []
+    store.load_or_run("demo", {"a": 1}, counting(calls), data=ORIGINAL)
+    path = repaired_while_waiting(store, monkeypatch)
+    assert store.load("demo", {"a": 1}, ORIGINAL).metrics == {"acc": 0.5}
+    assert not list(path.parent.glob("*.corrupt-*")), "the repaired result was set aside"
+    repaired_while_waiting(store, monkeypatch)
+    assert store.load_or_run("demo", {"a": 1}, counting(calls), ORIGINAL).metrics == {"acc": 0.5}
+    assert len(calls) == 1 and not list(path.parent.glob("*.corrupt-*")), "recomputed instead of loaded"
+    repaired_while_waiting(store, monkeypatch)
+    with pytest.raises(DataMismatch):
+        store.load("demo", {"a": 1}, OTHER)
+    repaired_while_waiting(store, monkeypatch)
+    with pytest.raises(DataMismatch):
+        store.load_or_run("demo", {"a": 1}, counting(calls), OTHER)
+
+
+def test_stored_files_are_canonical_json_and_the_manifest_records_the_kernels(tmp_path):
+    """The results digest hashes these bytes: every machine must write the same ones."""
+    store = Store(tmp_path)
+    config = {"b": [1, {"d": 2, "c": 3}], "a": None}
+    store.load_or_run("demo", config, lambda _: ({"z": 1, "y": [0.5]}, {"w": torch.zeros(2)}))
+    path = store.path("demo", config)
+    canonical = lambda obj: json.dumps(obj, indent=1, sort_keys=True)
+    assert (path / "config.json").read_text() == canonical(config)
+    assert (path / "metrics.json").read_text() == canonical({"metrics": {"z": 1, "y": [0.5]}})
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert (path / "manifest.json").read_text() == canonical(manifest)
+    assert manifest["kernels"] == runtime.kernels()
+
+
+def test_the_key_is_the_configurations_with_the_format_and_any_kernels_tag(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    assert store.key({"a": 1}) == config_key({"store_format": store_module.FORMAT, "config": {"a": 1}})
+    monkeypatch.setattr(runtime, "kernels_tag", lambda: "x86_64 AVX512")
+    assert store.key({"a": 1}) == config_key({"store_format": store_module.FORMAT, "config": {"a": 1},
+                                              "kernels": "x86_64 AVX512"})
+
+
+def test_a_run_computes_on_the_runs_thread_count_and_its_checkpoints_do_not_stay(tmp_path):
+    store, seen = Store(tmp_path), []
+
+    def run(workdir, todo=None):
+        seen.append(torch.get_num_threads())
+        for name in ("train.ckpt", "train.prev.ckpt", "weights.pt.tmp"):
+            (workdir / name).write_bytes(b"x")
+        return ({"a": 1}, {}) if todo is None else [({"a": 1}, {})] * len(todo)
+
+    with runtime.threads(2):
+        store.load_or_run("demo", {"a": 1}, run)
+        store.load_or_run_many("demo", [{"a": 2}, {"a": 3}], run)
+    assert seen == [runtime.RUN_THREADS] * 2
+    for a in (1, 2, 3):
+        assert sorted(p.name for p in store.path("demo", {"a": a}).iterdir()) == [
+            "config.json", "manifest.json", "metrics.json", "weights.pt"]
+
+
+def test_a_manifest_without_data_is_damaged_and_one_without_depends_is_a_result(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    store.load_or_run("demo", {"a": 2}, counting([]))
+    manifest_as(lambda m: {k: v for k, v in m.items() if k != "data"})(store.path("demo", {"a": 1}))
+    manifest_as(lambda m: {k: v for k, v in m.items() if k != "depends"})(store.path("demo", {"a": 2}))
+    status = {e.config["a"]: (e.status, e.problem) for e in store.entries()}
+    assert status == {1: ("damaged", "manifest.json has no data of the right type"), 2: ("complete", None)}
+    assert Store.dependants(store.entries()) == {}
+
+
+def test_weights_that_are_not_plain_tensors_are_damaged_even_with_their_checksum(tmp_path, caplog):
+    store, calls = Store(tmp_path), []
+    store.load_or_run("demo", {"a": 1}, counting(calls))
+    path = store.path("demo", {"a": 1})
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(1), "extra": Path("x")}, buffer)   # loads only without weights_only
+    rewrite(path, "weights.pt", buffer.getvalue())
+    with caplog.at_level(logging.WARNING):
+        store.load_or_run("demo", {"a": 1}, counting(calls))
+    assert len(calls) == 2, "set aside and recomputed"
+    assert caplog.records[0].getMessage().startswith(f"badminima store: {path} is damaged (weights.pt does not parse")
+
+
+def test_twenty_set_asides_of_one_result_in_a_second_keep_twenty_copies(tmp_path):
+    store = Store(tmp_path)
+    for _ in range(20):
+        store.load_or_run("demo", {"a": 1}, counting([]))
+        store._set_aside(store.path("demo", {"a": 1}), "a test")
+    assert len(list(store.path("demo", {"a": 1}).parent.glob("*.corrupt-*"))) == 20
+
+
+def test_an_entry_gives_its_size_and_time_and_a_config_only_where_it_is_an_object(tmp_path):
+    store = Store(tmp_path)
+    store.load_or_run("demo", {"a": 1}, counting([]))
+    path = store.path("demo", {"a": 1})
+    (entry,) = store.entries()
+    assert entry.size == sum(p.stat().st_size for p in path.iterdir()) > 0
+    assert entry.modified == path.stat().st_mtime
+    rewrite(path, "config.json", b"[1, 2]")
+    assert store.entries()[0].config is None
+
+
+def test_entries_of_a_missing_root_are_none_and_one_removed_while_listed_is_left_out(tmp_path, monkeypatch):
+    assert Store(tmp_path / "missing").entries() == []
+    store = Store(tmp_path)
+    for a in (1, 2):
+        store.load_or_run("demo", {"a": a}, counting([]))
+    real = store._entry
+    gone = store.path("demo", {"a": 1}).name
+
+    def racing(kind, name, path):
+        if path.name == gone:
+            raise FileNotFoundError(path)
+        return real(kind, name, path)
+    monkeypatch.setattr(store, "_entry", racing)
+    assert [e.config for e in store.entries()] == [{"a": 2}]
+
+
+def test_the_default_root_is_results_and_the_not_stored_messages_name_the_result(tmp_path, monkeypatch):
+    monkeypatch.delenv("BADMINIMA_RESULTS", raising=False)
+    assert Store().root == Path("results")
+    key = Store(tmp_path).key({"a": 1})
+    with pytest.raises(NotStored, match=f"^no stored demo result {key} under {tmp_path}$"):
+        ReadOnlyStore(tmp_path).load_or_run("demo", {"a": 1}, counting([]))
+    with pytest.raises(NotStored, match=f"^demo/{key} is not in the store at {tmp_path}$"):
+        Store(tmp_path).checksums("demo", key)
+
+
+def test_a_root_no_process_can_write_is_refused_even_for_a_root_user():
+    """/proc takes no new folder from anyone, root included, whom os.access lets through: then the failed attempt
+    gives the reason."""
+    with pytest.raises(ParameterError) as err:
+        Store(Path("/proc/results")).check_writable()
+    message = str(err.value)
+    assert message.startswith("results='/proc/results' is under '/proc', which cannot be written")
+    if os.access("/proc", os.W_OK | os.X_OK):
+        assert message.startswith("results='/proc/results' is under '/proc', which cannot be written (")
+
+
+def test_adopting_replaces_a_damaged_copy_clears_a_stale_partial_and_an_interrupted_adoption(tmp_path, monkeypatch,
+                                                                                            caplog):
+    source, target = Store(tmp_path / "a"), Store(tmp_path / "b")
+    source.load_or_run("demo", {"a": 1}, counting([]))
+    key = source.key({"a": 1})
+    files = source.files("demo", key)
+    journal = tmp_path / "journal"
+    monkeypatch.setenv("BADMINIMA_JOURNAL", str(journal))
+    real = store_module._write_durably
+
+    def broken(path, write):
+        if path.name == "weights.pt":
+            raise OSError("disk full")
+        real(path, write)
+    monkeypatch.setattr(store_module, "_write_durably", broken)
+    with pytest.raises(OSError):
+        target.adopt("demo", key, files)
+    assert [(e.key, e.status) for e in target.entries()] == [(key, "partial")], "an adoption cut short shows"
+    monkeypatch.setattr(store_module, "_write_durably", real)
+    (tmp_path / "b" / "demo" / f"{key}.partial").mkdir()
+    assert target.adopt("demo", key, files)
+    assert [(e.key, e.status) for e in target.entries()] == [(key, "complete")]
+    assert journal.read_text() == f"trained demo {key}\n"
+    (target.root / "demo" / key / "metrics.json").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        assert target.adopt("demo", key, files)
+    assert sorted(e.status for e in target.entries()) == ["complete", "corrupt"]
+    assert "is damaged (replaced by a complete copy)" in caplog.records[-1].getMessage()
+
+
+def as_another_user(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a Python process whose real user is nobody when this one runs as root: os.access answers for
+    the real user, and lets root write anywhere (the effective user stays root, to read the environment)."""
+    become = (lambda: os.setreuid(65534, 0)) if os.getuid() == 0 else None
+    source = Path(store_module.__file__).parents[2]   # the badminima this process imported (mutmut's, say)
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(source)},
+                          preexec_fn=become, capture_output=True, text=True)
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder outside pytest's own (which only its user may enter): open to all, for as_another_user."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o777)
+    yield folder
+    for path in folder.rglob("*"):
+        path.chmod(0o777)
+    shutil.rmtree(folder)
+
+
+def test_a_journal_or_a_root_its_user_cannot_write_is_refused(shared_folder):
+    journal = shared_folder / "journal"
+    journal.write_text("")
+    journal.chmod(0o444)
+    locked = shared_folder / "locked"
+    locked.mkdir(mode=0o555)
+    locked.chmod(0o555)
+    done = as_another_user(
+        "import os\nfrom badminima.core.store import Store, check_journal\nfrom badminima.core.config import ParameterError\n"
+        f"os.environ['BADMINIMA_JOURNAL'] = {str(journal)!r}\n"
+        "try:\n    check_journal()\nexcept ParameterError as err:\n    print(err)\n"
+        "os.environ.pop('BADMINIMA_JOURNAL')\n"
+        f"try:\n    Store({str(locked / 'results')!r}).check_writable()\nexcept ParameterError as err:\n    print(err)\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"BADMINIMA_JOURNAL={str(journal)!r} cannot be written; allowed: a file in an existing folder this process "
+        "can write, or unset",
+        f"results={str(locked / 'results')!r} is under {str(locked)!r}, which cannot be written; allowed: a folder "
+        "this process can write"]
