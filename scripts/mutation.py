@@ -256,10 +256,12 @@ def _run_inside(name: str, max_children: int) -> None:
 def _retest_survivors(name: str, folder: Path) -> None:
     """Forgets the verdict on every mutant that was not killed (or was killed by a timeout), so that the run tests
     it again: mutmut tests again only the mutants of a changed function, not the survivors that a new test may now
-    kill."""
+    kill. Forgets which tests reach which function too: mutmut records that only for tests it has not seen, so a
+    test changed under its old name would keep its old reach."""
     module = MODULES[name]
     if not (folder / "mutants" / (module.source + ".meta")).exists():
         return
+    (folder / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     _configure(module)
     from mutmut.mutation.data import SourceFileMutationData
 
