@@ -149,7 +149,15 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "badminima.core.stats.x_fewer__mutmut_94": (
         "counts.index.nlevels >= 1", "grouping unique seeds by seed only sorts them, and only sums follow"),
     "badminima.core.stats.x_holm__mutmut_4": (
-        "[2.0] * m", "the loop overwrites every entry of the initial list"),    "badminima.core.store.x__parsed__mutmut_32": (
+        "[2.0] * m", "the loop overwrites every entry of the initial list"),    "badminima.core.fastmlp.x__fused__mutmut_86": (
+        'zip(flat[:4], work[:3])', 'zip stops at the shorter list: the same three pairs'),
+    "badminima.core.fastmlp.x__fused__mutmut_87": (
+        'zip(flat[:3], work[:4])', 'zip stops at the shorter list: the same three pairs'),
+    "badminima.core.fastmlp.x__fused__mutmut_50": (
+        'numba.set_num_threads(None)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
+    "badminima.core.fastmlp.x__fused__mutmut_51": (
+        'numba.set_num_threads(2)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
+    "badminima.core.store.x__parsed__mutmut_32": (
         'weights_only=None)', "torch.load's default is weights_only=True since torch 2.6 (2.13 is pinned)"),
     "badminima.core.store.x__parsed__mutmut_35": (
         'map_location="cpu", ))', "torch.load's default is weights_only=True since torch 2.6 (2.13 is pinned)"),

@@ -2,10 +2,12 @@
 tolerance) as `train`, resumable checkpoints, finished members left out of the work."""
 import warnings
 
+import numba
+import numpy as np
 import pytest
 import torch
 
-from badminima.core import fastmlp
+from badminima.core import fastmlp, runtime
 from badminima.core.data.toy import draw
 from badminima.core.models import MLP
 from badminima.core.metrics import predict
@@ -381,3 +383,32 @@ def test_a_batch_without_the_last_class_and_the_spare_workspace():
     for got, want in zip(grads, expected):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     assert not ws.spare[:x.shape[0] * x.shape[1] * params[0].shape[2]].isnan().any()
+
+
+@pytest.mark.parametrize("width", [5, 8], ids=["padded width", "width of 8"])
+def test_the_fused_kernel_gets_float32_rows_padded_to_eight_units_on_flushing_threads(monkeypatch, width):
+    """What the compiled kernel is promised: float32 arrays (its one compiled signature), the hidden rows padded
+    with zero units to a multiple of 8 (vector loops with no remainder), denormals flushed, and numba's threads
+    as they were where they flush too (else the calling thread alone); the weights come back at their width."""
+    _, params, x, y = engine_case(1, width=width, d=2, n=13)
+    seen = {}
+    real = fastmlp._fused_steps
+
+    def spy(*args):
+        seen["arrays"] = [a for a in args if isinstance(a, np.ndarray)]
+        seen["flushing"], seen["threads"] = runtime.flush_denormal_enabled(), numba.get_num_threads()
+        return real(*args)
+
+    monkeypatch.setattr(fastmlp, "_fused_steps", spy)
+    threads = numba.get_num_threads()
+    members = params[0].shape[0]
+    passes, fit, bad, acc, logits = fastmlp._fused(params, x.transpose(1, 2).contiguous(), y.float(), [0.1] * members,
+                                                   1.0, True, False)
+    xt, labels, w1, b1, w2, b2, lrs = seen["arrays"][:7]
+    assert {a.dtype for a in (xt, labels, w1, b1, w2, b2, lrs)} == {np.dtype(np.float32)}
+    padded = -(-width // 8) * 8
+    assert (w1.shape[2], b1.shape[1], w2.shape[1]) == (padded, padded, padded) and b2.shape == (members,)
+    assert not w1[..., width:].any() and not b1[:, width:].any() and not w2[:, width:].any()
+    assert seen["flushing"] and seen["threads"] == (threads if fastmlp._pool_flushes() else 1)
+    assert numba.get_num_threads() == threads, "the thread count is restored"
+    assert params[0].shape[2] == params[1].shape[2] == width and logits.shape == (2, members, 13)
