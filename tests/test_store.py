@@ -640,6 +640,22 @@ def test_a_group_asked_for_in_two_orders_at_once_is_computed_once_without_deadlo
     assert [r.metrics["seed"] for r in results[(2, 1, 0)]] == [2, 1, 0]
 
 
+def test_a_lock_whose_folder_another_group_removes_between_creating_and_opening_it_is_retried(tmp_path, monkeypatch):
+    # Two workers each finishing a group: one removes the emptied `<kind>-group` folder just after the other made it
+    store, real_open, removed = Store(tmp_path), os.open, []
+
+    def open_after_the_folder_went(path, *args, **kwargs):
+        if str(path).endswith(store_module.LOCK) and "-group" in str(path) and not removed:
+            Path(path).parent.rmdir()
+            removed.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.os, "open", open_after_the_folder_went)
+    results = store.load_or_run_many("demo", [{"seed": 0}], lambda w, todo: [({"i": i}, {}) for i in todo])
+    assert removed and [r.metrics for r in results] == [{"i": 0}]
+    assert not (tmp_path / "demo-group").exists()
+
+
 def test_a_configuration_given_twice_is_run_and_stored_once(tmp_path):
     store, todos = Store(tmp_path), []
 

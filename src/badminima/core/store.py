@@ -604,10 +604,13 @@ class Store:
         which the inode check below catches."""
         self.check_writable()   # one line, not an OSError, where the root cannot hold a store
         lock = path.with_name(path.name + LOCK)
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        (self.root / MARKER).touch()
         while True:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            (self.root / MARKER).touch()
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:   # a group that just ended removed its emptied folder (load_or_run_many)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except OSError as err:
