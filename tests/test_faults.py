@@ -500,8 +500,9 @@ def interrupt(command: subprocess.Popen, signum: int, results: Path) -> str:
     # After the progress bars' redrawn lines; a bar closed after the line (at exit) blanks its own line only.
     lines = [line for line in err.replace("\r", "\n").split("\n") if line.strip()]
     last = lines[-1]
-    assert last.startswith("badminima: interrupted: ") and last.endswith("rerun the same command to continue")
-    assert [line for line in lines if line.startswith("badminima:")] == [last] and "Traceback" not in err
+    assert last.startswith("badminima: interrupted: ") and last.endswith("rerun the same command to continue"), \
+        err[-2000:]
+    assert [line for line in lines if line.startswith("badminima:")] == [last] and "Traceback" not in err, err[-2000:]
     assert jobs.alive(started) == [], "a process the command started outlived it"
     assert list(results.rglob("*.lock")) == [], "a lock file outlived the command"
     return last
@@ -519,9 +520,10 @@ def test_an_interrupted_train_keeps_its_checkpoints_and_its_rerun_resumes(tmp_pa
     results = tmp_path / "results"
     command = start(argv, results)
     wait_for(lambda: checkpoints(results), 60, "checkpoint")
+    kept_before = [p.name for p in results.glob("*/*.partial/*")]
     line = interrupt(command, signum, results)
     assert line == ("badminima: interrupted: 0 result(s) stored, 1 run(s) kept to resume; rerun the same command to "
-                    "continue")
+                    "continue"), f"{line!r}; checkpoints when signalled: {kept_before}"
     kept = snapshot(next(results.glob("*/*.partial")))
     assert any(name.endswith(".ckpt") for name in kept)
     rerun = start(argv, results)
