@@ -15,7 +15,7 @@ from typing import Callable
 from badminima.core import grid
 from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol, sketch
-from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b_protocol
 
 
@@ -26,9 +26,9 @@ def grids(scale: str) -> dict[str, Callable[[Store, str], None]]:
             experiments.main_grid(protocol.config_for(scale)), store, executor=executor),
         "paper_a_sketch": lambda store, executor: grid.run(sketch.jobs(sketch.config_for(scale)), store, executor),
         "paper_b_widths": lambda store, executor: grid.run(
-            paper_b.width_jobs(paper_b_protocol.config_for(scale)), store, executor),
+            paper_b_runs.width_jobs(paper_b_protocol.config_for(scale)), store, executor),
         "paper_b_budget": lambda store, executor: grid.run(
-            paper_b.budget_jobs(paper_b_protocol.budget_config_for(scale, None, None, None)), store, executor),
+            paper_b_runs.budget_jobs(paper_b_protocol.budget_config_for(scale, None, None, None)), store, executor),
     }
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from badminima.core.store import Store
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a.runs import adversarial_inits
-from badminima.paper_b import experiments as paper_b_runs
+from badminima.paper_b import datasets as paper_b_datasets
+from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b
 
 
@@ -45,7 +46,7 @@ def pilot_a(model: str, R: int, lr: float, cap: int, width: float | None, seeds:
 
 def pilot_b(dataset: str, width: int, cap: int, seeds: list[int], store: Store) -> dict:
     """Paper B's phase 1 on one 2-D data set and width for every seed: fit count, steps, cost."""
-    problem = paper_b_runs.problem_of(paper_b.config_for("cpu", max_steps=cap, seeds=tuple(seeds)), dataset)
+    problem = paper_b_datasets.problem_of(paper_b.config_for("cpu", max_steps=cap, seeds=tuple(seeds)), dataset)
     start = time.perf_counter()
     metrics = paper_b_runs.run_start(problem, width, store).metrics
     seconds = time.perf_counter() - start

@@ -9,8 +9,7 @@ from badminima.core.metrics import accuracy
 from badminima.core.models import MLP
 from badminima.core.store import Store
 from badminima.core.train import TrainConfig, default_device
-from badminima.paper_b import byo, claims, protocol
-from badminima.paper_b import experiments as widths
+from badminima.paper_b import byo, claims, experiments, protocol, runs
 
 D = 5              # an input dimension no chapter uses
 WIDTHS = (4, 8)
@@ -43,12 +42,12 @@ def case(request, tmp_path_factory):
 
 def test_the_table_has_the_chapters_columns_and_one_row_per_width_experiment_and_seed(case, tmp_path):
     classes, batch, _, _, table = case
-    builtin = widths.width_table(protocol.config_for("smoke", datasets=("gaussians",), max_steps=2, n_test=10),
-                                 "gaussians", 4, Store(tmp_path))
+    builtin = experiments.width_table(protocol.config_for("smoke", datasets=("gaussians",), max_steps=2, n_test=10),
+                                      "gaussians", 4, Store(tmp_path))
     assert list(table.columns) == list(builtin.columns)
     assert len(table) == len(WIDTHS) * 4 * len(SEEDS)
     assert sorted(table.groupby(["width", "experiment", "seed"]).size().index) == sorted(
-        (p, e, s) for p in WIDTHS for e in widths.MEMBERS for s in SEEDS)
+        (p, e, s) for p in WIDTHS for e in runs.MEMBERS for s in SEEDS)
     assert set(table.dataset) == set(table.name) == {"mine"}
     steps_per_epoch = 1 if batch is None else 3              # 40 points in batches of 16
     assert (table.cap == steps_per_epoch * -(-RUN["max_steps"] // steps_per_epoch)).all()
@@ -116,9 +115,9 @@ def test_other_data_is_another_key(case, monkeypatch):
 
 def test_the_chapters_summaries_and_claims_take_the_table(case):
     table = case[-1]
-    summary = widths.summary(table)
+    summary = experiments.summary(table)
     assert len(summary) == len(WIDTHS) * 4 and (summary.runs == len(SEEDS)).all()
-    gaps = widths.gaps(table)
+    gaps = experiments.gaps(table)
     assert list(gaps.width) == list(WIDTHS) and (gaps.seeds == len(SEEDS)).all()
     verdicts = claims.sweep_claims(table)
     assert any("Exp 2 generalizes worse than Exp 1 (mine, p = 8)" == v.claim for v in verdicts)

@@ -7,7 +7,7 @@ from badminima.core import grid, jobs, runtime
 from badminima.core.config import ParameterError
 from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol, sketch
-from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b_protocol
 
 try:
@@ -66,8 +66,8 @@ def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
     cfg = protocol.config_for("smoke", seeds=[0, 1], models=["resnet18"])
     cells = experiments.main_grid(cfg)
     widths = paper_b_protocol.config_for("smoke", datasets=["gaussians", "circles"])
-    work = (sketch.jobs(sketch.config_for("smoke")) + paper_b.width_jobs(widths)
-            + paper_b.budget_jobs(paper_b_protocol.budget_config_for("smoke", ["circles"], None, None)))
+    work = (sketch.jobs(sketch.config_for("smoke")) + paper_b_runs.width_jobs(widths)
+            + paper_b_runs.budget_jobs(paper_b_protocol.budget_config_for("smoke", ["circles"], None, None)))
     local, on_ray = trained_locally_and_a_cluster(cells, tmp_path, work)
     try:
         experiments.train_all(cells, on_ray, executor="ray")
@@ -76,7 +76,7 @@ def test_a_ray_cluster_fills_the_store_as_the_local_executor_does(tmp_path):
         ray.shutdown()
     kinds = [kind for kind, _ in entries(local)]
     assert kinds.count("adversarial") == 2 and kinds.count("image") == len(cells)   # phase 1 of two seeds, runs
-    assert kinds.count("sketch") == 4 and kinds.count("widths") > 3 * len(paper_b.width_jobs(widths))
+    assert kinds.count("sketch") == 4 and kinds.count("widths") > 3 * len(paper_b_runs.width_jobs(widths))
     assert_same_store(local, on_ray)
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from badminima.book import chapters
-from badminima.core import runtime
+from badminima.core import fastmlp, runtime
 from badminima.core.store import Store
-from badminima.paper_b import experiments as widths, protocol
+from badminima.paper_b import protocol, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHED = ("BADMINIMA_RESULTS", *runtime.KEEP_FREED_MEMORY)
@@ -79,7 +79,7 @@ def test_environment_is_restored_set_and_unset(monkeypatch, raises):
 @pytest.mark.parametrize("raises", [False, True])
 def test_a_width_sweep_run_leaves_the_process_as_it_found_it(tmp_path, monkeypatch, can_flush, start, raises):
     cfg = protocol.config_for("smoke", datasets=("gaussians",), widths=(4,), max_steps=20, n_test=20)
-    real_train = widths.fastmlp.train_mlp
+    real_train = fastmlp.train_mlp
     inside = []
 
     def train(*args, **kwargs):
@@ -88,11 +88,11 @@ def test_a_width_sweep_run_leaves_the_process_as_it_found_it(tmp_path, monkeypat
             raise RuntimeError("training failed")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(widths.fastmlp, "train_mlp", train)
+    monkeypatch.setattr(fastmlp, "train_mlp", train)
     torch.set_flush_denormal(start)
     before = process_state()
     with pytest.raises(RuntimeError) if raises else nullcontext():
-        widths.run_width(cfg, "gaussians", 4, Store(tmp_path))
+        runs.run_width(cfg, "gaussians", 4, Store(tmp_path))
     assert inside and all(inside), "the runs trained with denormals flushed"
     assert process_state() == before
 

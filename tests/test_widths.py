@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from badminima.paper_b import experiments as widths
-from badminima.paper_b import protocol
+from badminima.paper_b import boundaries, datasets, experiments, protocol, runs
+from badminima.core import fastmlp
 from badminima.core.config import ParameterError
 from badminima.core.data.toy import draw
 from badminima.core.metrics import boundary_length
@@ -25,7 +25,7 @@ def tiny(**overrides) -> protocol.WidthsConfig:
 
 def test_exp3_freezes_the_first_layer_and_starts_from_a_zero_readout(tmp_path):
     cfg = tiny()
-    groups = widths.run_width(cfg, "gaussians", 6, Store(tmp_path))
+    groups = runs.run_width(cfg, "gaussians", 6, Store(tmp_path))
     k = len(cfg.seeds)
     start, readout = groups["start"].weights, groups["readout"].weights
     for name in ("weights.0", "biases.0"):
@@ -38,13 +38,13 @@ def test_exp3_freezes_the_first_layer_and_starts_from_a_zero_readout(tmp_path):
 
 def test_the_norm_matched_init_has_the_adversarial_norm_and_a_random_direction(tmp_path):
     cfg = tiny()
-    groups = widths.run_width(cfg, "gaussians", 6, Store(tmp_path))
+    groups = runs.run_width(cfg, "gaussians", 6, Store(tmp_path))
     k = len(cfg.seeds)
     start_norm = groups["retrain"].metrics["init_norm"]
     adversarial = torch.cat([v[k:].flatten(1) for v in groups["start"].weights.values()], 1).norm(dim=1)
     assert start_norm[:k] == pytest.approx(adversarial.tolist(), rel=1e-6), "Exp 2 starts at the phase-1 weights"
     assert start_norm[k:] == pytest.approx(adversarial.tolist(), rel=1e-5), "Norm starts at the same norm"
-    table = widths.width_table(cfg, "gaussians", 6, Store(tmp_path))
+    table = experiments.width_table(cfg, "gaussians", 6, Store(tmp_path))
     norm_rows = table[table.experiment == "Norm"]
     random_init = member_params(MLP((2, 6, 1), cfg.seeds)).norm(dim=1)
     assert not torch.allclose(random_init, torch.tensor(norm_rows["init norm"].tolist())), "it was rescaled"
@@ -52,11 +52,11 @@ def test_the_norm_matched_init_has_the_adversarial_norm_and_a_random_direction(t
 
 def test_runs_that_hit_the_cap_are_kept_and_counted(tmp_path):
     cfg = tiny(max_steps=2, widths=(4, 6))
-    table = widths.sweep(cfg, Store(tmp_path))
+    table = experiments.sweep(cfg, Store(tmp_path))
     assert len(table) == 2 * 4 * len(cfg.seeds), "every width, experiment and seed has its row"
     capped = table[table["hit cap"]]
     assert len(capped) > 0 and capped["steps"].isna().all()
-    summary = widths.summary(table)
+    summary = experiments.summary(table)
     assert summary["cap hits"].sum() == len(capped)
     assert (summary["cap"] == 2).all()
     assert (summary.loc[summary["cap hits"] == summary["runs"], "steps median"] == 2).all(), \
@@ -67,8 +67,8 @@ def test_runs_that_hit_the_cap_are_kept_and_counted(tmp_path):
 def test_curves_record_each_seeds_training_accuracy_up_to_the_last_step(tmp_path):
     cfg = tiny(max_steps=300)
     store = Store(tmp_path)
-    curves = widths.curves(cfg, store)
-    start = widths.run_width(cfg, "gaussians", 6, store)["start"].metrics
+    curves = experiments.curves(cfg, store)
+    start = runs.run_width(cfg, "gaussians", 6, store)["start"].metrics
     k = len(cfg.seeds)
     for labels, block in (("true", 0), ("random", 1)):
         for i, seed in enumerate(cfg.seeds):
@@ -80,17 +80,18 @@ def test_curves_record_each_seeds_training_accuracy_up_to_the_last_step(tmp_path
             if fit is not None:   # a member that fitted stays where it was
                 assert (one.loc[one.step >= fit, "train acc %"] == 100).all()
                 assert (one.loc[one.step < fit, "train acc %"] < 100).all()
-            assert len(one) <= widths.CURVE_POINTS
+            assert len(one) <= runs.CURVE_POINTS
 
 
 @pytest.mark.equivalence
 def test_a_width_sweep_batched_equals_its_seeds_run_one_by_one(tmp_path):
     """All seeds of a width in one batched model give each seed's numbers from its own run, to float tolerance."""
     cfg = tiny(seeds=(0, 1, 2), max_steps=60)
-    batched = widths.width_table(cfg, "gaussians", 6, Store(tmp_path / "batched"))
+    batched = experiments.width_table(cfg, "gaussians", 6, Store(tmp_path / "batched"))
     assert batched["steps"].nunique() > 2, "members stop at different steps, so per-member stopping is exercised"
     for seed in cfg.seeds:
-        alone = widths.width_table(dataclasses.replace(cfg, seeds=(seed,)), "gaussians", 6, Store(tmp_path / str(seed)))
+        alone = experiments.width_table(dataclasses.replace(cfg, seeds=(seed,)), "gaussians", 6,
+                                        Store(tmp_path / str(seed)))
         same = batched[batched.seed == seed].reset_index(drop=True)
         assert same["steps"].tolist() == alone["steps"].tolist()
         for column in ("test acc %", "train acc %", "phase-1 acc %"):
@@ -118,46 +119,46 @@ def test_full_batch_gradient_descent_batched_equals_one_by_one():
 
 def test_a_rerun_loads_every_group_from_the_store(tmp_path, monkeypatch):
     cfg = tiny(widths=(4, 6))
-    first = widths.sweep(cfg, Store(tmp_path))
+    first = experiments.sweep(cfg, Store(tmp_path))
     assert len(list((tmp_path / "widths").iterdir())) == 2 * 3, "one stored result per width and group"
-    monkeypatch.setattr(widths.fastmlp, "train_mlp", lambda *a, **k: pytest.fail("retrained"))
-    assert widths.sweep(cfg, Store(tmp_path)).equals(first)
+    monkeypatch.setattr(fastmlp, "train_mlp", lambda *a, **k: pytest.fail("retrained"))
+    assert experiments.sweep(cfg, Store(tmp_path)).equals(first)
     other_width = dataclasses.replace(cfg, widths=(6,))
-    assert widths.sweep(other_width, Store(tmp_path)).equals(first[first.width == 6].reset_index(drop=True))
+    assert experiments.sweep(other_width, Store(tmp_path)).equals(first[first.width == 6].reset_index(drop=True))
 
 
 def test_images_are_the_same_128_and_random_labels_are_reused_at_every_width(tmp_path, monkeypatch):
     cfg = tiny(datasets=("vmnist",), image_widths=(4, 8), image_max_epochs=1)
-    data = widths.load_data(cfg, "vmnist")
+    data = datasets.load_data(cfg, "vmnist")
     assert data.x.shape == (1, 128, 784) and data.classes == 10
     assert 0.0 <= float(data.x.min()) and float(data.x.max()) <= 1.0
     seen = []
-    real_train = widths.fastmlp.train_mlp
+    real_train = fastmlp.train_mlp
 
     def recording_train(model, train_set, *args, **kwargs):
         seen.append((model.sizes, train_set[0].clone(), train_set[1].clone()))
         return real_train(model, train_set, *args, **kwargs)
 
-    monkeypatch.setattr(widths.fastmlp, "train_mlp", recording_train)
-    table = widths.sweep(cfg, Store(tmp_path))
+    monkeypatch.setattr(fastmlp, "train_mlp", recording_train)
+    table = experiments.sweep(cfg, Store(tmp_path))
     starts = [s for s in seen if s[1].shape[0] == 2 * len(cfg.seeds)][::2]   # the start group of each width
     assert [s[0] for s in starts] == [(784, 4, 10), (784, 8, 10)]
     assert torch.equal(starts[0][1], starts[1][1]) and torch.equal(starts[0][2], starts[1][2])
-    assert set(table.name) == {widths.dataset_name(cfg, "vmnist")}
+    assert set(table.name) == {datasets.dataset_name(cfg, "vmnist")}
 
 
 def test_one_fixed_draw_is_shared_by_every_seed():
-    own = widths.load_data(tiny(), "gaussians")
-    fixed = widths.load_data(tiny(data_seed=7), "gaussians")
+    own = datasets.load_data(tiny(), "gaussians")
+    fixed = datasets.load_data(tiny(data_seed=7), "gaussians")
     assert own.x.shape[0] == 2 and not torch.equal(own.x[0], own.x[1])
     assert fixed.x.shape[0] == 1 and torch.equal(fixed.x[0], draw("gaussians", 100, 50, 7)[0][0])
 
 
 def test_decision_boundaries_of_each_experiment(tmp_path):
     cfg = tiny()
-    result = widths.trained(cfg, "gaussians", 6, Store(tmp_path))
+    result = boundaries.trained(cfg, "gaussians", 6, Store(tmp_path))
     assert set(result.models) == {"Exp 1", "Exp 2", "Exp 3", "Norm"} and result.x.shape == (2, 100, 2)
-    grid = widths.panels(result, [0, 1], cfg.seeds)
+    grid = boundaries.panels(result, [0, 1], cfg.seeds)
     assert len(grid) == 2 and len(grid[0]) == 3
     points = torch.randn(5, 2)
     for m in (0, 1):
@@ -165,7 +166,7 @@ def test_decision_boundaries_of_each_experiment(tmp_path):
             batched = result.models[experiment](points.expand(len(cfg.seeds), 5, 2))[m, :, 0]
             assert torch.allclose(grid[m][column]["logit_fn"](points), batched), "row m shows member m's net"
             assert torch.equal(grid[m][column]["x"], result.x[m])
-    lengths = widths.boundary_table(cfg, ("gaussians",), 6, Store(tmp_path), resolution=50)
+    lengths = boundaries.boundary_table(cfg, ("gaussians",), 6, Store(tmp_path), resolution=50)
     assert len(lengths) == 4 * 2
     extent = extent_of(result.x)
     for _, row in lengths.iterrows():
@@ -173,7 +174,7 @@ def test_decision_boundaries_of_each_experiment(tmp_path):
         logit = lambda pts: net(pts.expand(len(cfg.seeds), *pts.shape))[m, :, 0]
         assert row["boundary length"] == pytest.approx(boundary_length(logit, extent, 50)), row.to_dict()
     with pytest.raises(ParameterError, match="no decision boundary"):
-        widths.trained(cfg, "vmnist", 6, Store(tmp_path))
+        boundaries.trained(cfg, "vmnist", 6, Store(tmp_path))
 
 
 def test_boundary_length():
@@ -207,22 +208,22 @@ def test_a_budget_run_is_the_sweeps_phase_1_cut_short(tmp_path):
     from there."""
     cfg = protocol.config_for("smoke", datasets=("circles",), widths=(16,), seeds=(0, 1, 2), max_steps=400)
     store = Store(tmp_path)
-    problem = widths.problem_of(cfg, "circles")
-    full = widths.run_problem(problem, 16, store)
-    short = widths.run_budget(problem, 16, 50, store)
+    problem = datasets.problem_of(cfg, "circles")
+    full = runs.run_problem(problem, 16, store)
+    short = runs.run_budget(problem, 16, 50, store)
     k = 3
     assert short["phase 1"].metrics["steps"] == 50
     long_fit = full["start"].metrics["fit_step"][k:]
     for i, step in enumerate(short["phase 1"].metrics["fit_step"]):
         assert step == (long_fit[i] if long_fit[i] is not None and long_fit[i] <= 50 else None)
     budgets = protocol.BudgetConfig(cfg, (50,))
-    table = widths.budget_table(budgets, store)
+    table = experiments.budget_table(budgets, store)
     assert list(table.stopped.unique()) == ["budget", "zero error or cap"] and len(table) == 2 * k
-    exp2_full = widths.width_table(cfg, "circles", 16, store)
+    exp2_full = experiments.width_table(cfg, "circles", 16, store)
     exp2_full = exp2_full[exp2_full.experiment == "Exp 2"]["test acc %"].tolist()
     assert table[table.stopped != "budget"]["Exp 2 test %"].tolist() == exp2_full
     assert (table.gap == table["Exp 1 test %"] - table["Exp 2 test %"]).all()
-    assert len(widths.budget_lines(table)) == 1
+    assert len(experiments.budget_lines(table)) == 1
 
 
 def test_bad_parameters_name_themselves():
@@ -240,25 +241,26 @@ def test_bad_parameters_name_themselves():
 
 def test_the_widths_chapters_sentences_and_tables_follow_the_runs(tmp_path):
     cfg = protocol.config_for("smoke", datasets=("circles", "spirals"), seeds=(0, 1, 2), max_steps=60)
-    table = widths.sweep(cfg, Store(tmp_path))
-    summary, names = widths.summary(table), widths.names_of(cfg)
+    table = experiments.sweep(cfg, Store(tmp_path))
+    summary, names = experiments.summary(table), datasets.names_of(cfg)
     assert names == {"circles": "concentric circles", "spirals": "spirals (t ≤ 10)"}
-    assert f"{len(table)} runs in all" in widths.describe(cfg, len(table))
-    phase1 = widths.phase1_table(table)
+    assert f"{len(table)} runs in all" in experiments.describe(cfg, len(table))
+    phase1 = experiments.phase1_table(table)
     assert phase1["runs"].tolist() == [3] * 4
-    assert f"in **{int(phase1['runs at the cap'].sum())} of 12** runs" in widths.phase1_lines(phase1)
+    assert f"in **{int(phase1['runs at the cap'].sum())} of 12** runs" in experiments.phase1_lines(phase1)
     exp2 = table[table.experiment == "Exp 2"]
     assert phase1["fitted"].sum() == exp2["phase-1 fitted"].sum() == exp2["phase-1 steps"].notna().sum()
     assert (phase1["fitted"] + phase1["runs at the cap"] <= phase1["runs"]).all()
     spirals = summary[(summary.dataset == "spirals") & (summary.width == 4)].set_index("experiment")["test median"]
-    assert widths.median_line(summary, "spirals").startswith(f"p = 4: Exp 1 {spirals['Exp 1']:.1f}%")
-    caps = widths.cap_table(summary, names)
+    assert experiments.median_line(summary, "spirals").startswith(f"p = 4: Exp 1 {spirals['Exp 1']:.1f}%")
+    caps = experiments.cap_table(summary, names)
     assert caps.loc[("spirals (t ≤ 10)", 16), "Exp 2"] == table[(table.dataset == "spirals") & (table.width == 16)
                                                              & (table.experiment == "Exp 2")]["hit cap"].sum()
-    ratio = widths.norm_table(table)["adversarial / random"]
-    lines = widths.norm_lines(table, names)
+    ratio = experiments.norm_table(table)["adversarial / random"]
+    lines = experiments.norm_lines(table, names)
     assert lines[0].startswith(f"Phase 1 changed the norm by a factor between {ratio.min():.2f}") and len(lines) == 3
-    assert len(widths.gap_lines(widths.gaps(table), names)) == len(widths.steps_lines(summary, names)) == 2
+    gap_lines = experiments.gap_lines(experiments.gaps(table), names)
+    assert len(gap_lines) == len(experiments.steps_lines(summary, names)) == 2
 
 
 def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_fitted():
@@ -269,11 +271,11 @@ def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_
                            "phase-1 steps": s, "phase-1 fitted": f, "phase-1 hit cap": c}
                           for i, (n, w, s, f, c) in enumerate(rows)])
     table["phase-1 steps"] = table["phase-1 steps"].astype("Int64")
-    phase1 = widths.phase1_table(pd.concat([table, table.assign(experiment="Exp 3", **{"phase-1 steps": 1})]))
+    phase1 = experiments.phase1_table(pd.concat([table, table.assign(experiment="Exp 3", **{"phase-1 steps": 1})]))
     assert phase1.loc[("circles", 10), ["fitted", "median steps to fit", "runs at the cap", "runs"]].tolist() == [
         2, 200, 1, 3]
     assert phase1.loc[("spirals", 10), "fitted"] == 0 and pd.isna(phase1.loc[("spirals", 10), "median steps to fit"])
-    lines = widths.phase1_lines(phase1)
+    lines = experiments.phase1_lines(phase1)
     assert "fitted them in 2 of 3 runs (1 at the cap)" in lines
     # Fewer parameters than points on the spirals only: said there, with its fits and lowest accuracy.
     assert "At p = 10 on spirals the net has 41 parameters for 100 random labels, fewer than the points; 0 of 2 " \

@@ -19,7 +19,8 @@ from badminima.core.store import Store
 from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
-from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import datasets as paper_b_datasets
+from badminima.paper_b import runs as paper_b_runs
 
 # Paper A's image runs
 
@@ -135,9 +136,9 @@ def _layer_moves(start: dict, end: dict, m: int) -> dict[str, float]:
     return out
 
 
-def _net_measures(cfg: MinimaConfig, problem: paper_b.Problem, width: int, store: Store) -> dict:
-    nets = paper_b.states(problem, width, store)
-    x, y = paper_b.training_set(problem)
+def _net_measures(cfg: MinimaConfig, problem: paper_b_datasets.Problem, width: int, store: Store) -> dict:
+    nets = paper_b_runs.states(problem, width, store)
+    x, y = paper_b_runs.training_set(problem)
     sizes = problem.sizes(width)
     rows = []
     for m, seed in enumerate(problem.seeds):
@@ -168,8 +169,8 @@ def net_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) -> p
     settings = cfg.settings("net_seeds", "hessian_tol", "hessian_cap", "hutchinson")
     rows = []
     for dataset in cfg.datasets:
-        problem = paper_b.problem_of(wcfg, dataset)
-        for width in paper_b.widths_of(wcfg, dataset):
+        problem = paper_b_datasets.problem_of(wcfg, dataset)
+        for width in paper_b_datasets.widths_of(wcfg, dataset):
             key = {"problem": problem.key, "width": width, "seeds": problem.seeds, "train": problem.train,
                    **settings}
             m = store.load_or_run("beyond_nets", key,
@@ -364,7 +365,7 @@ def measure(cfg: MinimaConfig, scale: str, executor: str = "local", store: Store
     (on `executor`)."""
     store = store or Store()
     paper_a.train_all(image_cells(cfg, scale), store, executor=executor)
-    grid.run(paper_b.width_jobs(widths_config(cfg, scale)), store, executor, desc="widths")
+    grid.run(paper_b_runs.width_jobs(widths_config(cfg, scale)), store, executor, desc="widths")
     image, paths, nets = image_measures(cfg, scale, store), image_paths(cfg, scale, store), net_measures(cfg, scale, store)
     return Measured(cfg, scale, image, paths, nets,
                     {**image_findings(image["sharpness"], image["flips"], paths, cfg.eps_max), **net_findings(nets)})

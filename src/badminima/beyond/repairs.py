@@ -15,7 +15,8 @@ from badminima.core.store import Store
 from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import protocol as paper_a_protocol
 from badminima.paper_a.runs import Repair
-from badminima.paper_b import experiments as paper_b
+from badminima.paper_b import datasets as paper_b_datasets
+from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b_protocol
 
 RANDOM, ADVERSARIAL = "random init", "adversarial init"
@@ -84,12 +85,12 @@ def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.
     wcfg = paper_b_protocol.config_for(scale, datasets=cfg.datasets)
     rows = []
     for dataset in cfg.datasets:
-        problem = paper_b.problem_of(wcfg, dataset)
-        groups = paper_b.run_problem(problem, cfg.width, store)
+        problem = paper_b_datasets.problem_of(wcfg, dataset)
+        groups = paper_b_runs.run_problem(problem, cfg.width, store)
         # Exp 1 and Exp 2 are the first members of their groups: member i is seed i
         starts = {RANDOM: (groups["start"].metrics, 0), ADVERSARIAL: (groups["retrain"].metrics, 0)}
         for name, repair in net_repairs(cfg).items():
-            starts[name] = (paper_b.run_repaired(problem, cfg.width, repair, store).metrics,
+            starts[name] = (paper_b_runs.run_repaired(problem, cfg.width, repair, store).metrics,
                             repair.get("warm_steps", 0))
         for name, (m, warm) in starts.items():
             for i, seed in enumerate(problem.seeds):

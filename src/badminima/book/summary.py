@@ -167,10 +167,11 @@ def headline_gaps(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | No
                   ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Paper B's Exp 1 - Exp 2 gaps per data set and width as the widths chapter ran them, and the data sets'
     names."""
+    from badminima.paper_b import datasets as paper_b_datasets
     from badminima.paper_b import experiments as paper_b
 
     _, cfg = chapter_config("paper_b_widths", chapters_dir)
-    return paper_b.gaps(paper_b.sweep(cfg, ReadOnlyStore(root))), paper_b.names_of(cfg)
+    return paper_b.gaps(paper_b.sweep(cfg, ReadOnlyStore(root))), paper_b_datasets.names_of(cfg)
 
 
 def results_digest(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = None) -> tuple[str, int]:

@@ -388,7 +388,7 @@ def _fused(params: list[Tensor], xt: Tensor, y: Tensor, lrs: list[float], fit_ta
     flat = [w1, b1.reshape(members, width), w2.reshape(members, width), b2.reshape(members)]
     work = [F.pad(t, (0, pad)) for t in flat[:3]] + flat[3:] if pad else flat
     # Denormals flushed on every thread that runs a member (see _pool_flushes), else a member's weights depend on
-    # which thread ran it. Flushing is what the width sweeps ran with anyway (paper_b.experiments.cpu_settings).
+    # which thread ran it. Flushing is what the width sweeps ran with anyway (paper_b.runs.cpu_settings).
     with runtime.flush_denormal(True):
         threads = numba.get_num_threads()
         if not _pool_flushes():

@@ -1,6 +1,6 @@
 """Paper B's experiments on your own data: `experiments(x_train, y_train, x_test, y_test, widths, seeds)` runs
 Experiments 1-3 and the norm run for one-hidden-layer ReLU nets of the given widths, exactly as the chapters run
-them on the built-in data sets (badminima.paper_b.experiments: the same fast path, the same result store), and
+them on the built-in data sets (badminima.paper_b.runs: the same fast path, the same result store), and
 returns the chapters' tidy table.
 
 Per width and seed, from the seed's random init:
@@ -28,8 +28,8 @@ from badminima.core import arrays
 from badminima.core.config import ParameterError, check_range, check_seeds
 from badminima.core.store import Store
 from badminima.core.train import TrainConfig
-from badminima.paper_b import experiments as runs
-from badminima.paper_b import protocol
+from badminima.paper_b import datasets, protocol
+from badminima.paper_b.experiments import problem_table
 
 Tensor = torch.Tensor
 
@@ -59,7 +59,7 @@ def experiments(x_train: Any, y_train: Any, x_test: Any, y_test: Any, widths: It
     own = problem(x_train, y_train, x_test, y_test, seeds, lr=lr, max_steps=max_steps, batch_size=batch_size,
                   name=name)
     store = store or Store()
-    table = pd.concat([runs.problem_table(own, p, store) for p in widths], ignore_index=True)
+    table = pd.concat([problem_table(own, p, store) for p in widths], ignore_index=True)
     failed = preconditions_failed(table)
     if failed:
         warnings.warn(f"badminima: {failed}", stacklevel=2)
@@ -89,9 +89,9 @@ def preconditions_failed(table: pd.DataFrame) -> str:
 
 
 def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterable[int], *, lr: float = 0.01,
-            max_steps: int = protocol.WidthsConfig.max_steps, batch_size: int | None = None, name: str = "my data") -> runs.Problem:
+            max_steps: int = protocol.WidthsConfig.max_steps, batch_size: int | None = None, name: str = "my data") -> datasets.Problem:
     """Your arrays as the runs see them (see `experiments`), checked: every bad argument is a ParameterError
-    naming it. badminima.paper_b.experiments.run_problem(problem, width) gives a width's stored runs (phase 1's
+    naming it. badminima.paper_b.runs.run_problem(problem, width) gives a width's stored runs (phase 1's
     weights, every run's training curve)."""
     x, x_test_ = _inputs("x_train", x_train), _inputs("x_test", x_test)
     if x_test_.shape[1:] != x.shape[1:]:
@@ -110,9 +110,9 @@ def problem(x_train: Any, y_train: Any, x_test: Any, y_test: Any, seeds: Iterabl
     n = len(x)
     batch = batch_size if batch_size is not None and batch_size < n else None   # at least n: full batch
     epochs = math.ceil(max_steps / math.ceil(n / batch)) if batch else max_steps
-    data = runs.Data(x[None], y[None], x_test_[None], y_test_[None], classes)
-    return runs.Problem(name, name, data, TrainConfig(lr=lr, batch_size=batch, max_epochs=epochs), seeds,
-                        {"dataset": "arrays", "data": {"sha256": arrays.digest(x, y, x_test_, y_test_)}})
+    data = datasets.Data(x[None], y[None], x_test_[None], y_test_[None], classes)
+    return datasets.Problem(name, name, data, TrainConfig(lr=lr, batch_size=batch, max_epochs=epochs), seeds,
+                            {"dataset": "arrays", "data": {"sha256": arrays.digest(x, y, x_test_, y_test_)}})
 
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from badminima.core.stats import Precondition, Verdict, all_reach, family, fewer, greater, no_number, within
 from badminima.core.store import Store
-from badminima.paper_b import experiments, protocol
+from badminima.paper_b import boundaries, experiments, protocol
 
 if TYPE_CHECKING:
     from badminima.paper_b.protocol import WidthsConfig
@@ -194,7 +194,7 @@ def sweep_claims(table: pd.DataFrame) -> list[Verdict]:
 
 
 def boundary_claims(lengths: pd.DataFrame, table: pd.DataFrame) -> list[Verdict]:
-    """Figure 2's reading, from the boundary lengths of badminima.paper_b.experiments.boundary_table: the adversarial
+    """Figure 2's reading, from the boundary lengths of badminima.paper_b.boundaries.boundary_table: the adversarial
     init leaves a jagged boundary (longer than Exp 1's) and resetting the readout smooths it (Exp 3 shorter than
     Exp 2). `table` (the same runs' sweep table) says which runs met the claims' preconditions. Each of the two
     claims over the data sets and widths is one family."""
@@ -223,7 +223,7 @@ def widths_verdicts(cfg: WidthsConfig, store: Store | None = None) -> list[Verdi
 def _boundaries(cfg: WidthsConfig, width: int, store: Store) -> list[Verdict]:
     two_d = tuple(d for d in cfg.datasets if d in protocol.TOY)
     runs = pd.concat([experiments.width_table(cfg, d, width, store) for d in two_d], ignore_index=True)
-    return boundary_claims(experiments.boundary_table(cfg, two_d, width, store), runs)
+    return boundary_claims(boundaries.boundary_table(cfg, two_d, width, store), runs)
 
 
 def boundaries_verdicts(cfg: WidthsConfig, store: Store | None = None) -> list[Verdict]:

@@ -1,6 +1,6 @@
 """Paper B's protocol, defined once: the width-sweep configuration, its data sets, and the scales its chapters run
 at (the sweeps of Experiments 1-3, and the phase-1 budgets of the chapter beyond the paper). The chapters and the
-"Does it reproduce?" page build their configurations here; experiments.py runs them."""
+"Does it reproduce?" page build their configurations here; runs.py runs them."""
 from __future__ import annotations
 
 import math
