@@ -56,6 +56,7 @@ MODULES = {
     "stats": Module("src/badminima/core/stats.py", ("tests/test_stats.py", "tests/test_claims.py",
                                                     "-k", "not calibrated")),
     "store": Module("src/badminima/core/store.py", ("tests/test_store.py",)),
+    "layout": Module("src/badminima/core/layout.py", ("tests/test_store.py",)),
     "algorithm1": Module("src/badminima/paper_a/algorithm1.py", ("tests/test_adversarial.py",)),
     "metrics": Module("src/badminima/core/metrics.py", ("tests/test_metrics.py", "tests/test_image_metrics.py")),
     "config": Module("src/badminima/core/config.py", ("tests/test_config_checks.py",)),
@@ -157,9 +158,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'numba.set_num_threads(None)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
     "badminima.core.fastmlp.x__fused__mutmut_51": (
         'numba.set_num_threads(2)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
-    "badminima.core.store.x__parsed__mutmut_32": (
+    "badminima.core.layout.x_parsed__mutmut_32": (
         'weights_only=None)', "torch.load's default is weights_only=True since torch 2.6 (2.13 is pinned)"),
-    "badminima.core.store.x__parsed__mutmut_35": (
+    "badminima.core.layout.x_parsed__mutmut_35": (
         'map_location="cpu", ))', "torch.load's default is weights_only=True since torch 2.6 (2.13 is pinned)"),
     "badminima.core.store.xǁStoreǁ_compute__mutmut_94": (
         'return self._checked(kind, path, None)', 'the manifest was just written with this data: the check would compare it with itself'),
@@ -171,15 +172,15 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         '.get("kernels"), )', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
     "badminima.core.store.x__kernels__mutmut_8": (
         'sort_keys=False)', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
-    "badminima.core.store.x__sha256__mutmut_13": (
+    "badminima.core.layout.x_sha256__mutmut_13": (
         'f.read(None)', 'the block size bounds memory only: the same bytes give the same digest'),
-    "badminima.core.store.x__sha256__mutmut_15": (
+    "badminima.core.layout.x_sha256__mutmut_15": (
         'f.read(2 << 20)', 'the block size bounds memory only: the same bytes give the same digest'),
-    "badminima.core.store.x__sha256__mutmut_16": (
+    "badminima.core.layout.x_sha256__mutmut_16": (
         'f.read(1 << 21)', 'the block size bounds memory only: the same bytes give the same digest'),
-    "badminima.core.store.x__parsed__mutmut_31": (
+    "badminima.core.layout.x_parsed__mutmut_31": (
         'map_location=None', "differs only for weights written on a GPU, which the store's tests cannot write here"),
-    "badminima.core.store.x__parsed__mutmut_34": (
+    "badminima.core.layout.x_parsed__mutmut_34": (
         'torch.load(p, weights_only=True)', "differs only for weights written on a GPU, which the store's tests cannot write here"),
     "badminima.core.store.xǁStoreǁ_compute__mutmut_4": (
         'work.mkdir(parents=None', "_lock made the kind's folder (for the lock file) before"),

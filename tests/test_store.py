@@ -19,6 +19,7 @@ import torch
 
 from badminima.book.cli import main
 from badminima.core import runtime
+from badminima.core import layout
 from badminima.core import store as store_module
 from badminima.core.config import ParameterError, config_key
 from badminima.core.data import images
@@ -334,7 +335,7 @@ def rewrite(entry: Path, name: str, content: bytes) -> None:
     """Replace one file of a stored result and its checksum in the manifest, so only its shape can tell."""
     (entry / name).write_bytes(content)
     manifest = json.loads((entry / "manifest.json").read_text())
-    manifest["sha256"][name] = store_module._sha256(entry / name)
+    manifest["sha256"][name] = layout.sha256(entry / name)
     (entry / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -785,13 +786,13 @@ def test_checksums_and_a_file_that_cannot_be_read(tmp_path, monkeypatch):
     store = Store(tmp_path)
     store.load_or_run("demo", {"a": 1}, counting([]))
     path = store.path("demo", {"a": 1})
-    assert store.checksums("demo", path.name) == {name: store_module._sha256(path / name)
-                                                  for name in store_module.FILES}
+    assert store.checksums("demo", path.name) == {name: layout.sha256(path / name)
+                                                  for name in layout.FILES}
 
     def unreadable(file):
         raise PermissionError(13, "Permission denied", str(file))
 
-    monkeypatch.setattr(store_module, "_sha256", unreadable)
+    monkeypatch.setattr(layout, "sha256", unreadable)
     assert store.problem(store.entries()[0]) == "config.json is unreadable (Permission denied)"
 
 
@@ -800,7 +801,7 @@ def test_adopt_refuses_files_that_pass_their_checksums_but_not_their_shapes(tmp_
     source.load_or_run("demo", {"a": 1}, counting([]))
     key = source.key({"a": 1})
     rewrite(tmp_path / "a" / "demo" / key, "metrics.json", b'{"metrics": [1]}')
-    files = {name: (tmp_path / "a" / "demo" / key / name).read_bytes() for name in (*store_module.FILES,
+    files = {name: (tmp_path / "a" / "demo" / key / name).read_bytes() for name in (*layout.FILES,
                                                                                     "manifest.json")}
     with pytest.raises(CorruptEntry, match='arrived damaged .metrics.json is not an object with an object'):
         Store(tmp_path / "b").adopt("demo", key, files)
@@ -1081,17 +1082,17 @@ def test_adopting_replaces_a_damaged_copy_clears_a_stale_partial_and_an_interrup
     files = source.files("demo", key)
     journal = tmp_path / "journal"
     monkeypatch.setenv("BADMINIMA_JOURNAL", str(journal))
-    real = store_module._write_durably
+    real = layout.write_durably
 
     def broken(path, write):
         if path.name == "weights.pt":
             raise OSError("disk full")
         real(path, write)
-    monkeypatch.setattr(store_module, "_write_durably", broken)
+    monkeypatch.setattr(layout, "write_durably", broken)
     with pytest.raises(OSError):
         target.adopt("demo", key, files)
     assert [(e.key, e.status) for e in target.entries()] == [(key, "partial")], "an adoption cut short shows"
-    monkeypatch.setattr(store_module, "_write_durably", real)
+    monkeypatch.setattr(layout, "write_durably", real)
     (tmp_path / "b" / "demo" / f"{key}.partial").mkdir()
     assert target.adopt("demo", key, files)
     assert [(e.key, e.status) for e in target.entries()] == [(key, "complete")]

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from badminima.core import store as store_module
-from badminima.core.store import FILES, MANIFEST, Store
+from badminima.core import layout
+from badminima.core.layout import FILES, MANIFEST
+from badminima.core.store import Store
 
 CONFIGS = [{"seed": s} for s in range(3)]
 KIND = "demo"
@@ -91,7 +92,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 2), nth=st.integers(1, 4), kept=st.floats(0, 1))
     def interrupt_a_write(self, i, nth, kept):
         """A kill while the store writes its nth file (config, weights, metrics, manifest): half a file is left."""
-        real, calls = store_module._write_durably, []
+        real, calls = layout.write_durably, []
 
         def half(path, write):
             calls.append(path)
@@ -101,7 +102,7 @@ class StoreMachine(RuleBasedStateMachine):
             path.write_bytes(path.read_bytes()[:int(kept * path.stat().st_size)])
             raise Interrupted
 
-        with mock.patch.object(store_module, "_write_durably", half):
+        with mock.patch.object(layout, "write_durably", half):
             try:
                 self.store.load_or_run(KIND, CONFIGS[i], lambda work: ({"acc": 1.0}, {"w": torch.ones(2)}))
             except Interrupted:

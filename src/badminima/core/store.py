@@ -22,7 +22,6 @@ import contextlib
 import contextvars
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -39,13 +38,12 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from badminima.core import runtime
+from badminima.core import layout, runtime
+from badminima.core.layout import Stored, Weights
 from badminima.core.config import ParameterError, as_dict, config_key
 
 # Part of every key: raise it when a change to how runs are computed must retire every stored result.
 FORMAT = 3   # 3: results computed with the pinned kernels (runtime.KERNELS) on one thread
-FILES = ("config.json", "metrics.json", "weights.pt")
-MANIFEST = "manifest.json"
 PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
 # Written into a store's root when it first stores anything: the store verbs (list, verify, rm) act only on a folder
 # that carries it, so a mistyped --results or $BADMINIMA_RESULTS can never make them remove the user's own folders.
@@ -53,20 +51,8 @@ MARKER = ".badminima-store"
 # The names of the folders the store writes under <kind>/ (see the module docstring).
 NAME = re.compile(r"(?P<key>[0-9a-f]{16})(?P<suffix>\.partial|\.adopting|\.corrupt-[0-9T-]+)?")
 STATUS = {None: "complete", PARTIAL: "partial", ".adopting": "partial"}   # and corrupt-<time>: "corrupt"
-# A manifest's fields and their types: an entry is a result only when its manifest has them all ("depends", added
-# later, only where present). A bool is no number here, though Python makes it an int.
-MANIFEST_FIELDS = {"format": int, "kind": str, "key": str, "stored": (int, float), "data": (dict, type(None)),
-                   "sha256": dict}
 
-Weights = dict[str, torch.Tensor]
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Stored:
-    config: dict
-    metrics: dict
-    weights: Weights
 
 
 @dataclass
@@ -94,10 +80,6 @@ class CorruptEntry(NotStored):
 
 class DataMismatch(ParameterError):
     """A stored result was computed from other data than the data folder now holds."""
-
-
-class _Damaged(Exception):
-    """A stored result that fails its checks; the message says which file and how."""
 
 
 JOURNAL = "BADMINIMA_JOURNAL"
@@ -161,103 +143,8 @@ def default_root() -> Path:
     return Path(root)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
-    with open(path, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    _write_durably(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True).encode()))
-
-
 def _same_data(stored: dict | None, given: dict) -> bool:
     return stored is not None and stored.get("sha256") == given.get("sha256")
-
-
-def _folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def _shape_problem(manifest: Any) -> str | None:
-    """What is wrong with a parsed manifest's shape, or None."""
-    if not isinstance(manifest, dict):
-        return f"holds a {type(manifest).__name__}, not an object"
-    for field, kind in MANIFEST_FIELDS.items():
-        value = manifest.get(field, ...)
-        if value is ... or isinstance(value, bool) or not isinstance(value, kind):
-            return f"has no {field} of the right type"
-    sums = manifest["sha256"]
-    if not all(isinstance(sums.get(name), str) for name in FILES):
-        return f"has no checksum for each of {', '.join(FILES)}"
-    depends = manifest.get("depends", [])
-    if not (isinstance(depends, list) and all(isinstance(name, str) for name in depends)):
-        return "has a depends that is not a list of names"
-    return None
-
-
-def _read_manifest(path: Path, kind: str, key: str) -> dict:
-    """The manifest of the result folder `path` (kind/key), if it is there, parses, and has the right shape."""
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise _Damaged(f"{MANIFEST} is missing") from None
-    except (OSError, ValueError) as err:
-        raise _Damaged(f"{MANIFEST} does not parse ({type(err).__name__})") from None
-    problem = _shape_problem(manifest)
-    if problem is None and (manifest["kind"], manifest["key"]) != (kind, key):
-        problem = f"names another result ({manifest['kind']}/{manifest['key']})"
-    if problem is not None:
-        raise _Damaged(f"{MANIFEST} {problem}")
-    return manifest
-
-
-def _parse(path: Path, load: Callable[[Path], Any]) -> Any:
-    try:
-        return load(path)
-    except Exception as err:  # a file with the right checksum that still does not parse was stored damaged
-        raise _Damaged(f"{path.name} does not parse ({type(err).__name__})") from None
-
-
-def _parsed(path: Path) -> Stored:
-    """The files of a result folder, parsed; _Damaged where one does not parse or is not of the store's shape
-    (config.json an object, metrics.json {"metrics": object}, weights.pt names to tensors)."""
-    config = _parse(path / "config.json", lambda p: json.loads(p.read_text()))
-    metrics = _parse(path / "metrics.json", lambda p: json.loads(p.read_text()))
-    weights = _parse(path / "weights.pt", lambda p: torch.load(p, map_location="cpu", weights_only=True))
-    if not isinstance(config, dict):
-        raise _Damaged(f"config.json holds a {type(config).__name__}, not an object")
-    if not (isinstance(metrics, dict) and isinstance(metrics.get("metrics"), dict)):
-        raise _Damaged("metrics.json is not an object with an object under \"metrics\"")
-    if not (isinstance(weights, dict) and all(isinstance(v, torch.Tensor) for v in weights.values())):
-        raise _Damaged("weights.pt does not hold a dict of tensors")
-    return Stored(config, metrics["metrics"], weights)
-
-
-def _config(path: Path) -> dict | None:
-    """An entry's config.json for `store list`, where it parses as an object."""
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
 
 
 def _inner_keys(config: Any) -> set[str]:
@@ -360,7 +247,7 @@ class Store:
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
-        except _Damaged:
+        except layout.Damaged:
             with self._lock(path):
                 return self._load_locked(kind, path, data)
 
@@ -370,7 +257,7 @@ class Store:
         process computes a key at a time; another asking for it meanwhile waits, then loads it."""
         check_journal()
         path = self.path(kind, config)
-        with contextlib.suppress(_Damaged):
+        with contextlib.suppress(layout.Damaged):
             stored = self._checked(kind, path, data)
             if stored is not None:
                 return stored
@@ -431,21 +318,21 @@ class Store:
         status = STATUS.get(suffix, "corrupt")
         if status == "complete":
             try:
-                manifest = _read_manifest(path, kind, name["key"])
-            except _Damaged as damaged:
+                manifest = layout.read_manifest(path, kind, name["key"])
+            except layout.Damaged as damaged:
                 status, problem = "damaged", str(damaged)
-        return Entry(kind, name["key"], status, path, _folder_size(path), path.stat().st_mtime, _config(path),
+        return Entry(kind, name["key"], status, path, layout.folder_size(path), path.stat().st_mtime, layout.read_config(path),
                      manifest, problem)
 
     def checksums(self, kind: str, key: str) -> dict[str, str]:
         """The SHA-256 of a stored result's files, as its manifest holds them; NotStored where there is none,
         CorruptEntry where its manifest is damaged."""
         path = self.root / kind / key
-        if not (path / MANIFEST).is_file():
+        if not (path / layout.MANIFEST).is_file():
             raise NotStored(f"{kind}/{key} is not in the store at {self.root}")
         try:
-            return _read_manifest(path, kind, key)["sha256"]
-        except _Damaged as damaged:
+            return layout.read_manifest(path, kind, key)["sha256"]
+        except layout.Damaged as damaged:
             raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
 
     def has(self, kind: str, config: Any) -> bool:
@@ -453,8 +340,8 @@ class Store:
         here; a load checks them)."""
         path = self.path(kind, config)
         try:
-            _read_manifest(path, kind, path.name)
-        except _Damaged:
+            layout.read_manifest(path, kind, path.name)
+        except layout.Damaged:
             return False
         return True
 
@@ -463,10 +350,10 @@ class Store:
         path = self.root / kind / key
         try:
             self._verified(path, kind, key)
-            _parsed(path)
-        except _Damaged as damaged:
+            layout.parsed(path)
+        except layout.Damaged as damaged:
             raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged})") from None
-        return {name: (path / name).read_bytes() for name in (*FILES, MANIFEST)}
+        return {name: (path / name).read_bytes() for name in (*layout.FILES, layout.MANIFEST)}
 
     def adopt(self, kind: str, key: str, files: dict[str, bytes]) -> bool:
         """Store a result computed in another store from its files (as `files` gave them), byte for byte; False
@@ -474,25 +361,25 @@ class Store:
         check_journal()
         path = self.root / kind / key
         with self._lock(path):
-            with contextlib.suppress(_Damaged):
+            with contextlib.suppress(layout.Damaged):
                 if path.exists() and self._verified(path, kind, key):
                     return False
             work = path.with_name(path.name + ".adopting")
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
             for name, content in files.items():
-                _write_durably(work / name, lambda f, content=content: f.write(content))
+                layout.write_durably(work / name, lambda f, content=content: f.write(content))
             try:
                 self._verified(work, kind, key)
-                _parsed(work)
-            except _Damaged as damaged:
+                layout.parsed(work)
+            except layout.Damaged as damaged:
                 shutil.rmtree(work)
                 raise CorruptEntry(f"{kind} result {key} arrived damaged ({damaged})") from None
             if path.exists():
                 self._set_aside(path, "replaced by a complete copy")
             shutil.rmtree(path.with_name(path.name + PARTIAL), ignore_errors=True)
             os.replace(work, path)
-            _fsync_dir(path.parent)
+            layout.fsync_dir(path.parent)
             _journal("trained", kind, path)
             return True
 
@@ -501,8 +388,8 @@ class Store:
         or truncated file, a checksum, a file that does not parse), or None if it passes."""
         try:
             self._verified(entry.path, entry.kind, entry.key)
-            _parsed(entry.path)
-        except _Damaged as damaged:
+            layout.parsed(entry.path)
+        except layout.Damaged as damaged:
             return str(damaged)
         return None
 
@@ -538,7 +425,7 @@ class Store:
         manifest = self._verified(path, kind, path.name)
         if data is not None and not _same_data(manifest["data"], data):
             raise DataMismatch(_mismatch(kind, path, manifest["data"], data))
-        stored = _parsed(path)
+        stored = layout.parsed(path)
         _journal("loaded", kind, path)
         loaded = _LOADED.get()
         if loaded is not None:
@@ -547,22 +434,22 @@ class Store:
 
     def _verified(self, path: Path, kind: str, key: str) -> dict:
         """The manifest of a stored result whose files are all there and match their checksums."""
-        manifest = _read_manifest(path, kind, key)
-        for name in FILES:
+        manifest = layout.read_manifest(path, kind, key)
+        for name in layout.FILES:
             if not (path / name).is_file():
-                raise _Damaged(f"{name} is missing")
+                raise layout.Damaged(f"{name} is missing")
             try:
-                matches = _sha256(path / name) == manifest["sha256"][name]
+                matches = layout.sha256(path / name) == manifest["sha256"][name]
             except OSError as err:
-                raise _Damaged(f"{name} is unreadable ({err.strerror})") from None
+                raise layout.Damaged(f"{name} is unreadable ({err.strerror})") from None
             if not matches:
-                raise _Damaged(f"{name} fails its checksum")
+                raise layout.Damaged(f"{name} fails its checksum")
         return manifest
 
     def _load_locked(self, kind: str, path: Path, data: dict | None) -> Stored | None:
         try:
             return self._checked(kind, path, data)
-        except _Damaged as damaged:
+        except layout.Damaged as damaged:
             self._set_aside(path, str(damaged))
             return None
 
@@ -576,7 +463,7 @@ class Store:
         work = path.with_name(path.name + PARTIAL)
         work.mkdir(parents=True, exist_ok=True)
         try:
-            _write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
+            layout.write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
             with _recording() as loaded, runtime.threads(runtime.RUN_THREADS):
                 metrics, weights = run(work)
         except BaseException:
@@ -584,16 +471,16 @@ class Store:
                 shutil.rmtree(work)  # nothing to resume from; a folder with checkpoints stays for a resume
             raise
         weights = {k: v.detach().cpu() for k, v in weights.items()}
-        _write_durably(work / "weights.pt", lambda f: torch.save(weights, f))
-        _write_json(work / "metrics.json", {"metrics": metrics})
+        layout.write_durably(work / "weights.pt", lambda f: torch.save(weights, f))
+        layout.write_json(work / "metrics.json", {"metrics": metrics})
         for leftover in [*work.glob("*.ckpt"), *work.glob("*.tmp")]:
             leftover.unlink()
-        _write_json(work / MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
+        layout.write_json(work / layout.MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
                                       "data": data, "kernels": runtime.kernels(), "depends": sorted(depends | loaded),
-                                      "sha256": {name: _sha256(work / name) for name in FILES}})
-        _fsync_dir(work)
+                                      "sha256": {name: layout.sha256(work / name) for name in layout.FILES}})
+        layout.fsync_dir(work)
         os.replace(work, path)
-        _fsync_dir(path.parent)
+        layout.fsync_dir(path.parent)
         _journal("trained", kind, path)
         return self._checked(kind, path, data)
 
@@ -651,7 +538,7 @@ class ReadOnlyStore(Store):
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
-        except _Damaged as damaged:
+        except layout.Damaged as damaged:
             raise CorruptEntry(f"stored {kind} result {path} is damaged ({damaged}); rerun its chapter "
                                f"to recompute it") from None
 

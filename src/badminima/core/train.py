@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from badminima.core import layout
 from badminima.core.config import check_range
 from badminima.core.metrics import accuracy, predict
 
@@ -149,10 +150,7 @@ def save_checkpoint(state: dict, path: Path) -> None:
     """Write a checkpoint durably, keeping the previous one (at `previous(path)`) until the new one is in place, so
     a crash at any moment leaves at least one whole checkpoint to resume from."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
+    layout.write_durably(tmp, lambda f: torch.save(state, f))
     if path.exists():
         os.replace(path, previous(path))
     os.replace(tmp, path)
