@@ -166,11 +166,11 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'return self._checked(kind, path, None)', 'the manifest was just written with this data: the check would compare it with itself'),
     "badminima.core.store.xǁStoreǁload__mutmut_6": (
         'return self._checked(None, path, data)', 'a look that fails falls through to the locked look, which reads the same result'),
-    "badminima.core.store.x__kernels__mutmut_2": (
+    "badminima.book.store_commands.x__kernels__mutmut_2": (
         'sort_keys=None)', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
-    "badminima.core.store.x__kernels__mutmut_4": (
+    "badminima.book.store_commands.x__kernels__mutmut_4": (
         '.get("kernels"), )', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
-    "badminima.core.store.x__kernels__mutmut_8": (
+    "badminima.book.store_commands.x__kernels__mutmut_8": (
         'sort_keys=False)', 'manifests are written with sorted keys (a test pins their bytes): read back, the kernels are in order already'),
     "badminima.core.layout.x_sha256__mutmut_13": (
         'f.read(None)', 'the block size bounds memory only: the same bytes give the same digest'),

@@ -81,7 +81,7 @@ def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, mon
     assert (nets["first layer"] > 0).all() and (nets["distance min"] <= nets["distance median"]).all()
     # a second reading loads every measurement: nothing is measured, nothing trained
     from badminima.core import landscape
-    from badminima.core.store import JOURNAL
+    from badminima.core.journal import JOURNAL
     monkeypatch.setattr(landscape, "top_eigenvalue", lambda *a, **k: pytest.fail("measured again"))
     monkeypatch.setattr(landscape, "between", lambda *a, **k: pytest.fail("measured again"))
     monkeypatch.setenv(JOURNAL, str(tmp_path / "journal"))

@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 from badminima.book import chapters, show, summary  # noqa: E402
 from badminima.book.cli import parse_value  # noqa: E402
 from badminima.core import plots  # noqa: E402
-from badminima.core.store import JOURNAL, NotStored, Store  # noqa: E402
+from badminima.core.journal import JOURNAL  # noqa: E402
+from badminima.core.store import NotStored, Store  # noqa: E402
 
 
 def test_a_csv_link_carries_the_table_itself():

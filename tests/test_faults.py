@@ -24,7 +24,7 @@ from torch import nn
 from badminima.book import chapters, cli
 from badminima.core import jobs
 from badminima.core.config import ParameterError
-from badminima.core.store import MARKER, Store
+from badminima.core.store import Store
 from badminima.paper_a import byo as paper_a_byo
 from badminima.paper_b import byo as paper_b_byo
 

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 
+from badminima.book import store_commands
 from badminima.book.cli import main
-from badminima.core import runtime
-from badminima.core import layout
+from badminima.core import layout, runtime
+from badminima.core.journal import check as check_journal
 from badminima.core import store as store_module
 from badminima.core.config import ParameterError, config_key
 from badminima.core.data import images
@@ -646,7 +647,7 @@ def test_a_lock_whose_folder_another_group_removes_between_creating_and_opening_
     store, real_open, removed = Store(tmp_path), os.open, []
 
     def open_after_the_folder_went(path, *args, **kwargs):
-        if str(path).endswith(store_module.LOCK) and "-group" in str(path) and not removed:
+        if str(path).endswith(layout.LOCK) and "-group" in str(path) and not removed:
             Path(path).parent.rmdir()
             removed.append(path)
         return real_open(path, *args, **kwargs)
@@ -746,7 +747,7 @@ def test_dependants_are_named_by_manifests_or_held_whole_with_the_same_kernels()
                entry("widths", "e", {"start": start}, status="partial"),
                entry("image", "f", {"seed": 0}, depends=("adversarial/g", "image/f")),
                entry("adversarial", "g", {"seed": 0}), entry("image", "h", start)]
-    found = store_module.Store.dependants(entries)
+    found = store_commands.dependants(entries)
     assert {name: [e.key for e in those] for name, those in found.items()} == {
         "widths/a": ["b", "c"], "image/h": ["b", "c"], "adversarial/g": ["f"]}
 
@@ -811,13 +812,13 @@ def test_adopt_refuses_files_that_pass_their_checksums_but_not_their_shapes(tmp_
 def test_a_journal_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
     journal = tmp_path / "journal"
     monkeypatch.setenv("BADMINIMA_JOURNAL", str(journal))
-    store_module.check_journal()
+    check_journal()
     writable = os.access
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode))
     with pytest.raises(ParameterError, match=f"^BADMINIMA_JOURNAL='{journal}' cannot be written; allowed"):
-        store_module.check_journal()
+        check_journal()
     monkeypatch.setenv("BADMINIMA_JOURNAL", "")
-    store_module.check_journal()   # empty: no journal
+    check_journal()   # empty: no journal
 
 
 def test_a_store_that_cannot_be_written_says_so_before_computing_and_still_reads(tmp_path, monkeypatch):
@@ -1002,7 +1003,7 @@ def test_a_manifest_without_data_is_damaged_and_one_without_depends_is_a_result(
     manifest_as(lambda m: {k: v for k, v in m.items() if k != "depends"})(store.path("demo", {"a": 2}))
     status = {e.config["a"]: (e.status, e.problem) for e in store.entries()}
     assert status == {1: ("damaged", "manifest.json has no data of the right type"), 2: ("complete", None)}
-    assert Store.dependants(store.entries()) == {}
+    assert store_commands.dependants(store.entries()) == {}
 
 
 def test_weights_that_are_not_plain_tensors_are_damaged_even_with_their_checksum(tmp_path, caplog):
@@ -1139,7 +1140,7 @@ def test_a_journal_or_a_root_its_user_cannot_write_is_refused(shared_folder, mon
     locked.chmod(0o555)
     monkeypatch.setenv("BADMINIMA_JOURNAL", str(journal))
     with as_another_user(), pytest.raises(ParameterError) as err:
-        store_module.check_journal()
+        check_journal()
     assert str(err.value) == (f"BADMINIMA_JOURNAL={str(journal)!r} cannot be written; allowed: a file in an existing "
                               "folder this process can write, or unset")
     monkeypatch.delenv("BADMINIMA_JOURNAL")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from badminima.core import convnets, jobs, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
-from badminima.core.store import JOURNAL
+from badminima.core.journal import JOURNAL
 from badminima.beyond import protocol as beyond
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from badminima.core.config import ParameterError
+from badminima.core.config import ParameterError, config_key
 from badminima.core.store import Entry, Store
 
 # The configuration fields `store list` shows, wherever they sit in a configuration's nesting.
@@ -134,11 +136,43 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
 def _needed(entries: list[Entry], chosen: list[Entry]) -> dict[Path, list[Entry]]:
     """The chosen complete results that stored results outside the choice were computed from (by their folder),
     with those results."""
-    dependants = Store.dependants(entries)
+    computed_from = dependants(entries)
     keys = {(e.kind, e.key) for e in chosen}
     needed = {}
     for e in chosen:
-        outside = [d for d in dependants.get(f"{e.kind}/{e.key}", []) if (d.kind, d.key) not in keys]
+        outside = [d for d in computed_from.get(f"{e.kind}/{e.key}", []) if (d.kind, d.key) not in keys]
         if outside and e.status == "complete":
             needed[e.path] = outside
     return needed
+
+
+def dependants(entries: list[Entry]) -> dict[str, list[Entry]]:
+    """For each complete entry's name (kind/key), the complete entries computed from it: those whose manifest
+    names it (loaded while they were computed) and those whose configuration holds its configuration whole
+    (as Paper B's retrain and readout groups hold their start's), computed with the same kernels."""
+    complete = [e for e in entries if e.status == "complete"]
+    by_config = defaultdict(list)
+    for e in complete:
+        if e.config is not None:
+            by_config[config_key(e.config), _kernels(e)].append(f"{e.kind}/{e.key}")
+    found = defaultdict(list)
+    for e in complete:
+        embedded = {name for k in _inner_keys(e.config) for name in by_config.get((k, _kernels(e)), [])}
+        for name in sorted((set(e.manifest.get("depends", [])) | embedded) - {f"{e.kind}/{e.key}"}):
+            found[name].append(e)
+    return found
+
+
+def _inner_keys(config: Any) -> set[str]:
+    """The keys of every object nested in a configuration (in objects and lists), the configuration itself left
+    out."""
+    keys = set()
+    for value in config.values() if isinstance(config, dict) else config if isinstance(config, list) else ():
+        if isinstance(value, dict):
+            keys.add(config_key(value))
+        keys |= _inner_keys(value)
+    return keys
+
+
+def _kernels(entry: Entry) -> str:
+    return json.dumps(entry.manifest.get("kernels"), sort_keys=True)

@@ -1,18 +1,37 @@
-"""How one stored result lies on disk: its files, its manifest and the checks of both, and how they are written
-(durably: flushed and synced, so a crash leaves either the old file or the new one) and read back. Apart from
-core/store.py, which decides which result goes where and when, so that each reads in one piece; the training
-loop's checkpoints are written the same way."""
+"""How the store's results lie on disk: the folders' names, each result's files, its manifest and the checks of both,
+and how they are written (durably: flushed and synced, so a crash leaves either the old file or the new one) and
+read back. Apart from core/store.py, which decides which result goes where and when, so that each reads in one
+piece; the training loop's checkpoints are written the same way.
+
+Layout under the root folder:
+
+    <kind>/<key>/                 a stored result: config.json, metrics.json, weights.pt, manifest.json
+    <kind>/<key>.partial/         a run in progress (config.json and its checkpoints): resumed when restarted
+    <kind>/<key>.lock             exists while a process holds the key's lock
+    <kind>/<key>.corrupt-<time>/  a damaged result, moved aside for inspection
+    <kind>/<key>.adopting/        a result arriving from another store (Ray), renamed into place once checked
+
+The store acts only on folders named so (a key is 16 hex digits): it never lists, moves or removes anything else.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
+# Written into a store's root when it first stores anything: the store verbs (list, verify, rm) act only on a folder
+# that carries it, so a mistyped --results or $BADMINIMA_RESULTS can never make them remove the user's own folders.
+MARKER = ".badminima-store"
+# The names of the folders the store writes under <kind>/ (see the docstring above).
+NAME = re.compile(r"(?P<key>[0-9a-f]{16})(?P<suffix>\.partial|\.adopting|\.corrupt-[0-9T-]+)?")
+STATUS = {None: "complete", PARTIAL: "partial", ".adopting": "partial"}   # and corrupt-<time>: "corrupt"
 FILES = ("config.json", "metrics.json", "weights.pt")
 MANIFEST = "manifest.json"
 # A manifest's fields and their types: an entry is a result only when its manifest has them all ("depends", added
@@ -21,6 +40,21 @@ MANIFEST_FIELDS = {"format": int, "kind": str, "key": str, "stored": (int, float
                    "sha256": dict}
 
 Weights = dict[str, torch.Tensor]
+
+
+@dataclass
+class Entry:
+    """One folder of the store as `badminima store list` shows it; status is complete, damaged (a result's
+    folder whose manifest is missing or of the wrong shape), partial or corrupt (set aside)."""
+    kind: str
+    key: str
+    status: str
+    path: Path
+    size: int
+    modified: float
+    config: dict | None
+    manifest: dict | None = None   # a complete entry's manifest, of the right shape
+    problem: str | None = None     # why an entry in a result's place is damaged (status "damaged")
 
 
 @dataclass

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import signal
+import threading
 from typing import Iterator
 
 import torch
@@ -116,3 +118,23 @@ def _set(name: str, value: str | None) -> None:
 # members), which costs more than the arithmetic. No library call sets them in its own process (glibc cannot say
 # what they were, so they could not be restored); the book starts each chapter's kernel with them instead.
 KEEP_FREED_MEMORY = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends, then take effect. Why: an interrupt between storing a packed
+    group's members and removing its work folder left that folder behind for good, since a rerun asks for the
+    members still missing, under another group key. Only the main thread can set handlers; elsewhere nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])

@@ -1,15 +1,7 @@
 """Results keyed by their whole configuration: each run is computed once (one process at a time, under a lock),
 written durably, checked on every load, and set aside and recomputed if damaged.
 
-Layout under the root folder:
-
-    <kind>/<key>/                 a stored result: config.json, metrics.json, weights.pt, manifest.json
-    <kind>/<key>.partial/         a run in progress (config.json and its checkpoints): resumed when restarted
-    <kind>/<key>.lock             exists while a process holds the key's lock
-    <kind>/<key>.corrupt-<time>/  a damaged result, moved aside for inspection
-    <kind>/<key>.adopting/        a result arriving from another store (Ray), renamed into place once checked
-
-The store acts only on folders named so (a key is 16 hex digits): it never lists, moves or removes anything else.
+The folders it writes and the files of each are described in core/layout.py.
 
 `key` hashes the configuration in canonical form together with FORMAT (and the kernels, where they are not the
 pinned ones). manifest.json, written last, holds the SHA-256 of the three other files, the format, the time it was
@@ -22,52 +14,25 @@ import contextlib
 import contextvars
 import errno
 import fcntl
-import json
 import logging
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
-from badminima.core import layout, runtime
-from badminima.core.layout import Stored, Weights
+from badminima.core import journal, layout, runtime
+from badminima.core.layout import Entry, Stored, Weights
 from badminima.core.config import ParameterError, as_dict, config_key
 
 # Part of every key: raise it when a change to how runs are computed must retire every stored result.
 FORMAT = 3   # 3: results computed with the pinned kernels (runtime.KERNELS) on one thread
-PARTIAL, LOCK, CORRUPT = ".partial", ".lock", ".corrupt-"
-# Written into a store's root when it first stores anything: the store verbs (list, verify, rm) act only on a folder
-# that carries it, so a mistyped --results or $BADMINIMA_RESULTS can never make them remove the user's own folders.
-MARKER = ".badminima-store"
-# The names of the folders the store writes under <kind>/ (see the module docstring).
-NAME = re.compile(r"(?P<key>[0-9a-f]{16})(?P<suffix>\.partial|\.adopting|\.corrupt-[0-9T-]+)?")
-STATUS = {None: "complete", PARTIAL: "partial", ".adopting": "partial"}   # and corrupt-<time>: "corrupt"
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Entry:
-    """One folder of the store as `badminima store list` shows it; status is complete, damaged (a result's
-    folder whose manifest is missing or of the wrong shape), partial or corrupt (set aside)."""
-    kind: str
-    key: str
-    status: str
-    path: Path
-    size: int
-    modified: float
-    config: dict | None
-    manifest: dict | None = None   # a complete entry's manifest, of the right shape
-    problem: str | None = None     # why an entry in a result's place is damaged (status "damaged")
 
 
 class NotStored(LookupError):
@@ -82,58 +47,8 @@ class DataMismatch(ParameterError):
     """A stored result was computed from other data than the data folder now holds."""
 
 
-JOURNAL = "BADMINIMA_JOURNAL"
 # The names (kind/key) of the stored results loaded while a result is computed: they go into its manifest.
 _LOADED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("badminima_loaded", default=None)
-
-
-def check_journal() -> None:
-    """Raise ParameterError unless $BADMINIMA_JOURNAL is unset, empty or a file that can be appended to: checked
-    before any work, so a bad value never fails a run after its result was stored."""
-    journal = os.environ.get(JOURNAL)
-    if not journal:
-        return
-    path = Path(journal)
-    if path.is_dir():
-        problem = "is a folder"
-    elif not path.parent.is_dir():
-        problem = "is not in an existing folder"
-    elif not os.access(path if path.exists() else path.parent, os.W_OK):
-        problem = "cannot be written"
-    else:
-        return
-    raise ParameterError(f"{JOURNAL}={journal!r} {problem}; allowed: a file in an existing folder this process can "
-                         "write, or unset")
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends, then take effect. Why: an interrupt between storing a packed
-    group's members and removing its work folder left that folder behind for good, since a rerun asks for the
-    members still missing, under another group key. Only the main thread can set handlers; elsewhere nothing
-    changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
-        if caught:
-            signal.raise_signal(caught[0])
-
-
-def _journal(event: str, kind: str, path: Path) -> None:
-    """With $BADMINIMA_JOURNAL set (the book's executor sets it for a chapter's kernel), one line per result
-    loaded or trained, so the executor can show progress and count what a chapter trained. Lines this short are
-    appended whole even when worker processes write at once."""
-    journal = os.environ.get(JOURNAL)
-    if journal:
-        with open(journal, "a") as f:
-            f.write(f"{event} {kind} {path.name}\n")
 
 
 def default_root() -> Path:
@@ -145,21 +60,6 @@ def default_root() -> Path:
 
 def _same_data(stored: dict | None, given: dict) -> bool:
     return stored is not None and stored.get("sha256") == given.get("sha256")
-
-
-def _inner_keys(config: Any) -> set[str]:
-    """The keys of every object nested in a configuration (in objects and lists), the configuration itself left
-    out."""
-    keys = set()
-    for value in config.values() if isinstance(config, dict) else config if isinstance(config, list) else ():
-        if isinstance(value, dict):
-            keys.add(config_key(value))
-        keys |= _inner_keys(value)
-    return keys
-
-
-def _kernels(entry: Entry) -> str:
-    return json.dumps(entry.manifest.get("kernels"), sort_keys=True)
 
 
 @contextlib.contextmanager
@@ -187,14 +87,14 @@ class Store:
 
     def check_is_store(self) -> None:
         """For the verbs that read or remove results: raise ParameterError unless the root is a folder that
-        carries the store's MARKER."""
+        carries layout.MARKER."""
         if not self.root.exists():
             problem = "does not exist"
         elif not self.root.is_dir():
             problem = "is not a folder"
-        elif not (self.root / MARKER).is_file():
-            problem = (f"is not a result store (it has no {MARKER}, which every store gets when it first stores a "
-                       "result)")
+        elif not (self.root / layout.MARKER).is_file():
+            problem = (f"is not a result store (it has no {layout.MARKER}, which every store gets when it first "
+                       "stores a result)")
         else:
             return
         raise ParameterError(f"{self.named}={str(self.root)!r} {problem}; allowed: a folder badminima stored "
@@ -213,7 +113,7 @@ class Store:
         else:
             problem = self._try_writing(existing)
             if problem is None:
-                check_journal()
+                journal.check()
                 return
             if existing != self.root:
                 problem = f"is under {str(existing)!r}, which {problem}"
@@ -243,7 +143,7 @@ class Store:
         """The stored result, or None if there is none. A damaged one is moved aside (with a warning) and None
         returned. `data`, the identity of the data the caller would compute from (a dict with a "sha256"), must
         match the one stored with the result, else DataMismatch."""
-        check_journal()
+        journal.check()
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
@@ -255,7 +155,7 @@ class Store:
                     data: dict | None = None) -> Stored:
         """The stored result for `config`, or the result of `run(workdir)` (metrics, weights), stored first. One
         process computes a key at a time; another asking for it meanwhile waits, then loads it."""
-        check_journal()
+        journal.check()
         path = self.path(kind, config)
         with contextlib.suppress(layout.Damaged):
             stored = self._checked(kind, path, data)
@@ -271,7 +171,7 @@ class Store:
         (metrics, weights) for each index in `todo`. The keys are locked in one order (so two processes cannot
         deadlock) and the shared work folder is keyed by the missing configurations, so a killed group resumes
         when the same group is asked for again."""
-        check_journal()
+        journal.check()
         paths = [self.path(kind, c) for c in configs]
         with contextlib.ExitStack() as locks:
             for path in sorted(set(paths)):
@@ -282,7 +182,7 @@ class Store:
             if todo:
                 group = self.path(kind + "-group", [configs[i] for i in todo])
                 locks.enter_context(self._lock(group))   # the lock `remove` checks before touching the work folder
-                work = group.with_name(group.name + PARTIAL)
+                work = group.with_name(group.name + layout.PARTIAL)
                 work.mkdir(parents=True, exist_ok=True)
                 try:
                     with _recording() as loaded, runtime.threads(runtime.RUN_THREADS):
@@ -291,7 +191,7 @@ class Store:
                     with contextlib.suppress(OSError):
                         work.rmdir()   # only while empty: a folder with checkpoints stays for a resume
                     raise
-                with _signals_deferred():   # stored members and a kept work folder would orphan it on a rerun
+                with runtime.signals_deferred():   # stored members and a kept work folder would orphan it on a rerun
                     for i, result in zip(todo, results):
                         found[i] = self._compute(kind, configs[i], paths[i], lambda _, r=result: r, data, loaded)
                     shutil.rmtree(work)
@@ -306,7 +206,7 @@ class Store:
         found = []
         for kind_dir in sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []:
             for path in sorted(kind_dir.iterdir()):
-                name = NAME.fullmatch(path.name)
+                name = layout.NAME.fullmatch(path.name)
                 if name is None or not path.is_dir():   # lock files, and whatever the store did not write
                     continue
                 with contextlib.suppress(FileNotFoundError):   # another process removed or renamed it meanwhile
@@ -315,14 +215,14 @@ class Store:
 
     def _entry(self, kind: str, name: re.Match, path: Path) -> Entry:
         suffix, manifest, problem = name["suffix"], None, None
-        status = STATUS.get(suffix, "corrupt")
+        status = layout.STATUS.get(suffix, "corrupt")
         if status == "complete":
             try:
                 manifest = layout.read_manifest(path, kind, name["key"])
             except layout.Damaged as damaged:
                 status, problem = "damaged", str(damaged)
-        return Entry(kind, name["key"], status, path, layout.folder_size(path), path.stat().st_mtime, layout.read_config(path),
-                     manifest, problem)
+        return Entry(kind, name["key"], status, path, layout.folder_size(path), path.stat().st_mtime,
+                     layout.read_config(path), manifest, problem)
 
     def checksums(self, kind: str, key: str) -> dict[str, str]:
         """The SHA-256 of a stored result's files, as its manifest holds them; NotStored where there is none,
@@ -358,7 +258,7 @@ class Store:
     def adopt(self, kind: str, key: str, files: dict[str, bytes]) -> bool:
         """Store a result computed in another store from its files (as `files` gave them), byte for byte; False
         (and nothing written) if it is stored here already. Files that fail their checks raise CorruptEntry."""
-        check_journal()
+        journal.check()
         path = self.root / kind / key
         with self._lock(path):
             with contextlib.suppress(layout.Damaged):
@@ -377,10 +277,10 @@ class Store:
                 raise CorruptEntry(f"{kind} result {key} arrived damaged ({damaged})") from None
             if path.exists():
                 self._set_aside(path, "replaced by a complete copy")
-            shutil.rmtree(path.with_name(path.name + PARTIAL), ignore_errors=True)
+            shutil.rmtree(path.with_name(path.name + layout.PARTIAL), ignore_errors=True)
             os.replace(work, path)
             layout.fsync_dir(path.parent)
-            _journal("trained", kind, path)
+            journal.record("trained", kind, path)
             return True
 
     def problem(self, entry: Entry) -> str | None:
@@ -402,23 +302,6 @@ class Store:
                 shutil.rmtree(entry.path)
             return held
 
-    @staticmethod
-    def dependants(entries: list[Entry]) -> dict[str, list[Entry]]:
-        """For each complete entry's name (kind/key), the complete entries computed from it: those whose manifest
-        names it (loaded while they were computed) and those whose configuration holds its configuration whole
-        (as Paper B's retrain and readout groups hold their start's), computed with the same kernels."""
-        complete = [e for e in entries if e.status == "complete"]
-        by_config = defaultdict(list)
-        for e in complete:
-            if e.config is not None:
-                by_config[config_key(e.config), _kernels(e)].append(f"{e.kind}/{e.key}")
-        found = defaultdict(list)
-        for e in complete:
-            embedded = {name for k in _inner_keys(e.config) for name in by_config.get((k, _kernels(e)), [])}
-            for name in sorted((set(e.manifest.get("depends", [])) | embedded) - {f"{e.kind}/{e.key}"}):
-                found[name].append(e)
-        return found
-
     def _checked(self, kind: str, path: Path, data: dict | None) -> Stored | None:
         if not path.exists():
             return None
@@ -426,7 +309,7 @@ class Store:
         if data is not None and not _same_data(manifest["data"], data):
             raise DataMismatch(_mismatch(kind, path, manifest["data"], data))
         stored = layout.parsed(path)
-        _journal("loaded", kind, path)
+        journal.record("loaded", kind, path)
         loaded = _LOADED.get()
         if loaded is not None:
             loaded.add(f"{kind}/{path.name}")
@@ -454,13 +337,14 @@ class Store:
             return None
 
     def _set_aside(self, path: Path, reason: str) -> None:
-        aside = path.with_name(f"{path.name}{CORRUPT}{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}")
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
+        aside = path.with_name(f"{path.name}{layout.CORRUPT}{stamp}")
         os.replace(path, aside)
         log.warning("badminima store: %s is damaged (%s); moved to %s and recomputing", path, reason, aside.name)
 
     def _compute(self, kind: str, config: Any, path: Path, run: Callable[[Path], tuple[dict, Weights]],
                  data: dict | None, depends: set[str] = frozenset()) -> Stored:
-        work = path.with_name(path.name + PARTIAL)
+        work = path.with_name(path.name + layout.PARTIAL)
         work.mkdir(parents=True, exist_ok=True)
         try:
             layout.write_json(work / "config.json", as_dict(config))  # first, so a partial run shows what it is
@@ -475,13 +359,14 @@ class Store:
         layout.write_json(work / "metrics.json", {"metrics": metrics})
         for leftover in [*work.glob("*.ckpt"), *work.glob("*.tmp")]:
             leftover.unlink()
-        layout.write_json(work / layout.MANIFEST, {"format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(),
-                                      "data": data, "kernels": runtime.kernels(), "depends": sorted(depends | loaded),
-                                      "sha256": {name: layout.sha256(work / name) for name in layout.FILES}})
+        layout.write_json(work / layout.MANIFEST, {
+            "format": FORMAT, "kind": kind, "key": path.name, "stored": time.time(), "data": data,
+            "kernels": runtime.kernels(), "depends": sorted(depends | loaded),
+            "sha256": {name: layout.sha256(work / name) for name in layout.FILES}})
         layout.fsync_dir(work)
         os.replace(work, path)
         layout.fsync_dir(path.parent)
-        _journal("trained", kind, path)
+        journal.record("trained", kind, path)
         return self._checked(kind, path, data)
 
     @contextlib.contextmanager
@@ -490,10 +375,10 @@ class Store:
         The file is removed on release; a process that locked it just before must then retry on a fresh one,
         which the inode check below catches."""
         self.check_writable()   # one line, not an OSError, where the root cannot hold a store
-        lock = path.with_name(path.name + LOCK)
+        lock = path.with_name(path.name + layout.LOCK)
         while True:
             lock.parent.mkdir(parents=True, exist_ok=True)
-            (self.root / MARKER).touch()
+            (self.root / layout.MARKER).touch()
             try:
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             except FileNotFoundError:   # a group that just ended removed its emptied folder (load_or_run_many)
@@ -534,7 +419,7 @@ class ReadOnlyStore(Store):
     computed, so a page that gathers results from the chapters never trains (nor moves anything)."""
 
     def load(self, kind: str, config: Any, data: dict | None = None) -> Stored | None:
-        check_journal()
+        journal.check()
         path = self.path(kind, config)
         try:
             return self._checked(kind, path, data)
