@@ -66,14 +66,15 @@ MODULES = {
     # engine that the others do not.
     "fastmlp": Module("src/badminima/core/fastmlp.py", ("tests/test_fastmlp.py", "-k", "not flush_denormals"),
                       ("_forward", "_correct", "_gradients", "_update")),
-    # The fused step: the wrapper that hands the members to the compiled kernel and the check of where it applies.
+    # The fused step (core/fused.py): the wrapper that hands the members to the compiled kernel and the check of where
+    # it applies.
     # mutmut leaves decorated functions alone, so the numba kernels themselves are not mutated; the tests that
     # pin them against autograd run here with numba's compiler off (the kernels as Python, same source), since a
     # mutated module file defeats numba's cache and each mutant would compile for 30-50 s.
-    "fastmlp-fused": Module("src/badminima/core/fastmlp.py",
-                            ("tests/test_fastmlp.py", "-k",
-                             "(fused_kernel or fused_step_applies or not_computed) and not denormals"),
-                            ("_fused", "fused_ok"), (("NUMBA_DISABLE_JIT", "1"),)),
+    "fused": Module("src/badminima/core/fused.py",
+                    ("tests/test_fastmlp.py", "-k",
+                     "(fused_kernel or fused_step_applies or not_computed) and not denormals"),
+                    ("steps", "applies"), (("NUMBA_DISABLE_JIT", "1"),)),
 }
 
 # Survivors that change no behaviour, by mutant name: the mutated line as mutmut writes it (so an entry that no
@@ -150,13 +151,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "badminima.core.stats.x_fewer__mutmut_94": (
         "counts.index.nlevels >= 1", "grouping unique seeds by seed only sorts them, and only sums follow"),
     "badminima.core.stats.x_holm__mutmut_4": (
-        "[2.0] * m", "the loop overwrites every entry of the initial list"),    "badminima.core.fastmlp.x__fused__mutmut_86": (
+        "[2.0] * m", "the loop overwrites every entry of the initial list"),
+    "badminima.core.fused.x_steps__mutmut_86": (
         'zip(flat[:4], work[:3])', 'zip stops at the shorter list: the same three pairs'),
-    "badminima.core.fastmlp.x__fused__mutmut_87": (
+    "badminima.core.fused.x_steps__mutmut_87": (
         'zip(flat[:3], work[:4])', 'zip stops at the shorter list: the same three pairs'),
-    "badminima.core.fastmlp.x__fused__mutmut_50": (
+    "badminima.core.fused.x_steps__mutmut_50": (
         'numba.set_num_threads(None)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
-    "badminima.core.fastmlp.x__fused__mutmut_51": (
+    "badminima.core.fused.x_steps__mutmut_51": (
         'numba.set_num_threads(2)', "reached only where numba's pool does not flush denormals; with the compiler off it is the calling thread, which does (the denormal tests, with it on, reach it)"),
     "badminima.core.layout.x_parsed__mutmut_32": (
         'weights_only=None)', "torch.load's default is weights_only=True since torch 2.6 (2.13 is pinned)"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from badminima.core import fastmlp, runtime
+from badminima.core import fastmlp, fused, runtime
 from badminima.core.data.toy import draw
 from badminima.core.models import MLP
 from badminima.core.metrics import predict
@@ -53,10 +53,10 @@ def assert_same(a, generic, b, fast, atol=1e-5):
         torch.testing.assert_close(pb.detach(), pa.detach(), rtol=1e-4, atol=atol)
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused step", "tensor step"])
-def test_full_batch_gradient_descent_matches_the_generic_loop(monkeypatch, fused):
-    if not fused:   # the tensor step serves where the fused one does not (GPU, momentum, several logits)
-        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
+@pytest.mark.parametrize("fused_step", [True, False], ids=["fused step", "tensor step"])
+def test_full_batch_gradient_descent_matches_the_generic_loop(monkeypatch, fused_step):
+    if not fused_step:   # the tensor step serves where the fused one does not (GPU, momentum, several logits)
+        monkeypatch.setattr(fused, "applies", lambda *args: False)
     seeds = (0, 1, 2, 3)
     x, y = toy(4)
     xt, yt = toy(4, 200)
@@ -146,8 +146,8 @@ def test_finished_members_are_not_computed(monkeypatch):
         return passes, fit, bad, acc, logits
 
     group_members = lambda xt: [0, 1] if xt.shape[0] == 2 else [1]
-    real = fastmlp._fused
-    monkeypatch.setattr(fastmlp, "_fused", counting)
+    real = fused.steps
+    monkeypatch.setattr(fused, "steps", counting)
     run = fastmlp.train_mlp(MLP((2, 32, 1), seeds), (x, y), TrainConfig(lr=0.05, max_epochs=2000), seeds, device=CPU,
                             history_every=500)
     assert run.fitted[0] and not run.fitted[1] and run.fit_epoch[0] % 500 != 0
@@ -172,8 +172,8 @@ if sys.argv[1] == "pool-first":   # numba's threads created by another parallel 
         for m in numba.prange(out.shape[0]):
             out[m] = m
     other(np.zeros(64))
-from badminima.core import fastmlp
-print(fastmlp._pool_flushes())
+from badminima.core import fused
+print(fused._pool_flushes())
 """
 
 
@@ -190,13 +190,13 @@ def test_the_fused_kernel_sees_whether_numbas_threads_flush_denormals(mode, flus
 
 
 @pytest.mark.parametrize("until_fit", [True, False])
-@pytest.mark.parametrize("batch_size,fused", [(None, True), (None, False), (8, False)],
+@pytest.mark.parametrize("batch_size,fused_step", [(None, True), (None, False), (8, False)],
                          ids=["fused step", "tensor step", "minibatch"])
-def test_a_member_that_diverges_is_booked_as_train_books_it(monkeypatch, batch_size, fused, until_fit):
+def test_a_member_that_diverges_is_booked_as_train_books_it(monkeypatch, batch_size, fused_step, until_fit):
     """Member 1's inputs make its steps blow up: it stops as diverged at the epoch `train` books, the others
     train on and fit as there."""
-    if not fused:
-        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
+    if not fused_step:
+        monkeypatch.setattr(fused, "applies", lambda *args: False)
     seeds = (0, 1, 2)
     x, y = toy(3, 40, "gaussians")
     x = x * torch.tensor([1.0, 30.0, 1.0])[:, None, None]
@@ -207,10 +207,10 @@ def test_a_member_that_diverges_is_booked_as_train_books_it(monkeypatch, batch_s
     assert b.fitted == [True, False, True]
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused step", "tensor step"])
-def test_a_run_whose_every_member_diverges_stops_at_once(monkeypatch, fused):
-    if not fused:
-        monkeypatch.setattr(fastmlp, "fused_ok", lambda *args: False)
+@pytest.mark.parametrize("fused_step", [True, False], ids=["fused step", "tensor step"])
+def test_a_run_whose_every_member_diverges_stops_at_once(monkeypatch, fused_step):
+    if not fused_step:
+        monkeypatch.setattr(fused, "applies", lambda *args: False)
     seeds = (0, 1)
     x, y = toy(2)
     a, _, b, _ = both((2, 16, 1), seeds, (x, y), TrainConfig(lr=1e30, max_epochs=1000), history_every=100)
@@ -333,7 +333,7 @@ def test_the_fused_kernel_takes_the_steps_autograd_takes(width, readout_only):
         out, _, expected = autograd_step(expected, x, y, lr, readout_only)
         passes_logits.append(out[..., 0])
     final = torch.baddbmm(expected[3], torch.baddbmm(expected[1], x, expected[0]).relu(), expected[2])
-    passes, fit, bad, acc, logits = fastmlp._fused(params, x.transpose(1, 2).contiguous(), y.float(), lrs, 1.0,
+    passes, fit, bad, acc, logits = fused.steps(params, x.transpose(1, 2).contiguous(), y.float(), lrs, 1.0,
                                                    True, readout_only)
     assert passes.tolist() == [4, 4, 4] and fit.tolist() == [-1, -1, -1] and bad.tolist() == [-1, -1, -1]
     for got, want in zip(params, expected):
@@ -349,12 +349,12 @@ def test_the_fused_kernel_stops_a_member_at_its_fit_and_books_the_pass():
     _, params, x, y = engine_case(1, d=2)
     frozen, free = [p.clone() for p in params], [p.clone() for p in params]
     _, _, one_step = autograd_step(params, x, y, 0.5)
-    passes, fit, _, _, _ = fastmlp._fused(frozen, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
+    passes, fit, _, _, _ = fused.steps(frozen, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
                                           True, False)
     assert passes.tolist() == [2, 2, 2] and fit.tolist() == [1, 1, 1]
     for got, want in zip(frozen, one_step):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    passes, fit, _, _, _ = fastmlp._fused(free, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
+    passes, fit, _, _, _ = fused.steps(free, x.transpose(1, 2).contiguous(), y.float(), [0.5, 0.5, 0.5], 0.0,
                                           False, False)
     assert passes.tolist() == [4, 4, 4] and fit.tolist() == [1, 1, 1]
 
@@ -362,12 +362,12 @@ def test_the_fused_kernel_stops_a_member_at_its_fit_and_books_the_pass():
 def test_the_fused_step_applies_only_where_it_computes_the_same():
     x = torch.zeros(2, 10, 2)
     plain = TrainConfig(lr=0.1)
-    assert fastmlp.fused_ok(plain, x, 1, 10) and fastmlp.fused_ok(plain, x, 1, 11)
-    assert not fastmlp.fused_ok(plain, x, 1, 9), "a minibatch"
-    assert not fastmlp.fused_ok(plain, x, 2, 10), "several logits"
-    assert not fastmlp.fused_ok(TrainConfig(lr=0.1, momentum=0.5), x, 1, 10)
-    assert not fastmlp.fused_ok(TrainConfig(lr=0.1, weight_decay=0.01), x, 1, 10)
-    assert not fastmlp.fused_ok(plain, x.to("meta"), 1, 10), "not on the CPU"
+    assert fused.applies(plain, x, 1, 10) and fused.applies(plain, x, 1, 11)
+    assert not fused.applies(plain, x, 1, 9), "a minibatch"
+    assert not fused.applies(plain, x, 2, 10), "several logits"
+    assert not fused.applies(TrainConfig(lr=0.1, momentum=0.5), x, 1, 10)
+    assert not fused.applies(TrainConfig(lr=0.1, weight_decay=0.01), x, 1, 10)
+    assert not fused.applies(plain, x.to("meta"), 1, 10), "not on the CPU"
 
 
 def test_a_batch_without_the_last_class_and_the_spare_workspace():
@@ -392,23 +392,23 @@ def test_the_fused_kernel_gets_float32_rows_padded_to_eight_units_on_flushing_th
     as they were where they flush too (else the calling thread alone); the weights come back at their width."""
     _, params, x, y = engine_case(1, width=width, d=2, n=13)
     seen = {}
-    real = fastmlp._fused_steps
+    real = fused._fused_steps
 
     def spy(*args):
         seen["arrays"] = [a for a in args if isinstance(a, np.ndarray)]
         seen["flushing"], seen["threads"] = runtime.flush_denormal_enabled(), numba.get_num_threads()
         return real(*args)
 
-    monkeypatch.setattr(fastmlp, "_fused_steps", spy)
+    monkeypatch.setattr(fused, "_fused_steps", spy)
     threads = numba.get_num_threads()
     members = params[0].shape[0]
-    passes, fit, bad, acc, logits = fastmlp._fused(params, x.transpose(1, 2).contiguous(), y.float(), [0.1] * members,
+    passes, fit, bad, acc, logits = fused.steps(params, x.transpose(1, 2).contiguous(), y.float(), [0.1] * members,
                                                    1.0, True, False)
     xt, labels, w1, b1, w2, b2, lrs = seen["arrays"][:7]
     assert {a.dtype for a in (xt, labels, w1, b1, w2, b2, lrs)} == {np.dtype(np.float32)}
     padded = -(-width // 8) * 8
     assert (w1.shape[2], b1.shape[1], w2.shape[1]) == (padded, padded, padded) and b2.shape == (members,)
     assert not w1[..., width:].any() and not b1[:, width:].any() and not w2[:, width:].any()
-    assert seen["flushing"] and seen["threads"] == (threads if fastmlp._pool_flushes() else 1)
+    assert seen["flushing"] and seen["threads"] == (threads if fused._pool_flushes() else 1)
     assert numba.get_num_threads() == threads, "the thread count is restored"
     assert params[0].shape[2] == params[1].shape[2] == width and logits.shape == (2, members, 13)
