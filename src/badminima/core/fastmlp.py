@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from badminima.core import fused
-from badminima.core.metrics import accuracy, predict
+from badminima.core.metrics import predict
 from badminima.core.models import MLP
-from badminima.core.train import (DataSet, History, Run, TrainConfig, default_device, loss_per_member,
+from badminima.core.train import (DataSet, History, Ledger, Run, TrainConfig, default_device, loss_per_member,
                                   read_checkpoint, recorded, save_checkpoint)
 
 Tensor = torch.Tensor
@@ -153,16 +153,15 @@ def _update(members: _Members, grads: list[Tensor | None], cfg: TrainConfig, lr:
         p.add_(g, alpha=-lr)
 
 
-class _Book:
-    """The end-of-epoch bookkeeping of `train` for members that leave the batch: who fitted when, each member's
-    last loss and accuracy (a fitted member keeps those of its final weights), the history, the checkpoint."""
+class _Book(Ledger):
+    """`train`'s bookkeeping (the Ledger) for members that leave the batch: also each member's last loss and
+    accuracy (a fitted member keeps those of its final weights, as `train` holds it at them), the momentum buffers,
+    and the checkpoint."""
 
     def __init__(self, model: MLP, members: int, cfg: TrainConfig, gens: list[torch.Generator],
                  test: DataSet | None, checkpoint: Path | None, checkpoint_every: int, history_every: History):
-        self.model, self.cfg, self.gens, self.test = model, cfg, gens, test
-        self.checkpoint, self.checkpoint_every, self.history_every = checkpoint, checkpoint_every, history_every
-        self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members, diverge_epoch=[None] * members)
-        self.done = torch.zeros(members, dtype=torch.bool)   # fitted, or diverged
+        super().__init__(model, cfg, gens, test, history_every, torch.device("cpu"))
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.loss = torch.zeros(members)
         self.acc = torch.zeros(members)
         # in _Members' order: w1, b1, w2, b2
@@ -171,34 +170,15 @@ class _Book:
         state = read_checkpoint(checkpoint) if checkpoint else None
         if state is not None:
             model.load_state_dict(state["model"])
-            for g, s in zip(gens, state["gens"]):
-                g.set_state(s)
-            self.run, self.done = Run.from_json(state["run"]), state["done"]
-            if not self.run.diverge_epoch:   # a checkpoint written before divergence was recorded
-                self.run.diverge_epoch = [None] * members
+            self.resume(state)
             self.loss, self.acc, self.buffers = state["loss"], state["acc"], state["buffers"]
-        self.diverged = torch.tensor(self.run.diverged)
         if self.buffers is not None:
             self.buffers = [b.to(model.weights[0].device) for b in self.buffers]
-
-    @property
-    def finished(self) -> bool:
-        """As in `train`: every member diverged, or (with until_fit) every member fitted or diverged."""
-        return bool(self.diverged.all()) or (self.cfg.until_fit and bool(self.done.all()))
-
-    def diverge(self, members: Tensor, epochs: list[int]) -> None:
-        """Books members whose loss became non-finite at the end of these epochs: they stop there."""
-        for m, epoch in zip(members.tolist(), epochs):
-            self.run.diverge_epoch[m] = epoch
-        self.diverged[members] = True
-        self.done[members] = True
 
     def fitted(self, members: Tensor, epochs: list[int], steps: list[int], acc: Tensor, loss: Tensor) -> None:
         """Books members that reached the target at epochs that close nothing else: their fit epoch and step and,
         when they stop there (`until_fit`), the accuracy and loss of the weights they keep."""
-        for m, epoch, step in zip(members.tolist(), epochs, steps):
-            self.run.fit_epoch[m], self.run.fit_step[m] = epoch, step
-        self.done[members] = True
+        self.mark_fitted(members.tolist(), epochs, steps)
         if self.cfg.until_fit:
             self.acc[members], self.loss[members] = acc, loss
 
@@ -230,18 +210,17 @@ class _Book:
         bad = bad.cpu()
         self.loss[active], self.acc[active] = loss().cpu(), acc.cpu()
         if bool(bad.any()):
-            self.diverge(active[bad], [epoch] * int(bad.sum()))
+            self.mark_diverged(active[bad].tolist(), [epoch] * int(bad.sum()))
         # As in `train`: the first epoch at the target is recorded even without until_fit, which alone stops.
         fitted = reached.cpu() & ~self.done[active]
-        for m in active[fitted].tolist():
-            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
-        self.done[active[fitted]] = True
+        newly = active[fitted].tolist()
+        self.mark_fitted(newly, [epoch] * len(newly), [run.steps] * len(newly))
         last = epoch == cfg.max_epochs or self.finished
         keep_record = recorded(epoch, self.history_every) or last
         if keep_record or due or last:
             members.scatter()
         if keep_record:
-            self._record(epoch)
+            self.record(epoch, self.loss.tolist(), self.acc.tolist(), last)
         held = (fitted | bad) if cfg.until_fit else bad   # later records show the loss of the weights they keep
         if bool(held.any()):
             self.loss[active[held]] = now().cpu()[held]
@@ -254,17 +233,6 @@ class _Book:
             return None
         stop = (fitted | bad) if cfg.until_fit else bad
         return stop.to(acc.device) if bool(stop.any()) else _NOBODY
-
-    def _record(self, epoch: int) -> None:
-        h, cfg = self.run.history, self.cfg
-        h["epoch"].append(epoch)
-        h["step"].append(self.run.steps)
-        h["lr"].append(cfg.lr_at(epoch))
-        h["loss"].append(self.loss.tolist())
-        h["train_acc"].append(self.acc.tolist())
-        last = epoch == cfg.max_epochs or self.finished
-        h["test_acc"].append(accuracy(self.model, *self.test).tolist()
-                             if self.test is not None and (epoch % cfg.eval_every == 0 or last) else None)
 
 
 def _leave(members: _Members, book: _Book, stop: Tensor, tensors: list[Tensor]) -> list[Tensor]:
@@ -371,7 +339,7 @@ def _fused_full_batch(group: _Members, book: _Book, x: Tensor, y: Tensor, readou
             book.fitted(group.active[early], ends[early].tolist(), (steps + fit[early]).tolist(), acc[early],
                         loss_per_member(now[early].unsqueeze(-1), y[early]))
         if bool(diverged.any()):   # as `train` books them: the accuracy and loss of the weights that diverged
-            book.diverge(group.active[diverged], div_ends[diverged].tolist())
+            book.mark_diverged(group.active[diverged].tolist(), div_ends[diverged].tolist())
             book.acc[group.active[diverged]] = _correct(now[diverged].unsqueeze(-1), y[diverged])
             book.loss[group.active[diverged]] = loss_per_member(now[diverged].unsqueeze(-1), y[diverged])
         leaving = diverged | (early if cfg.until_fit else torch.zeros_like(early))

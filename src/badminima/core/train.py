@@ -185,45 +185,81 @@ def read_checkpoint(path: Path) -> dict | None:
     return None
 
 
-class _Epochs:
-    """The bookkeeping at the end of each epoch: which members fitted (their weights are then kept as they are),
-    the history, the progress bar, the checkpoint, and whether to stop."""
+class Ledger:
+    """Per member, what both loops book at the end of an epoch (`train`'s and its fast path's, core/fastmlp.py): who
+    fitted and who diverged at which epoch and step, the history, and whether training is over; and the part of a
+    checkpoint they share (the generators' states, the run, who is done). Defined once so that the fast path books
+    a run exactly as `train` does."""
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
-                 gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
+    def __init__(self, model: nn.Module, cfg: TrainConfig, gens: list[torch.Generator], test: DataSet | None,
                  history_every: History, device: torch.device):
-        self.model, self.opt, self.cfg, self.gens = model, opt, cfg, gens
-        self.test, self.checkpoint, self.checkpoint_every = test, checkpoint, checkpoint_every
-        self.history_every = history_every
+        self.model, self.cfg, self.gens, self.test, self.history_every = model, cfg, gens, test, history_every
         members = len(gens)
         self.run = Run(fit_epoch=[None] * members, fit_step=[None] * members, diverge_epoch=[None] * members)
         self.done = torch.zeros(members, dtype=torch.bool, device=device)   # fitted or diverged
-        # Members that fitted are put back to their weights at that moment after every later step, so a batched
-        # member stops where it would have stopped alone; with them the buffers that hold one row per member (a
-        # packed network's batch-norm statistics), which a forward pass in training mode moves.
-        self.held = params + [b for b in model.buffers() if b.dim() and b.shape[0] == members] if members > 1 else []
-        self.frozen = [t.detach().clone() for t in self.held] if cfg.until_fit else []
         self.diverged = torch.zeros(members, dtype=torch.bool, device=device)
-        state = read_checkpoint(checkpoint) if checkpoint else None
-        if state is not None:
-            self._resume(state, device)
 
-    def _resume(self, state: dict, device: torch.device) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
+    def resume(self, state: dict) -> None:
         for g, s in zip(self.gens, state["gens"]):
             g.set_state(s)
         self.run = Run.from_json(state["run"])
         if not self.run.diverge_epoch:   # a checkpoint written before divergence was recorded
             self.run.diverge_epoch = [None] * len(self.gens)
-        self.done = state["done"].to(device)
-        self.diverged = torch.tensor(self.run.diverged, device=device)
-        self.frozen = [f.to(device) for f in state["frozen"]]
+        self.done = state["done"].to(self.done.device)
+        self.diverged = torch.tensor(self.run.diverged, device=self.done.device)
 
     @property
     def finished(self) -> bool:
         """Every member diverged, or (with until_fit) every member fitted or diverged."""
         return bool(self.diverged.all()) or (self.cfg.until_fit and bool(self.done.all()))
+
+    def mark_diverged(self, members: list[int], epochs: list[int]) -> None:
+        """Members whose loss became non-finite at the end of these epochs: they stop there."""
+        for m, epoch in zip(members, epochs):
+            self.run.diverge_epoch[m] = epoch
+        self.diverged[members] = True
+        self.done[members] = True
+
+    def mark_fitted(self, members: list[int], epochs: list[int], steps: list[int]) -> None:
+        """Members that reached the fit target at the end of these epochs, after these steps."""
+        for m, epoch, step in zip(members, epochs, steps):
+            self.run.fit_epoch[m], self.run.fit_step[m] = epoch, step
+        self.done[members] = True
+
+    def record(self, epoch: int, loss: list[float], acc: list[float], last: bool) -> None:
+        """The history's entry for epoch `epoch` (the model holds the weights it ended with); test accuracy every
+        eval_every epochs and at the last."""
+        h, cfg = self.run.history, self.cfg
+        h["epoch"].append(epoch)
+        h["step"].append(self.run.steps)
+        h["lr"].append(cfg.lr_at(epoch))
+        h["loss"].append(loss)
+        h["train_acc"].append(acc)
+        h["test_acc"].append(accuracy(self.model, *self.test).tolist()
+                             if self.test is not None and (epoch % cfg.eval_every == 0 or last) else None)
+
+
+class _Epochs(Ledger):
+    """`train`'s end of each epoch: the Ledger, members that fitted held at their weights, the progress bar, the
+    checkpoint, and whether to stop."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, params: list[nn.Parameter], cfg: TrainConfig,
+                 gens: list[torch.Generator], test: DataSet | None, checkpoint: Path | None, checkpoint_every: int,
+                 history_every: History, device: torch.device):
+        super().__init__(model, cfg, gens, test, history_every, device)
+        self.opt, self.checkpoint, self.checkpoint_every = opt, checkpoint, checkpoint_every
+        members = len(gens)
+        # Members that fitted are put back to their weights at that moment after every later step, so a batched
+        # member stops where it would have stopped alone; with them the buffers that hold one row per member (a
+        # packed network's batch-norm statistics), which a forward pass in training mode moves.
+        self.held = params + [b for b in model.buffers() if b.dim() and b.shape[0] == members] if members > 1 else []
+        self.frozen = [t.detach().clone() for t in self.held] if cfg.until_fit else []
+        state = read_checkpoint(checkpoint) if checkpoint else None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["opt"])
+            self.resume(state)
+            self.frozen = [f.to(device) for f in state["frozen"]]
 
     def diverge(self, epoch: int, finite: Tensor) -> None:
         """Members whose loss is not `finite` stop at `epoch` as diverged, held (when members are held) at the
@@ -231,14 +267,12 @@ class _Epochs:
         bad = ~finite.to(self.done.device) & ~self.diverged
         if not bool(bad.any()):
             return
-        for m in bad.nonzero().flatten().tolist():
-            self.run.diverge_epoch[m] = epoch
+        members = bad.nonzero().flatten().tolist()
         if self.frozen:
             with torch.no_grad():
                 for p, f in zip(self.held, self.frozen):
                     f[bad] = p[bad]
-        self.diverged |= bad
-        self.done |= bad
+        self.mark_diverged(members, [epoch] * len(members))
 
     def hold_fitted(self) -> None:
         if self.frozen and bool(self.done.any()):
@@ -246,20 +280,12 @@ class _Epochs:
                 for p, f in zip(self.held, self.frozen):
                     p.copy_(torch.where(self.done.view(-1, *[1] * (p.dim() - 1)), f, p))
 
-    def _record(self, epoch: int, loss: Tensor, fit_acc: Tensor, last: bool, bar: tqdm) -> None:
-        run, cfg, h = self.run, self.cfg, self.run.history
-        h["epoch"].append(epoch)
-        h["step"].append(run.steps)
-        h["lr"].append(cfg.lr_at(epoch))
-        h["loss"].append(loss.cpu().tolist())
-        h["train_acc"].append(fit_acc.cpu().tolist())
-        h["test_acc"].append(accuracy(self.model, *self.test).tolist()
-                             if self.test is not None and (epoch % cfg.eval_every == 0 or last) else None)
-        if not bar.disable:
-            shown = {"loss": f"{float(loss.mean()):.3g}", "train": f"{float(fit_acc.mean()):.4f}"}
-            if h["test_acc"][-1] is not None:
-                shown["test"] = f"{sum(h['test_acc'][-1]) / len(self.gens):.4f}"
-            bar.set_postfix(shown)
+    def _show(self, loss: Tensor, fit_acc: Tensor, bar: tqdm) -> None:
+        shown = {"loss": f"{float(loss.mean()):.3g}", "train": f"{float(fit_acc.mean()):.4f}"}
+        tested = self.run.history["test_acc"][-1]
+        if tested is not None:
+            shown["test"] = f"{sum(tested) / len(self.gens):.4f}"
+        bar.set_postfix(shown)
 
     def close(self, epoch: int, loss: Tensor, fit_acc: Tensor, finite: Tensor, bar: tqdm) -> bool:
         """Records epoch `epoch` (the model holds the weights it ended with; `finite`: whether each member's loss
@@ -268,17 +294,18 @@ class _Epochs:
         run.epochs = epoch
         self.diverge(epoch, finite)
         newly = (fit_acc.to(self.done.device) >= cfg.fit_target) & ~self.done
-        for m in newly.nonzero().flatten().tolist():
-            run.fit_epoch[m], run.fit_step[m] = epoch, run.steps
         if self.frozen and bool(newly.any()):
             with torch.no_grad():
                 for p, f in zip(self.held, self.frozen):
                     f[newly] = p[newly]
-        self.done |= newly
+        members = newly.nonzero().flatten().tolist()
+        self.mark_fitted(members, [epoch] * len(members), [run.steps] * len(members))
         stalled = cfg.patience is not None and run.stalled(cfg.patience)
         last = epoch == cfg.max_epochs or self.finished or stalled
         if recorded(epoch, self.history_every) or last:
-            self._record(epoch, loss, fit_acc, last, bar)
+            self.record(epoch, loss.cpu().tolist(), fit_acc.cpu().tolist(), last)
+            if not bar.disable:
+                self._show(loss, fit_acc, bar)
         if self.checkpoint and (epoch % self.checkpoint_every == 0 or last):
             save_checkpoint({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                              "gens": [g.get_state() for g in self.gens], "run": run.to_json(),
