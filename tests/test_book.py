@@ -1,6 +1,5 @@
 """The chapters execute with papermill at smoke scale and the book builds from what they produced."""
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,14 +9,10 @@ from badminima.book import summary
 from badminima.core.store import Store
 from badminima.paper_a import claims, sketch
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def test_every_chapter_executes_and_is_in_the_toc(smoke_book):
-    toc = (ROOT / "_toc.yml").read_text()
+def test_every_chapter_executes(smoke_book):
     for name in chapters.CHAPTERS:
         assert (smoke_book / "book" / "chapters" / f"{name}.ipynb").exists()
-        assert f"book/chapters/{name}" in toc
     text = (smoke_book / "book" / "chapters" / "paper_a_sketch.ipynb").read_text()
     assert '"scale": "smoke"' in text or "scale = \\\"smoke\\\"" in text
     assert "image/png" in text, "the chapter drew its figures"

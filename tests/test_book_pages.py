@@ -1,7 +1,9 @@
-"""The pieces the book's pages are made of: CSV downloads, coloured verdicts, the execution record and its
-commands, wrapped figure panels, the offline animation, and the store's journal behind the progress bar."""
+"""The pieces the book's pages are made of: the table of contents, CSV downloads, coloured verdicts, the execution
+record and its commands, wrapped figure panels, the offline animation, and the store's journal behind the progress
+bar."""
 import base64
 import re
+from pathlib import Path
 
 import matplotlib
 import nbformat
@@ -121,6 +123,13 @@ def test_the_store_journals_what_it_trained_and_loaded(tmp_path, monkeypatch):
     journal.unlink()
     other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
     assert chapters.journal_counts(journal) == {"trained": 0, "loaded": 1}
+
+
+def test_the_committed_toc_is_the_one_the_chapter_record_writes(tmp_path):
+    assert chapters.write_toc(tmp_path).read_text() == (Path(__file__).parents[1] / "_toc.yml").read_text()
+    toc = chapters.toc()
+    pages = [toc["root"], *(c["file"] for part in toc["parts"] for c in part["chapters"])]
+    assert sorted(pages) == sorted(f"book/chapters/{name}" for name in chapters.CHAPTERS), "every chapter, once"
 
 
 def test_make_book_ends_with_the_index_and_the_verdict_counts(tmp_path, monkeypatch, capsys):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from badminima.book import chapters, cli
+from badminima.core.config import ParameterError
 from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol
 from badminima.paper_a import runs as image_runs
@@ -153,10 +154,27 @@ def test_a_bad_chapter_parameter_is_one_line_and_executes_nothing(places, capsys
     assert tree(places["store"]) == before and tree(places["root"]) == book
 
 
-def test_the_book_rejects_a_bad_scale_in_one_line(capsys):
-    assert cli.main(["book", "--scale", "tiny"]) == 2
-    assert capsys.readouterr().err == ("badminima: argument --scale: invalid choice: 'tiny' (choose from 'smoke', "
-                                       "'cpu', 'gpu', 'paper')\n")
+@pytest.mark.parametrize("scale", ["tiny", "gpu"])
+def test_the_book_rejects_a_scale_some_chapter_lacks_in_one_line(capsys, scale):
+    assert cli.main(["book", "--scale", scale]) == 2
+    assert capsys.readouterr().err == (f"badminima: argument --scale: invalid choice: '{scale}' (choose from "
+                                       "'smoke', 'cpu', 'paper')\n")
+
+
+def test_each_chapter_builds_its_configuration_at_the_scales_it_offers_and_refuses_the_others():
+    for chapter in chapters.CHAPTERS.values():
+        for scale in chapters.SCALES:
+            if scale in chapter.scales:
+                chapter.config(scale)
+            elif chapter.config is not None:
+                with pytest.raises(ParameterError, match=f"^scale='{scale}' is not allowed"):
+                    chapter.config(scale)
+
+
+def test_the_gpu_scale_reaches_a_chapter_that_takes_it(places, monkeypatch):
+    calls = executions(places, monkeypatch)
+    assert cli.main(["chapter", "paper_a_training", "--scale", "gpu", "--root", str(places["root"])]) == 0
+    assert calls == [("paper_a_training", {"scale": "gpu"})]
 
 
 def test_the_installed_command_exits_2_with_one_line(tmp_path):
@@ -174,7 +192,8 @@ def test_chapter_parameters_are_read_as_papermill_reads_them():
     assert cli.parse_value("resnet18") == "resnet18" and cli.parse_value("[0, 1") == "[0, 1"
 
 
-def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(places, monkeypatch):
+def executions(places, monkeypatch) -> list[tuple[str, dict]]:
+    """The chapters and parameters `chapters.execute` is called with, from now on; it executes nothing."""
     calls = []
 
     def execute(name, root, parameters, **kwargs):   # an executed notebook with its record, as chapters.execute leaves it
@@ -186,6 +205,11 @@ def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(
         return notebook
 
     monkeypatch.setattr(chapters, "execute", execute)
+    return calls
+
+
+def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(places, monkeypatch):
+    calls = executions(places, monkeypatch)
     argv = ["chapter", "paper_a_training", "paper_a_heuristics", "-p", "seeds", "[0, 1]", "-p", "lr", "-1e-2",
             "--root", str(places["root"])]
     assert cli.main(argv) == 2 and calls == []

@@ -20,14 +20,19 @@ import jupytext
 import nbformat
 import papermill
 import torch
+import yaml
 from tqdm import tqdm
 
 from badminima.core import convnets, jobs, runtime
 from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.journal import JOURNAL
+from badminima.core.stats import Verdict
+from badminima.core.store import Store
 from badminima.beyond import protocol as beyond
+from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
+from badminima.paper_b import claims as paper_b_claims
 from badminima.paper_b import protocol as paper_b
 
 
@@ -56,25 +61,65 @@ class Chapter:
     # (AVX-512, pinned kernels; commit 2ececab, the Paper B chapters at 9a85e5c, after their cap became 1,000,000
     # steps): what `make book` expects where no earlier execution says otherwise
     cpu_seconds: float
+    part: str | None                # its part of the book (a key of PARTS); None: the landing page, the toc's root
+    scales: tuple[str, ...] = ()    # the scales `config` takes: its protocol's table, so the command line offers them
+    # the function the chapter shows its verdicts with, which the "Does it reproduce?" page calls again; the paper
+    # whose claims they test is the chapter's part
+    verdicts: Callable[[Any, Store], list[Verdict]] | None = None
 
 
-# Each chapter lands as book/chapters/<name>.ipynb (see _toc.yml). Chapters execute in this order; "reproduce",
-# "status" and the landing page ("index") read the other chapters' stored results and records, so they come last.
+# The book's parts, in the order its table of contents shows them.
+PARTS = {"summary": "Summary", "A": "Paper A (Liu, Papailiopoulos, Achlioptas 2020)",
+         "B": "Paper B (Ravichandran et al. 2023)", "beyond": "Beyond both papers"}
+
+# Each chapter lands as book/chapters/<name>.ipynb (see toc). Chapters execute in this order; "reproduce", "status"
+# and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
-    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 122),
-    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 2171),
-    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 197),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 235),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 481),
-    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 447),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 610),
-    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 74),
-    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 231),
-    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 178),
-    "reproduce": Chapter("reproduce.md", None, 56),
-    "status": Chapter("status.md", None, 4),
-    "index": Chapter("index.md", None, 8),
+    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 122, "A", tuple(sketch.SCALES),
+                              paper_a_claims.sketch_verdicts),
+    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 2171, "A",
+                                tuple(paper_a.SCALES), paper_a_claims.training_verdicts),
+    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 197, "A",
+                                   tuple(paper_a.SCALES), paper_a_claims.replication_verdicts),
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 235, "A",
+                                  tuple(paper_a.SCALES), paper_a_claims.heuristics_verdicts),
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 481, "A",
+                                  tuple(paper_a.SCALES), paper_a_claims.complexity_verdicts),
+    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 447, "B", tuple(paper_b.SCALES),
+                              paper_b_claims.widths_verdicts),
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 610, "B", tuple(paper_b.SCALES),
+                                  paper_b_claims.boundaries_verdicts),
+    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 74, "B",
+                              tuple(paper_b.BUDGET_SCALES)),
+    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 231, "beyond", tuple(beyond.SCALES)),
+    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 178, "beyond",
+                              tuple(beyond.REPAIR_SCALES)),
+    "reproduce": Chapter("reproduce.md", None, 56, "summary"),
+    "status": Chapter("status.md", None, 4, "summary"),
+    "index": Chapter("index.md", None, 8, None),
 }
+
+# Every scale some chapter takes, the widest table first so that they keep its order (smallest to largest); `book`
+# executes every chapter, so it offers only the scales they all take.
+SCALES = tuple(dict.fromkeys(s for c in sorted(CHAPTERS.values(), key=lambda c: -len(c.scales)) for s in c.scales))
+BOOK_SCALES = tuple(s for s in SCALES if all(s in c.scales for c in CHAPTERS.values() if c.scales))
+
+
+def toc() -> dict[str, Any]:
+    """The book's table of contents, as jupyter-book reads it: the landing page, then each part's chapters."""
+    page = lambda name: f"book/chapters/{name}"
+    parts = [{"caption": caption, "chapters": [{"file": page(n)} for n, c in CHAPTERS.items() if c.part == part]}
+             for part, caption in PARTS.items()]
+    return {"format": "jb-book", "root": page(next(n for n, c in CHAPTERS.items() if c.part is None)), "parts": parts}
+
+
+def write_toc(root: Path) -> Path:
+    """Write `toc()` as `root`/_toc.yml, the file jupyter-book reads; the committed one is this output (a test checks
+    they agree), so the chapters are listed only in CHAPTERS."""
+    path = Path(root) / "_toc.yml"
+    path.write_text("# Written by badminima.book.chapters.write_toc from CHAPTERS: edit that, not this file.\n"
+                    + yaml.safe_dump(toc(), sort_keys=False))
+    return path
 
 
 def declared_parameters(notebook: jupytext.NotebookNode) -> dict[str, Any]:
@@ -393,8 +438,10 @@ def _set_text(parameters: dict[str, Any]) -> str:
 
 
 def build(root: Path) -> Path:
-    """Build the HTML book from the executed notebooks (jupyter-book's own execution is off)."""
+    """Write the table of contents from CHAPTERS, then build the HTML book from the executed notebooks
+    (jupyter-book's own execution is off)."""
     root = Path(root).resolve()
+    write_toc(root)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     subprocess.run([str(jupyter_book), "build", str(root), "--quiet"], check=True)
     return root / "_build" / "html" / "index.html"

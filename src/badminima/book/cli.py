@@ -16,7 +16,7 @@ import yaml
 
 from badminima.book import chapters, store_commands
 from badminima.core import jobs, runtime
-from badminima.core.config import SCALES, ParameterError, check_choice, check_range
+from badminima.core.config import ParameterError, check_choice, check_range
 from badminima.core.data.images import MalformedDataError
 from badminima.core.store import Store, default_root
 from badminima.paper_a import protocol as paper_a
@@ -98,7 +98,8 @@ def _chapter_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                            help="a chapter parameter, as papermill takes it (VALUE is read as YAML: 0.05, "
                                 "'[0, 1]', resnet18); `-p scale S` is --scale S")
-        p.add_argument("--scale", default="cpu", choices=SCALES)
+        # A named chapter refuses, in a line of its own, a scale it has no protocol for; `book` executes every chapter.
+        p.add_argument("--scale", default="cpu", choices=chapters.SCALES if name == "chapter" else chapters.BOOK_SCALES)
         p.add_argument("--executor", help="where the chapters' runs train: local (default), ray (a Ray cluster "
                                           "started on this machine), ray:ADDRESS or ray:auto (a running cluster)")
         p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")

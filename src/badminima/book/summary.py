@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbformat
 import pandas as pd
 
 from badminima.book import chapters
 from badminima.core import stats
-from badminima.core.stats import Verdict
 from badminima.core.store import NotStored, ReadOnlyStore, Store
-from badminima.paper_a import claims as paper_a_claims
-from badminima.paper_b import claims as paper_b_claims
 
 CHAPTERS_DIR = Path("book") / "chapters"   # where chapters.execute writes the executed notebooks
 VERDICTS = "verdicts.csv"                   # gather's table, kept beside them
@@ -26,23 +22,9 @@ VERDICTS = "verdicts.csv"                   # gather's table, kept beside them
 PUBLISHED = "published.json"
 
 
-@dataclass(frozen=True)
-class Chapter:
-    paper: str
-    verdicts: Callable[[Any, Store], list[Verdict]]        # the function the chapter shows its verdicts with
-
-
-# chapter -> how its verdicts are computed; the chapters without verdicts are not here. Each chapter's configuration
-# is built by the same function that checked its parameters before it was executed (chapters.CHAPTERS).
-CHAPTERS: dict[str, Chapter] = {
-    "paper_a_sketch": Chapter("A", paper_a_claims.sketch_verdicts),
-    "paper_a_training": Chapter("A", paper_a_claims.training_verdicts),
-    "paper_a_replication": Chapter("A", paper_a_claims.replication_verdicts),
-    "paper_a_heuristics": Chapter("A", paper_a_claims.heuristics_verdicts),
-    "paper_a_complexity": Chapter("A", paper_a_claims.complexity_verdicts),
-    "paper_b_widths": Chapter("B", paper_b_claims.widths_verdicts),
-    "paper_b_boundaries": Chapter("B", paper_b_claims.boundaries_verdicts),
-}
+# The chapters that show verdicts, in the book's order. Each one's configuration is built by the same function that
+# checked its parameters before it was executed.
+CHAPTERS = {name: chapter for name, chapter in chapters.CHAPTERS.items() if chapter.verdicts is not None}
 
 
 def executed_parameters(notebook: Path) -> dict[str, Any]:
@@ -83,7 +65,7 @@ def gather(chapters_dir: str | Path = CHAPTERS_DIR, root: str | Path | None = No
             absent[name] = str(missing)
             continue
         scale = parameters.get("scale")
-        rows.append(stats.verdict_table(verdicts).assign(Paper=chapter.paper, chapter=name, scale=scale))
+        rows.append(stats.verdict_table(verdicts).assign(Paper=chapter.part, chapter=name, scale=scale))
         sources.append({"chapter": name, "scale": scale, "parameters": _set(parameters), "claims": len(verdicts),
                         "tests": stats.tests_in(verdicts)})
     columns = ["Paper", "chapter", "scale", *stats.COLUMNS]
