@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from badminima.paper_a import experiments as paper_a
-from badminima.paper_a import protocol
+from badminima.paper_a import complexity, protocol, reported
 from badminima.book import summary
 from badminima.core.config import ParameterError
 from badminima.core.metrics import TABLE1_COLUMNS, frobenius_norm, path_norm
@@ -168,7 +168,7 @@ def test_training_once_and_reading_without_training(tmp_path):
     assert (runs[runs["mode"] == "vanilla"].epochs <= cfg.vanilla_cap).all()
     per_seed = paper_a.distances(cfg, ReadOnlyStore(tmp_path))
     assert list(paper_a.table1(per_seed).columns) == list(TABLE1_COLUMNS)
-    measures = paper_a.measures(cfg, store)
+    measures = complexity.measures(cfg, store)
     assert len(measures) == 4 * len(cfg.fgsm_epsilons)
     # Each run's measures are those of its own stored network (not of another run, not of the init).
     for labels, run in paper_a.main_grid(cfg):
@@ -183,7 +183,7 @@ def test_table_layouts_follow_the_paper():
                              for m in ("vgg16", "resnet18") for s in (0, 1)])
     t1 = paper_a.table1(per_seed)
     assert list(t1.columns) == list(TABLE1_COLUMNS) and t1.loc["vgg16", "d(W0R, WVR)"] == 1.0
-    assert list(paper_a.table1_paper("cifar10").loc["resnet18"]) == list(paper_a.TABLE1_PAPER[("cifar10", "resnet18")])
+    assert list(paper_a.table1_paper("cifar10").loc["resnet18"]) == list(reported.TABLE1[("cifar10", "resnet18")])
     assert paper_a.table1_paper("fashion_mnist").empty
     rows = [{"mode": m, "init": i, "seed": s, "train acc %": 100.0, "test acc %": 80.0 + s}
             for m in paper_a.TABLE2_ROWS for i in ("random", "adversarial") for s in (0, 1)]

@@ -11,9 +11,6 @@ from typing import Any, Iterable
 # The largest integer a parameter may hold: torch and numpy keep integers (seeds, sizes, counts) in 64 bits.
 MACHINE_INTEGER = 2**63 - 1
 
-# Every scale some chapter takes (gpu: Paper A in minutes on one GPU); a chapter refuses a scale it has no setting for.
-SCALES = ("smoke", "cpu", "gpu", "paper")
-
 
 class ParameterError(ValueError):
     """A bad parameter. The message is one line that starts with `name=value` and says what is allowed; `renamed`

@@ -15,8 +15,8 @@ import pandas as pd
 from badminima.core.stats import (HOLDS, UNTESTED, Precondition, Smallest, Verdict, all_reach, family, greater,
                                    no_number, untested, within)
 from badminima.core.store import Store
-from badminima.paper_a import experiments, sketch
-from badminima.paper_a.experiments import FIXED_VANILLA, TABLE1_PAPER, TABLE2_PAPER
+from badminima.paper_a import complexity, experiments, reported, sketch
+from badminima.paper_a.experiments import FIXED_VANILLA, TABLE2_PAPER
 from badminima.paper_a.protocol import PHASE1_FIT
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def claim3_sota(runs: pd.DataFrame) -> list[Verdict]:
 
 def _table1_difference(model: str, first: str, second: str) -> float | None:
     """Table 1's `first` − `second` for `model` on CIFAR-10, where the paper has the model."""
-    row = TABLE1_PAPER.get(("cifar10", model))
+    row = reported.TABLE1.get(("cifar10", model))
     if row is None:
         return None
     columns = experiments.TABLE1_COLUMNS
@@ -223,7 +223,7 @@ def claim6_complexity(measures: pd.DataFrame) -> list[Verdict]:
     of the five claims over the models is one family."""
     vanilla = measures[measures["mode"] == "vanilla"]
     norms = vanilla[vanilla["epsilon"] == vanilla["epsilon"].min()]
-    attacked = experiments.robustness(vanilla)
+    attacked = complexity.robustness(vanilla)
     models = measures["model"].unique()
     log = lambda m, norm, init: np.log10(_col(norms, norm, model=m, init=init).astype(float))
     families = [family([greater(f"{m}: the adversarially initialized vanilla model has a larger {norm} norm",
@@ -323,4 +323,4 @@ def complexity_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[V
     """The complexity chapter: claim 6 on the main grid's norms and FGSM accuracies."""
     store = store or Store()
     runs = experiments.runs_table(experiments.main_grid(cfg), store)
-    return claim6_complexity(_with_phase1(experiments.measures(cfg, store), runs))
+    return claim6_complexity(_with_phase1(complexity.measures(cfg, store), runs))

@@ -11,13 +11,13 @@ from typing import Iterable
 import pandas as pd
 import torch
 
-from badminima.paper_a import protocol
+from badminima.paper_a import protocol, reported
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
 from badminima.core import convnets, grid
 from badminima.core.jobs import Job, check_executor
 from badminima.core.data import images
-from badminima.core.metrics import TABLE1_COLUMNS, fgsm_accuracy, frobenius_norm, path_norm
+from badminima.core.metrics import TABLE1_COLUMNS
 from badminima.core.store import NotStored, ReadOnlyStore, Store
 
 MODES = ("vanilla", "SOTA")
@@ -27,41 +27,11 @@ TABLE2_ROWS = {
     "Momentum": (False, False, True), "DA+l2": (True, True, False), "DA+Momentum": (True, False, True),
     "l2+Momentum": (False, True, True), "DA+l2+Momentum (SOTA)": (True, True, True),
 }
-# Paper A, Table 2 (ResNet18 on CIFAR-10, mean ± std over 5 runs): (train, test) for random and adversarial init.
-TABLE2_PAPER = {
-    "Vanilla SGD": ("100.000 ± 0.000", "84.838 ± 0.193", "100.000 ± 0.000", "56.024 ± 0.883"),
-    "DA": ("100.000 ± 0.000", "93.370 ± 0.115", "99.995 ± 0.003", "89.402 ± 0.175"),
-    "l2": ("100.000 ± 0.000", "87.352 ± 0.055", "100.000 ± 0.000", "83.172 ± 3.732"),
-    "Momentum": ("100.000 ± 0.000", "89.200 ± 0.176", "100.000 ± 0.000", "89.016 ± 0.142"),
-    "DA+l2": ("100.000 ± 0.000", "94.680 ± 0.071", "100.000 ± 0.000", "94.192 ± 0.173"),
-    "DA+Momentum": ("100.000 ± 0.000", "93.448 ± 0.242", "100.000 ± 0.001", "92.756 ± 0.347"),
-    "l2+Momentum": ("100.000 ± 0.000", "89.050 ± 0.110", "100.000 ± 0.000", "88.932 ± 0.373"),
-    "DA+l2+Momentum (SOTA)": ("100.000 ± 0.000", "95.324 ± 0.086", "100.000 ± 0.001", "95.346 ± 0.098"),
-}
 # The paper trains every row of Table 2 for its schedule, vanilla included. Where our vanilla trains until 100%
 # training accuracy (a vanilla_cap), Table 2 adds this control: vanilla for the fixed schedule the other rows train
 # for, so a comparison between rows does not mix stopping rules. Its paper numbers are the paper's vanilla row.
 FIXED_VANILLA = "Vanilla SGD, fixed schedule"
-TABLE2_PAPER[FIXED_VANILLA] = TABLE2_PAPER["Vanilla SGD"]
-# Paper A, Table 1 (mean of 5 runs), one row per data set and model, columns as metrics.TABLE1_COLUMNS.
-TABLE1_PAPER = {
-    ("cifar10", "densenet40"): (0.810, 3.715, 0.946, 0.950, 3.715, 0.347, 28.669),
-    ("cifar10", "resnet18"): (0.953, 3.917, 0.873, 0.879, 3.902, 0.207, 12.421),
-    ("cifar10", "resnet50"): (0.894, 8.552, 0.919, 0.923, 8.608, 0.194, 36.311),
-    ("cifar10", "vgg16"): (0.907, 3.464, 0.950, 0.953, 3.433, 0.264, 26.838),
-    ("cifar100", "densenet40"): (0.917, 2.008, 0.946, 0.968, 1.980, 0.538, 13.290),
-    ("cifar100", "resnet18"): (0.915, 2.609, 0.852, 0.862, 2.597, 0.210, 7.243),
-    ("cifar100", "resnet50"): (0.917, 4.941, 0.925, 0.927, 4.882, 0.172, 24.598),
-    ("cifar100", "vgg16"): (0.919, 2.029, 0.960, 0.962, 2.035, 0.253, 19.388),
-    ("cinic10", "densenet40"): (0.917, 1.415, 0.955, 0.976, 1.440, 0.491, 12.102),
-    ("cinic10", "resnet18"): (0.836, 1.565, 0.942, 0.951, 1.560, 0.212, 10.961),
-    ("cinic10", "resnet50"): (0.837, 3.260, 0.952, 0.955, 3.274, 0.157, 24.940),
-    ("cinic10", "vgg16"): (0.844, 1.406, 0.974, 0.977, 1.397, 0.241, 17.916),
-    ("restricted_imagenet", "densenet40"): (0.940, 3.378, 0.966, 0.981, 3.383, 0.518, 39.364),
-    ("restricted_imagenet", "resnet18"): (0.849, 3.154, 0.969, 0.973, 3.164, 0.163, 47.184),
-    ("restricted_imagenet", "resnet50"): (0.883, 7.123, 0.913, 0.916, 7.139, 0.164, 30.841),
-    ("restricted_imagenet", "vgg16"): (0.836, 2.885, 0.985, 0.986, 2.871, 0.172, 83.035),
-}
+TABLE2_PAPER = {**reported.TABLE2, FIXED_VANILLA: reported.TABLE2["Vanilla SGD"]}
 
 
 Cell = tuple[dict, ImageRun]   # (labels of a run in a table, the run)
@@ -219,7 +189,7 @@ def phase1_met(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     per_model = met.astype(bool).groupby(level="model", sort=False).agg(["sum", "size"])
     shown = [f"{m} {r['sum']} of {r['size']}" for m, r in per_model.iterrows() if r["sum"]]
     left = [f"{m} (0 of {r['size']})" for m, r in per_model.iterrows() if not r["sum"]]
-    rule = "phase 1 met Algorithm 1's stopping rule (99.99% on its random labels)"
+    rule = f"phase 1 met Algorithm 1's stopping rule ({100 * protocol.PHASE1_FIT:g}% on its random labels)"
     line = (f"Shown: the seeds whose {rule}, {', '.join(shown)}" if shown else f"Nothing shown: no seed's {rule}")
     line += f"; left out: {', '.join(left)}." if left else "."
     return kept, line
@@ -318,6 +288,14 @@ def phase1_table(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
+def phase1_line(phase1: pd.DataFrame, cfg: protocol.PaperAConfig, scale: str) -> str:
+    """What phase1_table shows, in a sentence, and at `cpu` scale why phase 1 runs as it does."""
+    line = (f"Phase 1 reached {100 * protocol.PHASE1_FIT:g}% on the randomly labelled set in {phase1['fitted'].sum()} "
+            f"of {len(phase1)} runs; the others stopped at their cap with the accuracy shown (the paper then uses the "
+            "best it reaches), and the verdicts count their seeds as not tested.")
+    return line + (" " + protocol.phase1_choice(cfg) if scale == "cpu" else "")
+
+
 def distances(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     """Table 1 per model and seed: the seven distances."""
     store = store or Store()
@@ -370,7 +348,7 @@ def table1_beside_paper(per_seed: pd.DataFrame, cfg: protocol.PaperAConfig) -> t
 
 def table1_paper(dataset: str) -> pd.DataFrame:
     """The paper's Table 1 rows for a data set (empty for a data set the paper did not use)."""
-    rows = {m: v for (d, m), v in TABLE1_PAPER.items() if d == dataset}
+    rows = {m: v for (d, m), v in reported.TABLE1.items() if d == dataset}
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(TABLE1_COLUMNS)).rename_axis("model")
 
 
@@ -393,46 +371,6 @@ def table2(per_seed: pd.DataFrame) -> pd.DataFrame:
             row[("paper (ResNet18, CIFAR-10)", "Random Init" if k < 2 else "Adversarial Init", col)] = paper[k]
         rows.append(pd.Series(row, name=mode))
     return pd.DataFrame(rows).rename_axis("Mode")
-
-
-def _measure(cfg: protocol.PaperAConfig, run: ImageRun, weights: dict, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
-    model = image_runs.load_model(run, weights)
-    raw = image_runs.prepare(run.data, torch.device("cpu")).raw
-    shape = tuple(raw.x_train.shape[1:])
-    fgsm = fgsm_accuracy(model, test[0], test[1], list(cfg.fgsm_epsilons), torch.tensor(raw.mean),
-                         torch.tensor(raw.std))
-    return {"frobenius": frobenius_norm(model), "path l1": path_norm(model, shape, 1),
-            "path l2": path_norm(model, shape, 2), "fgsm": fgsm}
-
-
-def measures(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
-    """Figures 5 and 6 per run of the main grid: Frobenius norm, l1 and l2 path norms, and test accuracy (%)
-    under FGSM at each epsilon on the first `fgsm_size` test images. Each run's numbers are stored once."""
-    store = store or Store()
-    grid = main_grid(cfg)
-    train_all(grid, store)
-    rows = []
-    for labels, run in grid:
-        def compute(_workdir, run=run):
-            data = image_runs.prepare(run.data, torch.device("cpu"))
-            test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
-            return _measure(cfg, run, image_runs.run_image(run, store, progress=False).weights, test), {}
-        # "measures" 2: average pools enter the l2 path norm as (1/k)^2 (1/k before), so older results retire
-        key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size, "measures": 2}
-        m = store.load_or_run("paper_a_measures", key, compute).metrics
-        base = {**labels, "frobenius": m["frobenius"], "path l1": m["path l1"], "path l2": m["path l2"]}
-        rows += [{**base, "epsilon": eps, "fgsm acc %": 100 * acc} for eps, acc in zip(cfg.fgsm_epsilons, m["fgsm"])]
-    return pd.DataFrame(rows)
-
-
-def robustness(measures_table: pd.DataFrame) -> pd.DataFrame:
-    """Per run: accuracy under FGSM (% , the mean over the non-zero epsilons), raw and as a share of the run's clean
-    accuracy on the same images (epsilon 0): a model that is less accurate to begin with has fewer points to lose."""
-    keys = ["model", "seed", "init", "mode"]
-    clean = measures_table[measures_table["epsilon"] == 0].set_index(keys)["fgsm acc %"]
-    attacked = measures_table[measures_table["epsilon"] > 0].groupby(keys)["fgsm acc %"].mean()
-    table = pd.DataFrame({"clean acc %": clean, "fgsm acc %": attacked})
-    return table.assign(**{"fgsm % of clean": 100 * table["fgsm acc %"] / table["clean acc %"]}).reset_index()
 
 
 def spread(table: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
