@@ -168,8 +168,9 @@ def phase1_choice(cfg: "PaperAConfig") -> str:
     fits = "; ".join(f"{m} at R = {R}: {', '.join(map(str, epochs))} epochs"
                      for m, (R, epochs) in PHASE1_PILOT.items() if m in cfg.models)
     return (f"Phase 1 runs at lr {PHASE1_LR:g} with a cap of {PHASE1_CAP_FACTOR}x the slowest epochs a pilot of two "
-            f"seeds took to reach {100 * PHASE1_FIT:g}% on C ({fits}). The pilot looked only at phase 1's fit and cost: at lr 0.1 "
-            "three of the four models stayed below 45% on C for 20 epochs, at 0.01 DenseNet-40 did not fit in 100. "
+            f"seeds took to reach {100 * PHASE1_FIT:g}% on C ({fits}). The pilot looked only at phase 1's fit and "
+            "cost: at lr 0.1 three of the four models stayed below 45% on C for 20 epochs, at 0.01 DenseNet-40 did "
+            "not fit in 100. "
             "DenseNet-40 runs at R = 1: its phase 1 already trains the most images of any model at R = 1, and at "
             "R = 4 each of its epochs would be four times as dear.")
 
