@@ -17,15 +17,13 @@ from badminima.core.train import TrainConfig
 
 Tensor = torch.Tensor
 
-NAMES = {"gaussians": "Gaussians", "circles": "concentric circles", "spirals": "spirals (t ≤ 10)",
-         "spirals_2pi": "spirals (t ≤ 2π)", "vmnist": "vectorized MNIST"}
 FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
 
 
 def dataset_name(cfg: protocol.WidthsConfig, dataset: str) -> str:
     if dataset == "vmnist" and cfg.image_source == "fashion_mnist":
         return "vectorized Fashion-MNIST"
-    return NAMES[dataset]
+    return protocol.REGISTRY[dataset].name
 
 
 def widths_of(cfg: protocol.WidthsConfig, dataset: str) -> tuple[int, ...]:
@@ -35,6 +33,11 @@ def widths_of(cfg: protocol.WidthsConfig, dataset: str) -> tuple[int, ...]:
 def names_of(cfg: protocol.WidthsConfig) -> dict[str, str]:
     """Each data set of `cfg` by the name the chapters print."""
     return {d: dataset_name(cfg, d) for d in cfg.datasets}
+
+
+def in_group(cfg: protocol.WidthsConfig, group: str) -> list[tuple[str, str]]:
+    """The data sets of `cfg` in a figure group (protocol.DataSet.groups), each with its name: a figure's panels."""
+    return [(d, dataset_name(cfg, d)) for d in protocol.group(group) if d in cfg.datasets]
 
 
 @dataclass(eq=False)
@@ -71,10 +74,8 @@ class Problem:
 
 
 def _toy_options(cfg: protocol.WidthsConfig, dataset: str) -> dict:
-    kind, fixed = protocol.TOY[dataset]
-    own = {"gaussians": {"mu": cfg.mu}, "circles": {"noise": cfg.circle_noise},
-           "spirals": {"jitter": cfg.spiral_jitter}}[kind]
-    return {**fixed, **own}
+    row = protocol.REGISTRY[dataset]
+    return {**row.fixed, **{option: getattr(cfg, field) for option, field in row.tunable.items()}}
 
 
 def _data_key(cfg: protocol.WidthsConfig, dataset: str) -> dict:
@@ -90,7 +91,7 @@ def load_data(cfg: protocol.WidthsConfig, dataset: str) -> Data:
     if dataset == "vmnist":
         return _image_data(cfg)
     seeds = (cfg.data_seed,) if cfg.data_seed is not None else cfg.seeds
-    draws = [toy.draw(protocol.TOY[dataset][0], cfg.n_train, cfg.n_test, s, **_toy_options(cfg, dataset))
+    draws = [toy.draw(protocol.REGISTRY[dataset].kind, cfg.n_train, cfg.n_test, s, **_toy_options(cfg, dataset))
              for s in seeds]
     stack = lambda i, j: torch.stack([d[i][j] for d in draws])
     return Data(stack(0, 0), stack(0, 1), stack(1, 0), stack(1, 1), 2)
@@ -106,7 +107,7 @@ def _image_data(cfg: protocol.WidthsConfig) -> Data:
 
 def problem_of(cfg: protocol.WidthsConfig, dataset: str) -> Problem:
     """A built-in data set of `cfg` as its runs see it."""
-    check_choice("dataset", dataset, protocol.DATASETS)
+    check_choice("dataset", dataset, protocol.REGISTRY)
     if dataset == "vmnist":
         train = TrainConfig(lr=cfg.image_lr, batch_size=cfg.image_batch, max_epochs=cfg.image_max_epochs)
         # The key names the image source, not its pixels: a run is checked against the files it read.

@@ -1,6 +1,7 @@
-"""Paper B's protocol, defined once: the width-sweep configuration, its data sets, and the scales its chapters run
-at (the sweeps of Experiments 1-3, and the phase-1 budgets of the chapter beyond the paper). The chapters and the
-"Does it reproduce?" page build their configurations here; runs.py runs them."""
+"""Paper B's protocol, defined once: the width-sweep configuration, its data sets (one row each in REGISTRY, from
+which every list of them is read), and the scales its chapters run at (the sweeps of Experiments 1-3, and the
+phase-1 budgets of the chapter beyond the paper). The chapters and the "Does it reproduce?" page build their
+configurations here; runs.py runs them."""
 from __future__ import annotations
 
 import math
@@ -9,17 +10,47 @@ from dataclasses import dataclass
 from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
 from badminima.core.data import images
 
-# data set -> (distribution in data/toy.py, its fixed options); "vmnist" is the vectorized image set.
-TOY = {"gaussians": ("gaussians", {}), "circles": ("circles", {}), "spirals": ("spirals", {"t_max": 10.0}),
-       "spirals_2pi": ("spirals", {"t_max": 2 * math.pi})}
-DATASETS = (*TOY, "vmnist")
+
+@dataclass(frozen=True)
+class DataSet:
+    """One data set of Paper B. Its row lives here, not in datasets.py, because the protocol owns the facts the
+    configurations are checked against (which data sets exist, Figure 2's sets, the default sweep) and datasets.py
+    builds on the protocol, not the other way round."""
+    name: str                   # as the chapters print it
+    kind: str | None            # its distribution in core/data/toy.py; None: the vectorized images
+    fixed: dict[str, float]     # the distribution's options this data set fixes
+    tunable: dict[str, str]     # the distribution's option -> the WidthsConfig field that sets it
+    # The groups of data sets the chapters' figures read: "sweep" is the widths chapter's default sweep, shown in
+    # its figures of every data set (phase 1's curves, Figure 3, the norm hypothesis); "figure 1", "figure 4" and
+    # "figure 5" are its panels of the paper's figures, "figure 2" the boundaries chapter's. Figure 6 compares draws
+    # of one data set, spirals_2pi, and names it itself.
+    groups: tuple[str, ...]
+
+
+REGISTRY = {
+    "gaussians": DataSet("Gaussians", "gaussians", {}, {"mu": "mu"}, ("sweep", "figure 1", "figure 2")),
+    "circles": DataSet("concentric circles", "circles", {}, {"noise": "circle_noise"},
+                       ("sweep", "figure 2", "figure 4")),
+    "spirals": DataSet("spirals (t ≤ 10)", "spirals", {"t_max": 10.0}, {"jitter": "spiral_jitter"},
+                       ("sweep", "figure 1", "figure 2", "figure 5")),
+    "spirals_2pi": DataSet("spirals (t ≤ 2π)", "spirals", {"t_max": 2 * math.pi}, {"jitter": "spiral_jitter"}, ()),
+    "vmnist": DataSet("vectorized MNIST", None, {}, {}, ("sweep", "figure 1")),
+}
 IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
-BOUNDARY_DATASETS = ("gaussians", "circles", "spirals")   # Figure 2's decision boundaries
+
+
+def group(name: str) -> tuple[str, ...]:
+    """The data sets of a figure group, in the registry's order (the order of the figures' panels)."""
+    return tuple(d for d, row in REGISTRY.items() if name in row.groups)
+
+
+TOY = tuple(d for d, row in REGISTRY.items() if row.kind is not None)   # the 2-D sets, drawn from seeds
+BOUNDARY_DATASETS = group("figure 2")
 
 
 @dataclass(frozen=True)
 class WidthsConfig:
-    datasets: tuple[str, ...] = ("gaussians", "circles", "spirals", "vmnist")
+    datasets: tuple[str, ...] = group("sweep")
     widths: tuple[int, ...] = (10, 50, 100, 500)        # hidden units p, 2-D data sets
     image_widths: tuple[int, ...] = (10, 50, 100, 500)  # hidden units p, vectorized MNIST
     boundary_width: int = 500                           # Figure 2's width
@@ -43,9 +74,9 @@ class WidthsConfig:
         check_seeds(self.seeds)
         if isinstance(self.datasets, str) or not isinstance(self.datasets, tuple) or not self.datasets:
             raise ParameterError(f"datasets={self.datasets!r} must be a non-empty list of data sets; choose from "
-                                 f"{', '.join(map(repr, DATASETS))}")
+                                 f"{', '.join(map(repr, REGISTRY))}")
         for name in self.datasets:
-            check_choice("dataset", name, DATASETS)
+            check_choice("dataset", name, REGISTRY)
         for name in ("widths", "image_widths"):
             widths = getattr(self, name)
             if not isinstance(widths, tuple) or not widths or not all(
@@ -115,7 +146,7 @@ def budget_config_for(scale: str, datasets: tuple[str, ...] | None = None, width
     sweep = config_for(scale, **{**defaults["sweep"], **given, "datasets": datasets or defaults["sweep"]["datasets"],
                                  "widths": (width,) if width else defaults["sweep"]["widths"]})
     for name in sweep.datasets:   # the sweep checked the list; the budgets need steps, so 2-D sets only
-        check_choice("dataset", name, tuple(TOY))
+        check_choice("dataset", name, TOY)
     budgets = defaults["budgets"] if budgets is None else budgets
     if not isinstance(budgets, (tuple, list)) or not budgets or not all(
             isinstance(b, int) and not isinstance(b, bool) and 0 < b < sweep.max_steps for b in budgets):

@@ -1,4 +1,5 @@
-"""Seeded 2-D binary data sets of both papers, each drawn as a training set and a separate test set."""
+"""Seeded 2-D binary distributions, each drawn as a training set and a separate test set. A data set is one of them
+with its options set, and belongs to the protocol that uses it, not here."""
 from __future__ import annotations
 
 import math
@@ -16,21 +17,21 @@ def _balanced_labels(n: int, gen: torch.Generator) -> Tensor:
 
 
 def two_gaussians(n: int, gen: torch.Generator, separation: float = 6.0) -> tuple[Tensor, Tensor]:
-    """Paper A's sketch: two unit-variance Gaussians whose centres lie `separation` apart on the x axis."""
+    """Two unit-variance Gaussians whose centres lie `separation` apart on the x axis."""
     y = _balanced_labels(n, gen)
     centre = torch.stack([(y.float() - 0.5) * separation, torch.zeros(n)], dim=1)
     return centre + torch.randn(n, 2, generator=gen), y
 
 
 def gaussians(n: int, gen: torch.Generator, mu: float = 2.5) -> tuple[Tensor, Tensor]:
-    """Paper B: mean (2y-1)*[mu, mu], identity covariance."""
+    """Mean (2y-1)*[mu, mu], identity covariance."""
     y = _balanced_labels(n, gen)
     mean = (2 * y.float() - 1)[:, None] * torch.tensor([mu, mu])
     return mean + torch.randn(n, 2, generator=gen), y
 
 
 def circles(n: int, gen: torch.Generator, noise: float = 0.5) -> tuple[Tensor, Tensor]:
-    """Paper B: radius uniform on [0, 10], minus 5 (inner disc, y=0) or plus 5 (outer ring, y=1), plus noise."""
+    """Radius uniform on [0, 10], minus 5 (inner disc, y=0) or plus 5 (outer ring, y=1), plus noise."""
     y = _balanced_labels(n, gen)
     radius = 10 * torch.rand(n, generator=gen) + torch.where(y == 1, 5.0, -5.0)
     radius = radius.abs() + noise * torch.randn(n, generator=gen)
@@ -39,7 +40,7 @@ def circles(n: int, gen: torch.Generator, noise: float = 0.5) -> tuple[Tensor, T
 
 
 def spirals(n: int, gen: torch.Generator, t_max: float = 10.0, jitter: float = 0.9) -> tuple[Tensor, Tensor]:
-    """Paper B: ((y+1) t cos t, (y+1) t sin t), each coordinate plus uniform noise on [0, jitter * t)."""
+    """((y+1) t cos t, (y+1) t sin t), each coordinate plus uniform noise on [0, jitter * t)."""
     y = _balanced_labels(n, gen)
     t = t_max * torch.rand(n, generator=gen)
     arm = (y.float() + 1) * t
@@ -62,6 +63,6 @@ def draw(name: str, n_train: int, n_test: int, seed: int, **options: float
 
 
 def noisy_copies(x: Tensor, y: Tensor, copies: int, scale: float, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Paper A's toy augmentation: the points plus `copies` replicas of each, moved by Gaussian noise."""
+    """A toy augmentation: the points plus `copies` replicas of each, moved by Gaussian noise."""
     jittered = [x + scale * torch.randn(x.shape, generator=gen) for _ in range(copies)]
     return torch.cat([x, *jittered], dim=-2), torch.cat([y] * (copies + 1), dim=-1)
