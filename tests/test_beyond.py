@@ -97,14 +97,15 @@ def test_paper_bs_identity_repair_is_exp_2_and_a_shrink_is_not(tmp_path):
     from badminima.paper_b import datasets as paper_b_datasets
     from badminima.paper_b import runs as paper_b_runs
     from badminima.paper_b import protocol as paper_b_protocol
+    from badminima.core.repairs import Repair
 
     store = Store(tmp_path)
     problem = paper_b_datasets.problem_of(paper_b_protocol.config_for("smoke", datasets=["circles"]), "circles")
     k = len(problem.seeds)
     exp2 = paper_b_runs.run_problem(problem, 4, store)["retrain"].metrics
-    same = paper_b_runs.run_repaired(problem, 4, {}, store).metrics
+    same = paper_b_runs.run_repaired(problem, 4, Repair(), store).metrics
     assert same["test_acc"] == exp2["test_acc"][:k] and same["fit_step"] == exp2["fit_step"][:k]
-    shrunk = paper_b_runs.run_repaired(problem, 4, {"shrink": 0.3, "perturb": 0.1}, store).metrics
+    shrunk = paper_b_runs.run_repaired(problem, 4, Repair(shrink=0.3, perturb=0.1), store).metrics
     assert shrunk["init_norm"] != exp2["init_norm"][:k]
 
 

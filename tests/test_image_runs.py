@@ -290,7 +290,7 @@ def adversarial_tiny_run(**changes) -> ImageRun:
 
 
 def test_a_repair_changes_the_adversarial_init_as_it_says(data_dir):
-    from badminima.paper_a.runs import FRESH_SEED, Repair
+    from badminima.core.repairs import FRESH_SEED, Repair
 
     data = image_runs.prepare(DataSpec("mnist", per_class=10), CPU)
     run = adversarial_tiny_run()
@@ -315,7 +315,7 @@ def test_a_repair_changes_the_adversarial_init_as_it_says(data_dir):
 
 
 def test_the_identity_repair_trains_as_the_plain_adversarial_run_and_a_warm_up_does_not(data_dir, tmp_path):
-    from badminima.paper_a.runs import Repair
+    from badminima.core.repairs import Repair
 
     store = Store(tmp_path)
     plain = image_runs.run_image(adversarial_tiny_run(), store, progress=False)

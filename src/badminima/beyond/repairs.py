@@ -11,10 +11,10 @@ import pandas as pd
 from badminima.beyond.minima import NOT_CLAIMED, UNSIZED
 from badminima.beyond.protocol import RepairsConfig
 from badminima.core import stats
+from badminima.core.repairs import Repair
 from badminima.core.store import Store
 from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import protocol as paper_a_protocol
-from badminima.paper_a.runs import Repair
 from badminima.paper_b import datasets as paper_b_datasets
 from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b_protocol
@@ -40,12 +40,12 @@ def warm_name(cfg: RepairsConfig) -> str:
     return f"{cfg.warm_epochs} epochs at lr {cfg.warm_lr:g}"
 
 
-def net_repairs(cfg: RepairsConfig) -> dict[str, dict]:
-    """The repairs tried on Paper B's nets, by name (no batch norm there)."""
-    out = {f"shrink {s:g}, perturb {p:g}": {"shrink": s, "perturb": p} for s in cfg.shrinks for p in cfg.perturbs}
-    out["reset readout"] = {"reset_readout": True}
-    out[f"{cfg.warm_steps:,} steps at step {cfg.net_warm_lr:g}"] = {"warm_steps": cfg.warm_steps,
-                                                                    "warm_lr": cfg.net_warm_lr}
+def net_repairs(cfg: RepairsConfig) -> dict[str, Repair]:
+    """The repairs tried on Paper B's nets, by name (no batch norm there; a warm-up epoch is a full-batch step)."""
+    out = {f"shrink {s:g}, perturb {p:g}": Repair(shrink=s, perturb=p) for s in cfg.shrinks for p in cfg.perturbs}
+    out["reset readout"] = Repair(reset_last=True)
+    out[f"{cfg.warm_steps:,} steps at step {cfg.net_warm_lr:g}"] = Repair(warm_epochs=cfg.warm_steps,
+                                                                          warm_lr=cfg.net_warm_lr)
     return out
 
 
@@ -91,7 +91,7 @@ def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.
         starts = {RANDOM: (groups["start"].metrics, 0), ADVERSARIAL: (groups["retrain"].metrics, 0)}
         for name, repair in net_repairs(cfg).items():
             starts[name] = (paper_b_runs.run_repaired(problem, cfg.width, repair, store).metrics,
-                            repair.get("warm_steps", 0))
+                            repair.warm_epochs)
         for name, (m, warm) in starts.items():
             for i, seed in enumerate(problem.seeds):
                 steps = m["fit_step"][i]

@@ -18,10 +18,12 @@ from badminima.core.data import images
 from badminima.core.metrics import accuracy, table1_distances
 from badminima.core.models import Single
 from badminima.core.packed import Packed
+from badminima.core.repairs import FRESH_SEED, Repair, repaired
 from badminima.core.store import Store, Stored
 from badminima.core.train import Run, TrainConfig, default_device, train
 
 MIN_WIDTH = 0.01   # the narrowest width multiplier accepted: the first layers are down to one channel there
+LAST_LAYER = ("classifier",)   # every convnets architecture ends in it
 
 
 @dataclass(frozen=True)
@@ -64,30 +66,6 @@ class Adversarial:
     def __post_init__(self) -> None:
         check_range("R", self.replication, 1, integer=True)
         check_range("N", self.noise_percent, 0, 100, open_high=True)
-
-
-@dataclass(frozen=True)
-class Repair:
-    """Cheap changes to a run's init (the adversarial one, as a repair; the random one, as a control) before its
-    training (beyond both papers), applied in this order: shrink
-    every weight by `shrink` and add `perturb` times a fresh random init (Ash and Adams' shrink and perturb),
-    re-draw the last layer from that fresh init, reset the batch-norm statistics, and train `warm_epochs` epochs at
-    learning rate `warm_lr` before the run's own training."""
-    shrink: float = 1.0
-    perturb: float = 0.0
-    reset_last: bool = False
-    reset_batch_norm: bool = False
-    warm_epochs: int = 0
-    warm_lr: float = 0.1
-
-    def __post_init__(self) -> None:
-        check_range("shrink", self.shrink, 0)
-        check_range("perturb", self.perturb, 0)
-        check_range("warm_epochs", self.warm_epochs, 0, integer=True)
-        check_range("warm_lr", self.warm_lr, 0, open_low=True)
-
-
-FRESH_SEED = 100_000   # the fresh init of a repair is seed FRESH_SEED + the run's seed: not the run's own init
 
 
 @dataclass(frozen=True)
@@ -258,19 +236,10 @@ def _test_acc(run: ImageRun, state: dict, data: Prepared) -> float:
     return float(accuracy(Single(net), data.x_test, data.y_test)[0])
 
 
-@torch.no_grad()
 def _repair(net: nn.Module, run: ImageRun, data: images.ImageData) -> None:
     """Apply the run's repair (all but its warm-up epochs) to the init loaded in `net`."""
-    repair = run.repair
-    fresh = dict(build_model(dataclasses.replace(run, seed=FRESH_SEED + run.seed), data).named_parameters())
-    for name, p in net.named_parameters():
-        p.mul_(repair.shrink).add_(fresh[name], alpha=repair.perturb)
-        if repair.reset_last and name.startswith("classifier."):
-            p.copy_(fresh[name])
-    if repair.reset_batch_norm:
-        for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
+    fresh = build_model(dataclasses.replace(run, seed=FRESH_SEED + run.seed), data).state_dict()
+    net.load_state_dict(repaired(run.repair, net.state_dict(), fresh, LAST_LAYER))
 
 
 def run_images(runs: list[ImageRun], store: Store | None = None, device: torch.device | None = None,

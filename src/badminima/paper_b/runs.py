@@ -22,6 +22,7 @@ from badminima.core.metrics import accuracy
 from badminima.core.models import MLP
 from badminima.core import fastmlp, runtime
 from badminima.core.jobs import Job
+from badminima.core.repairs import FRESH_SEED, Repair, repaired
 from badminima.paper_b import protocol
 from badminima.paper_b.datasets import Problem, problem_of, widths_of
 from badminima.core.store import Store, Stored
@@ -214,29 +215,26 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
     return {"start": start, "retrain": retrain, "readout": readout}
 
 
-FRESH_SEED = 100_000   # a repair's fresh init is seed FRESH_SEED + s: not seed s's own init
+READOUT = ("weights.1", "biases.1")   # N_p's last layer: the readout of its one hidden layer
 
 
-def run_repaired(problem: Problem, width: int, repair: dict, store: Store | None = None) -> Stored:
-    """Exp 2's phase 2 from a repaired adversarial init (beyond the paper), one member per seed: every parameter
-    shrunk by repair["shrink"] plus repair["perturb"] times a fresh random init (Ash and Adams' shrink and
-    perturb); with repair["reset_readout"], the readout re-drawn from that fresh init; with repair["warm_steps"],
-    that many full-batch steps at step size repair["warm_lr"] first (stopped early at zero training error)."""
+def run_repaired(problem: Problem, width: int, repair: Repair, store: Store | None = None) -> Stored:
+    """Exp 2's phase 2 from a repaired adversarial init (beyond the paper), one member per seed: the repair's
+    changes to the init (core.repairs; no batch norm here), then its warm-up, `repair.warm_epochs` full-batch
+    steps at step size `repair.warm_lr` (stopped early at zero training error)."""
     store = store or Store()
     seeds, k, sizes = problem.seeds, len(problem.seeds), problem.sizes(width)
-    start_key = _start_key(problem, width)
+    start_key, form = _start_key(problem, width), repair.net_form()
     adversarial = _members(run_problem(problem, width, store)["start"].weights, k, 2 * k)
     fresh = MLP(sizes, tuple(FRESH_SEED + s for s in seeds)).state_dict()
-    init = {n: repair.get("shrink", 1.0) * v + repair.get("perturb", 0.0) * fresh[n] for n, v in adversarial.items()}
-    if repair.get("reset_readout"):
-        init.update({n: fresh[n] for n in ("weights.1", "biases.1")})
+    init = repaired(repair, adversarial, fresh, READOUT)
     true = _per_member(problem.data.y, 1, k)
-    if repair.get("warm_steps"):
-        warm = dataclasses.replace(problem, train=dataclasses.replace(problem.train, lr=repair["warm_lr"],
-                                                                      max_epochs=repair["warm_steps"]))
-        init = _run_group(store, {"group": "warm", "repair": repair, "start": start_key}, warm, sizes, seeds, init,
+    if repair.warm_epochs:
+        warm = dataclasses.replace(problem, train=dataclasses.replace(problem.train, lr=repair.warm_lr,
+                                                                      max_epochs=repair.warm_epochs))
+        init = _run_group(store, {"group": "warm", "repair": form, "start": start_key}, warm, sizes, seeds, init,
                           true).weights
-    return _run_group(store, {"group": "repaired", "repair": repair, "start": start_key}, problem, sizes, seeds,
+    return _run_group(store, {"group": "repaired", "repair": form, "start": start_key}, problem, sizes, seeds,
                       init, true)
 
 
