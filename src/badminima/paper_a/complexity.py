@@ -3,11 +3,15 @@ runs, each run's numbers computed from its stored weights and stored once. Apart
 trains the grids and tabulates their runs, because these are analyses of runs already trained."""
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import torch
 
+from badminima.core import grid
+from badminima.core.jobs import Job
 from badminima.core.metrics import fgsm_accuracy, frobenius_norm, path_norm
-from badminima.core.store import Store
+from badminima.core.store import Store, Stored
 from badminima.paper_a import experiments, protocol
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
@@ -23,21 +27,35 @@ def _measure(cfg: protocol.PaperAConfig, run: ImageRun, weights: dict, test: tup
             "path l2": path_norm(model, shape, 2), "fgsm": fgsm}
 
 
+def _key(cfg: protocol.PaperAConfig, run: ImageRun) -> dict:
+    # "measures" 2: average pools enter the l2 path norm as (1/k)^2 (1/k before), so older results retire
+    return {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size, "measures": 2}
+
+
+def _stored(cfg: protocol.PaperAConfig, run: ImageRun, store: Store) -> Stored:
+    """One run's measures, computed from its stored weights the first time they are asked for."""
+    def compute(_workdir):
+        data = image_runs.prepare(run.data, torch.device("cpu"))
+        test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
+        return _measure(cfg, run, image_runs.run_image(run, store, progress=False).weights, test), {}
+    return store.load_or_run("paper_a_measures", _key(cfg, run), compute)
+
+
 def measures(cfg: protocol.PaperAConfig, store: Store | None = None) -> pd.DataFrame:
     """Figures 5 and 6 per run of the main grid: Frobenius norm, l1 and l2 path norms, and test accuracy (%)
-    under FGSM at each epsilon on the first `fgsm_size` test images. Each run's numbers are stored once."""
+    under FGSM at each epsilon on the first `fgsm_size` test images. Each run's numbers are stored once; those
+    missing are computed over experiments.default_workers processes, since each is computed on one thread (as
+    every stored result is) and in this process alone would leave the other cores idle."""
     store = store or Store()
-    grid = experiments.main_grid(cfg)
-    experiments.train_all(grid, store)
+    cells = experiments.main_grid(cfg)
+    experiments.train_all(cells, store)
+    runs = [run for _, run in cells]
+    todo = [Job(functools.partial(_stored, cfg, run), (("paper_a_measures", _key(cfg, run)),),
+                inputs=(("image", run),), label=f"measures {run.model} seed {run.seed}") for run in runs]
+    grid.run(todo, store, workers=experiments.default_workers(runs), desc=f"measures of {len(runs)} runs")
     rows = []
-    for labels, run in grid:
-        def compute(_workdir, run=run):
-            data = image_runs.prepare(run.data, torch.device("cpu"))
-            test = (data.x_test[0, :cfg.fgsm_size], data.y_test[0, :cfg.fgsm_size])
-            return _measure(cfg, run, image_runs.run_image(run, store, progress=False).weights, test), {}
-        # "measures" 2: average pools enter the l2 path norm as (1/k)^2 (1/k before), so older results retire
-        key = {"run": run, "fgsm_epsilons": cfg.fgsm_epsilons, "fgsm_size": cfg.fgsm_size, "measures": 2}
-        m = store.load_or_run("paper_a_measures", key, compute).metrics
+    for labels, run in cells:
+        m = _stored(cfg, run, store).metrics
         base = {**labels, "frobenius": m["frobenius"], "path l1": m["path l1"], "path l2": m["path l2"]}
         rows += [{**base, "epsilon": eps, "fgsm acc %": 100 * acc} for eps, acc in zip(cfg.fgsm_epsilons, m["fgsm"])]
     return pd.DataFrame(rows)
