@@ -225,6 +225,8 @@ def run_repaired(problem: Problem, width: int, repair: Repair, store: Store | No
     store = store or Store()
     seeds, k, sizes = problem.seeds, len(problem.seeds), problem.sizes(width)
     start_key, form = _start_key(problem, width), repair.net_form()
+    if repair.perturb:   # shrink and perturb now rounds once, as Paper A's always did (core.repairs); the results
+        form = {**form, "rounding": "fused"}   # stored before, rounded twice (1e-9 apart), keep keys of their own
     adversarial = _members(run_problem(problem, width, store)["start"].weights, k, 2 * k)
     fresh = MLP(sizes, tuple(FRESH_SEED + s for s in seeds)).state_dict()
     init = repaired(repair, adversarial, fresh, READOUT)
