@@ -265,3 +265,36 @@ def test_the_headline_keeps_both_inits_of_the_seeds_whose_phase_1_met_the_rule()
     assert line.endswith("random labels), vgg16 1 of 2; left out: densenet40 (0 of 2).")
     none, line = paper_a.phase1_met(pd.DataFrame(rows[8:]))
     assert none.empty and line.startswith("Nothing shown: no seed's phase 1") and "densenet40 (0 of 2)." in line
+
+
+def test_gap_table_and_the_sweep_panels_summarise_the_per_seed_gaps():
+    runs = pd.DataFrame([{"model": "m", "mode": mode, "seed": s, "init": init, "test acc %": acc}
+                         for mode, base in (("vanilla", 80.0), ("SOTA", 90.0)) for s in (0, 1)
+                         for init, acc in (("random", base + s), ("adversarial", base - 10 * (s + 1)))])
+    table = paper_a.gap_table(runs, ["mode"])
+    assert list(table.index) == ["SOTA", "vanilla"]   # sorted, as the chapters show it
+    assert table.loc["vanilla", "mean"] == pytest.approx(15.5) and table.loc["SOTA", "std"] == pytest.approx(
+        11 * 2 ** -0.5)
+    sweep_gaps = pd.DataFrame({"sweep": ["lr", "lr", "per class"], "value": [0.1, 0.01, 5], "gap": [1.0, 2.0, 3.0]})
+    panels = paper_a.sweep_panels(sweep_gaps)
+    assert [(list(p["gap"]), label, logx) for p, label, logx in panels] == [
+        ([3.0], "training images per class", False), ([1.0, 2.0], "phase-2 learning rate", True)]
+    assert set(panels[0][0]["what"]) == {"vanilla gap"}
+    assert paper_a.sweep_panels(sweep_gaps[sweep_gaps["sweep"] == "lr"])[0][1] == "phase-2 learning rate"
+
+
+def test_norms_are_read_once_per_run_and_averaged_per_setting():
+    table = pd.DataFrame([{"model": "m", "mode": "vanilla", "init": "random", "seed": s, "epsilon": e,
+                           "frobenius": 1.0 + s, "path l1": 2.0, "path l2": 3.0, "fgsm acc %": 50.0 - e}
+                          for s in (0, 1) for e in (0.0, 0.1)])
+    norms = complexity.norms(table)
+    assert list(norms["epsilon"]) == [0.0, 0.0] and list(norms["seed"]) == [0, 1]
+    means = complexity.per_setting(norms, complexity.NORMS)
+    assert means.loc[("m", "vanilla", "random")].tolist() == [1.5, 2.0, 3.0]
+
+
+def test_the_cpu_defaults_sentence_quotes_the_protocol():
+    cpu = protocol.config_for("cpu")
+    line = paper_a.defaults_choice()
+    assert f"on {cpu.per_class} images per class" in line and protocol.phase1_choice(cpu) in line
+    assert f"over {cpu.per_class * 10} images" in line

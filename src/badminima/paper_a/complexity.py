@@ -69,3 +69,17 @@ def robustness(measures_table: pd.DataFrame) -> pd.DataFrame:
     attacked = measures_table[measures_table["epsilon"] > 0].groupby(keys)["fgsm acc %"].mean()
     table = pd.DataFrame({"clean acc %": clean, "fgsm acc %": attacked})
     return table.assign(**{"fgsm % of clean": 100 * table["fgsm acc %"] / table["clean acc %"]}).reset_index()
+
+
+NORMS = ["frobenius", "path l1", "path l2"]
+ROBUSTNESS = ["clean acc %", "fgsm acc %", "fgsm % of clean"]
+
+
+def norms(measures_table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run with its norms (they do not depend on epsilon: the rows at the smallest one)."""
+    return measures_table[measures_table["epsilon"] == measures_table["epsilon"].min()]
+
+
+def per_setting(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The mean over seeds of `columns` per model, recipe and init."""
+    return table.groupby(["model", "mode", "init"])[columns].mean()

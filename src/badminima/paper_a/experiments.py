@@ -384,6 +384,37 @@ def gaps(table: pd.DataFrame, by: list[str], value: str = "test acc %") -> pd.Da
     return wide.assign(gap=wide["random"] - wide["adversarial"])
 
 
+def gap_table(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The random-minus-adversarial gap (`gaps`) per group of `by`: its mean and std over seeds."""
+    return gaps(table, by).groupby(by)["gap"].agg(["mean", "std"])
+
+
+# The replication chapter's sweeps other than R: (sweep, the axis' label, log scale).
+SWEEP_AXES = (("per class", "training images per class", False), ("lr", "phase-2 learning rate", True))
+
+
+def sweep_panels(sweep_gaps: pd.DataFrame) -> list[tuple[pd.DataFrame, str, bool]]:
+    """The vanilla gap of each sweep that ran, as (its rows, the axis' label, log scale) for one panel each."""
+    parts = [(sweep_gaps[sweep_gaps["sweep"] == name], label, logx) for name, label, logx in SWEEP_AXES]
+    return [(part.assign(what="vanilla gap"), label, logx) for part, label, logx in parts if len(part)]
+
+
+def defaults_choice() -> str:
+    """How the `cpu` defaults were chosen, with the figures they rest on (for the replication chapter)."""
+    cpu = protocol.config_for("cpu")
+    distinct = {run for grid in (main_grid, r_grid, scale_grid, table2_grid) for _, run in grid(cpu)}
+    return ("**How the `cpu` defaults were chosen.** By cost first: all four models and the paper's five seeds on "
+            f"{cpu.per_class} images per class, so that the whole book builds on a 2-core CPU. Phase 1 costs the "
+            "most: it trains on R x (images per class) x 10 images until it fits their random labels. "
+            + protocol.phase1_choice(cpu)
+            + f" Phase 2 then has {len(distinct)} distinct runs of up to {max(cpu.epochs, cpu.vanilla_cap or 0)} "
+            f"epochs over {cpu.per_class * 10} images. Its learning rate: "
+            + protocol.LR_CHOICE.format(lr=cpu.lr, paper=protocol.PAPER_LR)
+            + ". The sweeps do not pick the defaults. They show where the defaults sit: whether the gap there is "
+            "clear against its spread over seeds, and which way more images, a larger R or another learning rate "
+            "would move it, at a cost the budget cannot pay for every model.")
+
+
 def r_gaps(r_table: pd.DataFrame) -> pd.DataFrame:
     """Figure 4's runs as gaps: per model, seed, mode and R, test accuracy from the random init (R = 0) minus
     from the adversarial init of that R."""
