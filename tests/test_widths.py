@@ -281,3 +281,43 @@ def test_the_phase_1_table_gives_the_fits_and_the_median_steps_of_the_runs_that_
     assert "At p = 10 on spirals the net has 41 parameters for 100 random labels, fewer than the points; 0 of 2 " \
            "runs fitted them, the lowest reaching 86%." in lines and "on circles the net" not in lines
 
+
+
+def test_the_chapters_captions_and_shown_tables_quote_what_they_are_given():
+    gaps = pd.DataFrame({"dataset": ["spirals", "circles"], "width": [4, 4], "mean gap": [1.0, -2.0]})
+    named = experiments.gap_table(gaps, {"spirals": "spirals (t ≤ 10)", "circles": "concentric circles"})
+    assert named.dataset.tolist() == ["spirals (t ≤ 10)", "concentric circles"]
+    assert named["mean gap"].tolist() == [1.0, -2.0] and gaps.dataset.tolist() == ["spirals", "circles"]
+    summary = pd.DataFrame([{"dataset": "spirals", "width": w, "experiment": e, "test median": m + i}
+                            for w, m in ((4, 50.0), (16, 60.0)) for i, e in enumerate(protocol.EXPERIMENTS)])
+    assert experiments.median_lines(summary, [("spirals", "spirals (t ≤ 10)")]) == [
+        "Median test accuracy on spirals (t ≤ 10): p = 4: Exp 1 50.0%, Exp 2 51.0%, Exp 3 52.0%; p = 16: Exp 1 60.0%, "
+        "Exp 2 61.0%, Exp 3 62.0%."]
+    assert experiments.cap_heading(protocol.config_for("smoke", seeds=(0, 1, 2))).endswith("(of 3 each):")
+    budget = protocol.budget_config_for("smoke", budgets=[1500, 20], max_steps=2000)
+    assert experiments.describe_budget(budget) == ("width p = 16, 2 seeds, phase-1 budgets 20, 1,500 steps, a cap of "
+                                                   "2,000 steps on every other phase.")
+    shown = experiments.budget_shown(pd.DataFrame({"dataset": ["circles"], "name": ["concentric circles"],
+                                                   "budget": [10_000], "stopped": ["budget"], "mean gap": [1.5]}))
+    assert shown.index.tolist() == [("concentric circles", "10,000", "budget")] and list(shown.columns) == ["mean gap"]
+
+
+def test_the_named_width_figures_plot_their_columns():
+    import matplotlib
+    matplotlib.use("Agg")
+    from badminima.paper_b import plots
+    summary = pd.DataFrame([{"dataset": "circles", "width": w, "experiment": e, "runs": 2, "cap": 100, "cap hits": 0,
+                             **{c: float(w + j + 10 * k) for k, c in enumerate(
+                                 ("test mean", "test low", "test high", "test median", "test q1", "test q3",
+                                  "steps median", "steps q1", "steps q3"))}}
+                            for w in (4, 16) for j, e in enumerate(protocol.EXPERIMENTS + ("Norm",))])
+    panels = [("circles", "concentric circles")]
+    def plotted(fig, experiment):
+        return [list(line.get_ydata()) for line in fig.axes[0].get_lines() if line.get_label() == experiment]
+    assert plotted(plots.accuracy_figure(summary, panels), "Exp 2") == [[5.0, 17.0]]
+    norm = plots.accuracy_figure(summary, panels, protocol.NORM_EXPERIMENTS)
+    assert plotted(norm, "Norm") == [[7.0, 19.0]] and plotted(norm, "Exp 3") == []
+    assert plotted(plots.median_figure(summary, panels), "Exp 1") == [[34.0, 46.0]]
+    steps = plots.steps_figure(summary, panels)
+    assert plotted(steps, "Exp 3") == [[66.0, 78.0]] and steps.axes[0].get_yscale() == "log"
+    assert plotted(steps, "step cap") == [[100.0, 100.0]]

@@ -230,6 +230,21 @@ def median_line(summary_: pd.DataFrame, dataset: str) -> str:
                      for p, r in rows.iterrows()) + "."
 
 
+def median_lines(summary_: pd.DataFrame, panels: list[tuple[str, str]]) -> list[str]:
+    """Figure 5 in words: one sentence per (data set, name), its median_line."""
+    return [f"Median test accuracy on {name}: " + median_line(summary_, dataset) for dataset, name in panels]
+
+
+def gap_table(gaps_: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """gaps with each data set by the name the chapters print."""
+    return gaps_.assign(dataset=gaps_.dataset.map(names))
+
+
+def cap_heading(cfg: protocol.WidthsConfig) -> str:
+    """What cap_table counts, and of how many runs."""
+    return f"Runs that hit the cap, per data set, width and experiment (of {len(cfg.seeds)} each):"
+
+
 def cap_table(summary_: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """Runs that hit the cap per data set (by name), width and experiment."""
     caps = summary_.pivot_table(index=["dataset", "width"], columns="experiment", values="cap hits", aggfunc="sum",
@@ -279,6 +294,21 @@ def budget_table(cfg: protocol.BudgetConfig, store: Store | None = None) -> pd.D
     table = pd.DataFrame(rows)
     table["gap"] = table["Exp 1 test %"] - table["Exp 2 test %"]
     return table
+
+
+def describe_budget(cfg: protocol.BudgetConfig) -> str:
+    """The budget chapter's setting in one sentence, for its opening."""
+    sweep = cfg.sweep
+    return (f"width p = {sweep.widths[0]}, {len(sweep.seeds)} seeds, phase-1 budgets "
+            f"{', '.join(f'{b:,}' for b in cfg.budgets)} steps, a cap of {sweep.max_steps:,} steps on every other "
+            "phase.")
+
+
+def budget_shown(summary_: pd.DataFrame) -> pd.DataFrame:
+    """budget_summary as the chapter shows it: indexed by data set (by name), budget (with thousands separators)
+    and how phase 1 stopped."""
+    shown = summary_.assign(budget=summary_.budget.map("{:,}".format))
+    return shown.drop(columns=["dataset"]).set_index(["name", "budget", "stopped"])
 
 
 def budget_summary(table: pd.DataFrame) -> pd.DataFrame:

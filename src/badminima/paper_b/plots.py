@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from badminima.core.plots import panel_grid, with_spread
+from badminima.paper_b.protocol import EXPERIMENTS
 
 
 # Paper B's width sweeps: the paper's colours (Exp 1 black, Exp 2 red, Exp 3 blue), the norm-matched init in green.
@@ -53,6 +54,29 @@ def width_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], cente
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def accuracy_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]],
+                    experiments: Sequence[str] = EXPERIMENTS, size: float = 3.8) -> plt.Figure:
+    """width_figure of the test accuracy, mean +- one standard deviation over seeds (Figures 1, 4 and 6, the norm
+    hypothesis)."""
+    return width_figure(summary, panels, "test mean", "test low", "test high", experiments, "test accuracy %",
+                        size=size)
+
+
+def median_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]],
+                  experiments: Sequence[str] = EXPERIMENTS) -> plt.Figure:
+    """width_figure of the test accuracy, median and inter-quartile range over seeds (Figure 5)."""
+    return width_figure(summary, panels, "test median", "test q1", "test q3", experiments,
+                        "test accuracy % (median, IQR)")
+
+
+def steps_figure(summary: pd.DataFrame, panels: Sequence[tuple[str, str]],
+                 experiments: Sequence[str] = EXPERIMENTS, size: float = 3.4) -> plt.Figure:
+    """width_figure of the steps to zero training error, median and inter-quartile range over seeds, with the cap
+    and the runs that hit it (Figure 3)."""
+    return width_figure(summary, panels, "steps median", "steps q1", "steps q3", experiments,
+                        "steps to zero training error", steps=True, size=size)
 
 
 def curve_figure(curves: pd.DataFrame, panels: Sequence[tuple[str, str]], labels: str = "random",

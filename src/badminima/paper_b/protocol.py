@@ -22,8 +22,8 @@ class DataSet:
     tunable: dict[str, str]     # the distribution's option -> the WidthsConfig field that sets it
     # The groups of data sets the chapters' figures read: "sweep" is the widths chapter's default sweep, shown in
     # its figures of every data set (phase 1's curves, Figure 3, the norm hypothesis); "figure 1", "figure 4" and
-    # "figure 5" are its panels of the paper's figures, "figure 2" the boundaries chapter's. Figure 6 compares draws
-    # of one data set, spirals_2pi, and names it itself.
+    # "figure 5" are its panels of the paper's figures, "figure 2" and "figure 6" the boundaries chapter's (Figure 6
+    # compares draws of its one data set).
     groups: tuple[str, ...]
 
 
@@ -33,7 +33,8 @@ REGISTRY = {
                        ("sweep", "figure 2", "figure 4")),
     "spirals": DataSet("spirals (t ≤ 10)", "spirals", {"t_max": 10.0}, {"jitter": "spiral_jitter"},
                        ("sweep", "figure 1", "figure 2", "figure 5")),
-    "spirals_2pi": DataSet("spirals (t ≤ 2π)", "spirals", {"t_max": 2 * math.pi}, {"jitter": "spiral_jitter"}, ()),
+    "spirals_2pi": DataSet("spirals (t ≤ 2π)", "spirals", {"t_max": 2 * math.pi}, {"jitter": "spiral_jitter"},
+                           ("figure 6",)),
     "vmnist": DataSet("vectorized MNIST", None, {}, {}, ("sweep", "figure 1")),
 }
 IMAGE_SOURCES = ("auto", "mnist", "fashion_mnist")
@@ -46,6 +47,12 @@ def group(name: str) -> tuple[str, ...]:
 
 TOY = tuple(d for d, row in REGISTRY.items() if row.kind is not None)   # the 2-D sets, drawn from seeds
 BOUNDARY_DATASETS = group("figure 2")
+FIGURE6_DATASETS = group("figure 6")
+
+# The experiments the figures compare: the paper's three (Figures 1-5), and the norm hypothesis's against the two
+# inits it sits between.
+EXPERIMENTS = ("Exp 1", "Exp 2", "Exp 3")
+NORM_EXPERIMENTS = ("Exp 1", "Exp 2", "Norm")
 
 
 @dataclass(frozen=True)
