@@ -71,9 +71,9 @@ def test_a_bad_setting_is_one_line():
 
 def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, monkeypatch):
     store, cfg = Store(tmp_path), beyond.config_for("smoke")
-    image = minima.image_measures(cfg, "smoke", store)
-    paths = minima.image_paths(cfg, "smoke", store)
-    nets = minima.net_measures(cfg, "smoke", store)
+    image = minima.image_measures(cfg, store)
+    paths = minima.image_paths(cfg, store)
+    nets = minima.net_measures(cfg, store)
     assert len(image["sharpness"]) == 4 and (image["sharpness"]["top eigenvalue"] > 0).all()
     assert set(image["flips"]["attack"]) == {"FGSM", "PGD"} and len(image["flips"]) == 4 * 2 * cfg.margin_size
     assert len(paths) == 2 * cfg.path_points and paths["alpha"].tolist()[:3] == [0.0, 0.5, 1.0]
@@ -85,10 +85,10 @@ def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, mon
     monkeypatch.setattr(landscape, "top_eigenvalue", lambda *a, **k: pytest.fail("measured again"))
     monkeypatch.setattr(landscape, "between", lambda *a, **k: pytest.fail("measured again"))
     monkeypatch.setenv(JOURNAL, str(tmp_path / "journal"))
-    again = minima.image_measures(cfg, "smoke", store)
+    again = minima.image_measures(cfg, store)
     pd.testing.assert_frame_equal(again["sharpness"], image["sharpness"])
-    pd.testing.assert_frame_equal(minima.image_paths(cfg, "smoke", store), paths)
-    pd.testing.assert_frame_equal(minima.net_measures(cfg, "smoke", store), nets)
+    pd.testing.assert_frame_equal(minima.image_paths(cfg, store), paths)
+    pd.testing.assert_frame_equal(minima.net_measures(cfg, store), nets)
     events = (tmp_path / "journal").read_text().split("\n")
     assert events[0].startswith("loaded") and not [e for e in events if e.startswith("trained")]
 
@@ -129,13 +129,44 @@ def test_repair_findings_compare_with_both_inits_paired_over_seeds():
     assert recovers["m, good: recovers the random init's test accuracy (within 2 points)"] == stats.HOLDS
     assert recovers["m, useless: recovers the random init's test accuracy (within 2 points)"] == stats.FAILS
     table = repairs.summary(pd.DataFrame(rows), "model", "cost")
-    assert table.set_index("start").loc["good", "fitted"] == "6 of 6"
+    assert table.loc[("m", "good"), "fitted"] == "6 of 6"
 
 
 def test_the_chapter_says_how_far_each_finding_is_supported_and_what_the_papers_did():
     verdict = stats.Verdict("circles, 10: Exp 2's minimum sharper", minima.NOT_CLAIMED, "", stats.HOLDS, "")
-    m = minima.Measured(beyond.config_for("smoke"), "smoke", {}, pd.DataFrame(), pd.DataFrame(),
+    m = minima.Measured(beyond.config_for("smoke"), {}, pd.DataFrame(), pd.DataFrame(),
                         {"Exp 2's minimum is sharper": [verdict]})
     assert m.says("Exp 2's minimum is sharper") == ("*Exp 2's minimum is sharper than Exp 1's*: supported in 1 of 1 "
                                                     "(circles, 10). Neither paper measures it.")
     assert m.verdicts() == [verdict]
+
+
+def test_the_configurations_hold_the_protocols_of_the_runs_they_read_at_their_scale():
+    import dataclasses
+
+    from badminima.paper_a import protocol as paper_a_protocol
+    from badminima.paper_b import protocol as paper_b_protocol
+
+    for cfg in (beyond.config_for("smoke"), beyond.repairs_config_for("cpu", models=["resnet18"])):
+        assert cfg.paper_a == paper_a_protocol.config_for(cfg.scale, models=cfg.models, seeds=cfg.seeds)
+        assert cfg.paper_b == paper_b_protocol.config_for(cfg.scale, datasets=cfg.datasets)
+    changed = dataclasses.replace(beyond.config_for("smoke"), seeds=(1,))
+    assert changed.paper_a.seeds == (1,), "a replaced field resolves the protocols again"
+    assert set(beyond.NET_DATASETS) <= set(paper_b_protocol.config_for("cpu").datasets), "the widths chapter's runs"
+    with pytest.raises(ParameterError, match="tolerance=0 is out of range"):
+        beyond.repairs_config_for("cpu", tolerance=0)
+
+
+def test_the_repairs_chapter_says_each_finding_with_its_tolerance_and_the_settings_names():
+    from badminima.beyond import repairs
+
+    verdict = stats.Verdict("circles, reset readout: recovers", minima.NOT_CLAIMED, "", stats.HOLDS, "")
+    r = repairs.Repaired(beyond.repairs_config_for("smoke"), pd.DataFrame(), pd.DataFrame(),
+                         {"the repair beats the adversarial init": [verdict]},
+                         {"the repair recovers the random init": [verdict]})
+    assert r.image_says() == ("*The repair beats the adversarial init's test accuracy*: supported in 1 of 1 (circles, "
+                              "reset readout).")
+    assert r.net_says() == ("*The repair recovers Exp 1's test accuracy (within 1 point)*: supported in 1 of 1 "
+                            "(circles, reset readout).")
+    assert r.verdicts() == [verdict, verdict]
+    assert r.setting() == "Scale `smoke`: Paper A's resnet18 at seeds [0]; Paper B's circles at width 4."

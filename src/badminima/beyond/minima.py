@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from badminima.core import grid, landscape, stats
 from badminima.core.metrics import EVAL_CHUNK
-from badminima.beyond.protocol import MinimaConfig, image_config, widths_config
+from badminima.beyond.protocol import MinimaConfig
 from badminima.core.models import MLP
 from badminima.core.store import Store
 from badminima.paper_a import experiments as paper_a
@@ -49,17 +49,17 @@ def _image_measures(cfg: MinimaConfig, run: ImageRun, store: Store) -> dict:
             "layers": {n: layers[n] for n in names if n in layers}}
 
 
-def image_cells(cfg: MinimaConfig, scale: str) -> list[paper_a.Cell]:
-    return paper_a.main_grid(image_config(cfg, scale))
+def image_cells(cfg: MinimaConfig) -> list[paper_a.Cell]:
+    return paper_a.main_grid(cfg.paper_a)
 
 
-def image_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) -> dict[str, pd.DataFrame]:
+def image_measures(cfg: MinimaConfig, store: Store | None = None) -> dict[str, pd.DataFrame]:
     """Per run of Paper A's main grid (the measured models and seeds): {"sharpness": top Hessian eigenvalue and
     trace of the training loss; "flips": the smallest l-infinity perturbation flipping each test image's
     prediction, FGSM and PGD (inf: none up to eps_max); "layers": each convolution's and the classifier's weight
     tensor's distance from the run's start, relative to its size at the start}. Runs missing from the store are trained first."""
     store = store or Store()
-    cells = image_cells(cfg, scale)
+    cells = image_cells(cfg)
     paper_a.train_all(cells, store)
     settings = cfg.settings("hessian_tol", "hessian_cap", "hutchinson", "margin_size", "eps_max", "pgd_steps",
                             "bisections")
@@ -97,12 +97,12 @@ def _path(cfg: MinimaConfig, a: ImageRun, b: ImageRun, store: Store) -> dict:
     return rows
 
 
-def image_paths(cfg: MinimaConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+def image_paths(cfg: MinimaConfig, store: Store | None = None) -> pd.DataFrame:
     """Along the straight line from the random-init run (alpha 0) to the adversarial-init run (alpha 1) of each
     model, seed and recipe: training loss, training and test accuracy (%), batch-norm statistics re-estimated on
     the training images at each point."""
     store = store or Store()
-    cells = image_cells(cfg, scale)
+    cells = image_cells(cfg)
     paper_a.train_all(cells, store)
     runs = {(l["model"], l["seed"], l["mode"], l["init"]): r for l, r in cells}
     out = []
@@ -160,17 +160,16 @@ def _net_measures(cfg: MinimaConfig, problem: paper_b_datasets.Problem, width: i
     return {"rows": rows}
 
 
-def net_measures(cfg: MinimaConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+def net_measures(cfg: MinimaConfig, store: Store | None = None) -> pd.DataFrame:
     """Per data set, width, measured seed and experiment (Exp 1: from the random init; Exp 2: from the adversarial
     init) of Paper B's sweep: sharpness, the exact distance of the training points to the decision boundary (mean,
     median, smallest), and how far the first layer and the readout moved in that (phase 2) training."""
     store = store or Store()
-    wcfg = widths_config(cfg, scale)
     settings = cfg.settings("net_seeds", "hessian_tol", "hessian_cap", "hutchinson")
     rows = []
     for dataset in cfg.datasets:
-        problem = paper_b_datasets.problem_of(wcfg, dataset)
-        for width in paper_b_datasets.widths_of(wcfg, dataset):
+        problem = paper_b_datasets.problem_of(cfg.paper_b, dataset)
+        for width in paper_b_datasets.widths_of(cfg.paper_b, dataset):
             key = {"problem": problem.key, "width": width, "seeds": problem.seeds, "train": problem.train,
                    **settings}
             m = store.load_or_run("beyond_nets", key,
@@ -334,7 +333,6 @@ SAYS = {   # family -> (the statement it tests, what the papers did about it)
 @dataclass
 class Measured:
     cfg: MinimaConfig
-    scale: str
     image: dict[str, pd.DataFrame]   # image_measures
     paths: pd.DataFrame              # image_paths
     nets: pd.DataFrame               # net_measures
@@ -342,7 +340,7 @@ class Measured:
 
     def setting(self) -> str:
         c = self.cfg
-        return (f"Scale `{self.scale}`: Paper A's {', '.join(c.models)} at seeds {list(c.seeds)} (the training "
+        return (f"Scale `{c.scale}`: Paper A's {', '.join(c.models)} at seeds {list(c.seeds)} (the training "
                 f"chapter's runs); Paper B's {', '.join(c.datasets)} at seeds {list(c.net_seeds)} and every width of "
                 "its sweep (the widths chapter's runs).")
 
@@ -359,15 +357,32 @@ class Measured:
     def verdicts(self) -> list[stats.Verdict]:
         return [v for vs in self.found.values() for v in vs]
 
+    def sharpness_table(self) -> pd.DataFrame:
+        """Per model and recipe: the top eigenvalue from each init over seeds (see compare)."""
+        return compare(self.image["sharpness"], ["model", "mode"], "top eigenvalue", "init", "random", "adversarial")
 
-def measure(cfg: MinimaConfig, scale: str, executor: str = "local", store: Store | None = None) -> Measured:
+    def path_table(self) -> pd.DataFrame:
+        """Per model and recipe: the line between the two minima (see path_summary), the mean over seeds."""
+        return run_means(path_summary(self.paths), ["model", "mode"])
+
+    def flip_table(self) -> pd.DataFrame:
+        """Per model, recipe, init and attack: the flipping perturbations (see flip_medians), the mean over seeds."""
+        return run_means(flip_medians(self.image["flips"]), ["model", "mode", "init", "attack"])
+
+    def layer_table(self) -> pd.DataFrame:
+        """Per model, init and recipe: how far each third of the depth moved (see layer_thirds), the mean over
+        seeds."""
+        return run_means(layer_thirds(self.image["layers"]), ["model", "init", "mode"])
+
+
+def measure(cfg: MinimaConfig, executor: str = "local", store: Store | None = None) -> Measured:
     """The chapter's measurements and findings; the other chapters' runs it reads are trained first where missing
     (on `executor`)."""
     store = store or Store()
-    paper_a.train_all(image_cells(cfg, scale), store, executor=executor)
-    grid.run(paper_b_runs.width_jobs(widths_config(cfg, scale)), store, executor, desc="widths")
-    image, paths, nets = image_measures(cfg, scale, store), image_paths(cfg, scale, store), net_measures(cfg, scale, store)
-    return Measured(cfg, scale, image, paths, nets,
+    paper_a.train_all(image_cells(cfg), store, executor=executor)
+    grid.run(paper_b_runs.width_jobs(cfg.paper_b), store, executor, desc="widths")
+    image, paths, nets = image_measures(cfg, store), image_paths(cfg, store), net_measures(cfg, store)
+    return Measured(cfg, image, paths, nets,
                     {**image_findings(image["sharpness"], image["flips"], paths, cfg.eps_max), **net_findings(nets)})
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from badminima.core.plots import panel_grid
+from badminima.paper_a import plots as paper_a_plots
 
 COLOURS = {"random": "#1f77b4", "adversarial": "#d62728"}
 
@@ -47,6 +48,13 @@ def flip_curves(flips: pd.DataFrame, attack: str, eps_max: float) -> plt.Figure:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def layer_distances(layers: pd.DataFrame) -> plt.Figure:
+    """One panel per model: each layer's distance from where its run started against its depth, a line per init and
+    recipe (mean and range over seeds)."""
+    runs = layers.assign(run=layers["init"] + " init, " + layers["mode"])
+    return paper_a_plots.panels(runs, "depth", "distance", ["run"], xlabel="layer (input to output)")
 
 
 def start_bars(table: pd.DataFrame, by: str, cost: str, cost_label: str) -> plt.Figure:

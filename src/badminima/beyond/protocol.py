@@ -1,15 +1,17 @@
 """The one definition of the chapters beyond both papers: what they measure, on which of the other chapters' runs,
-at each scale."""
+at each scale. Each configuration holds the protocols of those runs, resolved once at its scale."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from badminima.core import convnets
 from badminima.core.config import ParameterError, check_choice, check_range, check_seeds, scaled
 from badminima.paper_a import protocol as paper_a_protocol
 from badminima.paper_b import protocol as paper_b_protocol
 
-NET_DATASETS = ("gaussians", "circles", "spirals")   # Paper B's 2-D sets: exact boundary distances
+# The 2-D sets of Paper B's sweep: their runs are the widths chapter's, and in 2-D a point's distance to the decision
+# boundary is exact.
+NET_DATASETS = tuple(d for d in paper_b_protocol.group("sweep") if d in paper_b_protocol.TOY)
 
 
 def _check_lists(models: tuple[str, ...], datasets: tuple[str, ...]) -> None:
@@ -20,8 +22,16 @@ def _check_lists(models: tuple[str, ...], datasets: tuple[str, ...]) -> None:
         check_choice("datasets", d, NET_DATASETS)
 
 
+def _resolve(cfg: MinimaConfig | RepairsConfig) -> None:
+    """Set cfg.paper_a and cfg.paper_b, the protocols of the runs a chapter reads, at its scale: every step then
+    reads the runs the other chapters stored, without resolving the scale again."""
+    object.__setattr__(cfg, "paper_a", paper_a_protocol.config_for(cfg.scale, models=cfg.models, seeds=cfg.seeds))
+    object.__setattr__(cfg, "paper_b", paper_b_protocol.config_for(cfg.scale, datasets=cfg.datasets))
+
+
 @dataclass(frozen=True)
 class MinimaConfig:
+    scale: str                                         # the scale the measured runs were trained at
     models: tuple[str, ...] = ("vgg16", "resnet18")   # Paper A's models measured (their runs: the training chapter's)
     seeds: tuple[int, ...] = (0, 1, 2)                 # Paper A's seeds measured
     datasets: tuple[str, ...] = NET_DATASETS          # Paper B's data sets measured, at every width of its sweep
@@ -34,6 +44,10 @@ class MinimaConfig:
     eps_max: float = 0.1            # largest l-infinity perturbation tried (pixel units on [0, 1])
     pgd_steps: int = 5              # steps of the PGD attack (FGSM: one)
     bisections: int = 8             # halvings of the perturbation interval
+    # Resolved from the fields above (so left out of equality and hashing): Paper A's protocol for the measured
+    # models and seeds (the training chapter's runs), Paper B's on the measured data sets (the widths chapter's)
+    paper_a: paper_a_protocol.PaperAConfig = field(init=False, compare=False)
+    paper_b: paper_b_protocol.WidthsConfig = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("seeds", "net_seeds"):
@@ -44,6 +58,7 @@ class MinimaConfig:
         check_range("path_points", self.path_points, 2, integer=True)
         check_range("hessian_tol", self.hessian_tol, 0, open_low=True)
         check_range("eps_max", self.eps_max, 0, 1, open_low=True)
+        _resolve(self)
 
     def settings(self, *names: str) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
@@ -59,21 +74,13 @@ SCALES = {
 
 
 def config_for(scale: str, **overrides) -> MinimaConfig:
-    return scaled(MinimaConfig, SCALES, scale, overrides, "the minima chapter")
-
-
-def image_config(cfg: MinimaConfig, scale: str) -> paper_a_protocol.PaperAConfig:
-    """Paper A's protocol at `scale`, for the measured models and seeds: the runs are the training chapter's."""
-    return paper_a_protocol.config_for(scale, models=cfg.models, seeds=cfg.seeds)
-
-
-def widths_config(cfg: MinimaConfig, scale: str) -> paper_b_protocol.WidthsConfig:
-    """Paper B's protocol at `scale` on the measured data sets: the runs are the widths chapter's."""
-    return paper_b_protocol.config_for(scale, datasets=cfg.datasets)
+    """The scale's defaults with the given overrides (None means: keep the default)."""
+    return scaled(MinimaConfig, SCALES, scale, {**overrides, "scale": scale}, "the minima chapter")
 
 
 @dataclass(frozen=True)
 class RepairsConfig:
+    scale: str                                           # the scale the runs beside the repairs were trained at
     models: tuple[str, ...] = ("vgg16", "resnet18")     # Paper A's models (their adversarial inits: the training
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)             # chapter's), and the seeds
     datasets: tuple[str, ...] = ("circles", "spirals")  # Paper B's 2-D sets
@@ -84,6 +91,12 @@ class RepairsConfig:
     warm_lr: float = 0.1
     warm_steps: int = 1000                             # Paper B: full-batch steps at net_warm_lr before phase 2
     net_warm_lr: float = 0.1
+    tolerance: float = 2.0          # Paper A: a repair "recovers" the random init's test accuracy within these points
+    net_tolerance: float = 1.0      # Paper B: the same, of Exp 1's
+    # Resolved from the fields above, as MinimaConfig's: Paper A's runs (the training chapter's), Paper B's (the
+    # widths chapter's)
+    paper_a: paper_a_protocol.PaperAConfig = field(init=False, compare=False)
+    paper_b: paper_b_protocol.WidthsConfig = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         check_seeds(self.seeds)
@@ -95,8 +108,9 @@ class RepairsConfig:
                 raise ParameterError(f"{name}={values!r} must be a non-empty list of numbers >= 0")
         for name in ("width", "warm_epochs", "warm_steps"):
             check_range(name, getattr(self, name), 1, integer=True)
-        for name in ("warm_lr", "net_warm_lr"):
+        for name in ("warm_lr", "net_warm_lr", "tolerance", "net_tolerance"):
             check_range(name, getattr(self, name), 0, open_low=True)
+        _resolve(self)
 
 
 REPAIR_SCALES = {
@@ -108,4 +122,5 @@ REPAIR_SCALES = {
 
 
 def repairs_config_for(scale: str, **overrides) -> RepairsConfig:
-    return scaled(RepairsConfig, REPAIR_SCALES, scale, overrides, "the repairs chapter")
+    """The scale's defaults with the given overrides (None means: keep the default)."""
+    return scaled(RepairsConfig, REPAIR_SCALES, scale, {**overrides, "scale": scale}, "the repairs chapter")

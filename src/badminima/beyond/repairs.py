@@ -5,10 +5,11 @@ chapters' stored runs). Which repairs recover the random init's test accuracy, a
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import pandas as pd
 
-from badminima.beyond.minima import NOT_CLAIMED, UNSIZED
+from badminima.beyond.minima import NOT_CLAIMED, UNSIZED, suggests
 from badminima.beyond.protocol import RepairsConfig
 from badminima.core import stats
 from badminima.core.repairs import Repair
@@ -17,7 +18,6 @@ from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import protocol as paper_a_protocol
 from badminima.paper_b import datasets as paper_b_datasets
 from badminima.paper_b import runs as paper_b_runs
-from badminima.paper_b import protocol as paper_b_protocol
 
 RANDOM, ADVERSARIAL = "random init", "adversarial init"
 CONTROL = "random init, same warm-up"   # the warm-up's control: is it a repair, or the larger learning rate?
@@ -49,17 +49,16 @@ def net_repairs(cfg: RepairsConfig) -> dict[str, Repair]:
     return out
 
 
-def image_cells(cfg: RepairsConfig, scale: str) -> list[paper_a.Cell]:
+def image_cells(cfg: RepairsConfig) -> list[paper_a.Cell]:
     """Paper A's vanilla runs from the random and the adversarial init (the training chapter's), from the random
     init after the warm-up repair's epochs (its control), and from each repaired adversarial init, per model and
     seed."""
-    acfg = paper_a_protocol.config_for(scale, models=cfg.models, seeds=cfg.seeds)
     cells = []
     for model in cfg.models:
         for seed in cfg.seeds:
-            adversarial = paper_a_protocol.vanilla(acfg, model, seed, "adversarial")
+            adversarial = paper_a_protocol.vanilla(cfg.paper_a, model, seed, "adversarial")
             cells.append(({"model": model, "seed": seed, "start": RANDOM},
-                          paper_a_protocol.vanilla(acfg, model, seed, "random")))
+                          paper_a_protocol.vanilla(cfg.paper_a, model, seed, "random")))
             cells.append(({"model": model, "seed": seed, "start": ADVERSARIAL}, adversarial))
             cells.append(({"model": model, "seed": seed, "start": CONTROL},
                           dataclasses.replace(cells[-2][1], repair=_warm_up(cfg))))
@@ -68,24 +67,23 @@ def image_cells(cfg: RepairsConfig, scale: str) -> list[paper_a.Cell]:
     return cells
 
 
-def image_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+def image_table(cfg: RepairsConfig, store: Store | None = None) -> pd.DataFrame:
     """One row per model, seed and start: training and test accuracy (%), epochs of the vanilla recipe, whether it
     fitted, and its cost in epochs (warm-up epochs included)."""
-    cells = image_cells(cfg, scale)
+    cells = image_cells(cfg)
     table = paper_a.runs_table(cells, store)
     warm = {**{name: r.warm_epochs for name, r in image_repairs(cfg).items()}, CONTROL: cfg.warm_epochs}
     return table.assign(fitted=table["train acc %"] >= 100,
                         cost=table["epochs"] + table["start"].map(warm).fillna(0).astype(int))
 
 
-def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.DataFrame:
+def net_table(cfg: RepairsConfig, store: Store | None = None) -> pd.DataFrame:
     """One row per data set, seed and start of Paper B's nets at cfg.width: test accuracy (%), steps to zero
     training error (None: the cap), whether it fitted, and the cost in steps (warm-up steps included)."""
     store = store or Store()
-    wcfg = paper_b_protocol.config_for(scale, datasets=cfg.datasets)
     rows = []
     for dataset in cfg.datasets:
-        problem = paper_b_datasets.problem_of(wcfg, dataset)
+        problem = paper_b_datasets.problem_of(cfg.paper_b, dataset)
         groups = paper_b_runs.run_problem(problem, cfg.width, store)
         # Exp 1 and Exp 2 are the first members of their groups: member i is seed i
         starts = {RANDOM: (groups["start"].metrics, 0), ADVERSARIAL: (groups["retrain"].metrics, 0)}
@@ -102,12 +100,13 @@ def net_table(cfg: RepairsConfig, scale: str, store: Store | None = None) -> pd.
 
 
 def summary(table: pd.DataFrame, by: str, cost: str) -> pd.DataFrame:
-    """Per group and start: mean and range over seeds of the test accuracy, runs that fitted, and the mean cost."""
+    """Per group and start (the index): mean and range over seeds of the test accuracy, runs that fitted, and the
+    mean cost."""
     g = table.groupby([by, "start"], sort=False)
     out = g["test acc %"].agg(["mean", "min", "max"]).add_prefix("test acc % ")
     out["fitted"] = g["fitted"].apply(lambda f: f"{int(f.sum())} of {len(f)}")
     out[f"mean {cost}"] = g["cost"].mean()
-    return out.reset_index()
+    return out
 
 
 def findings(table: pd.DataFrame, by: str, tolerance: float,
@@ -137,3 +136,52 @@ def findings(table: pd.DataFrame, by: str, tolerance: float,
                           "the same warm-up from the random init", NOT_CLAIMED, g[warm], g[CONTROL],
                           (warm, CONTROL), tolerance) for group, g in groups])
     return out
+
+
+SAYS = {   # family -> the statement it tests; {random} and {adversarial} name the two inits as the setting does
+    "the repair beats the adversarial init": "The repair beats {adversarial}'s test accuracy",
+    "the repair recovers the random init": "The repair recovers {random}'s test accuracy (within {points})",
+    "a random init gains from the warm-up too": "The warm-up helps a random init too (its control)",
+    "the warm-up repair ends where its control ends":
+        "From the adversarial init, the warm-up ends where it ends from the random init",
+}
+
+
+def says(found: dict[str, list[stats.Verdict]], tolerance: float, random: str, adversarial: str) -> str:
+    """For each family of `found` (see findings), how far the data support its statement."""
+    points = f"{tolerance:g} point{'' if tolerance == 1 else 's'}"
+    return " ".join(suggests(verdicts, SAYS[family].format(random=random, adversarial=adversarial, points=points))
+                    for family, verdicts in found.items())
+
+
+@dataclass
+class Repaired:
+    cfg: RepairsConfig
+    images: pd.DataFrame                          # image_table
+    nets: pd.DataFrame                            # net_table
+    image_found: dict[str, list[stats.Verdict]]   # findings on images
+    net_found: dict[str, list[stats.Verdict]]     # findings on nets
+
+    def setting(self) -> str:
+        c = self.cfg
+        return (f"Scale `{c.scale}`: Paper A's {', '.join(c.models)} at seeds {list(c.seeds)}; Paper B's "
+                f"{', '.join(c.datasets)} at width {c.width}.")
+
+    def image_says(self) -> str:
+        return says(self.image_found, self.cfg.tolerance, "the random init", "the adversarial init")
+
+    def net_says(self) -> str:
+        return says(self.net_found, self.cfg.net_tolerance, "Exp 1", "Exp 2")   # Paper B's names for the two inits
+
+    def verdicts(self) -> list[stats.Verdict]:
+        return [v for found in (self.image_found, self.net_found) for vs in found.values() for v in vs]
+
+
+def measure(cfg: RepairsConfig, executor: str = "local", store: Store | None = None) -> Repaired:
+    """The chapter's runs, tables and findings; the runs missing from the store are trained first (Paper A's on
+    `executor`)."""
+    store = store or Store()
+    paper_a.train_all(image_cells(cfg), store, executor=executor)
+    images, nets = image_table(cfg, store), net_table(cfg, store)
+    return Repaired(cfg, images, nets, findings(images, "model", cfg.tolerance, warm=warm_name(cfg)),
+                    findings(nets, "dataset", cfg.net_tolerance))
