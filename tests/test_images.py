@@ -9,8 +9,8 @@ from PIL import Image
 
 from badminima.core.config import ParameterError
 from badminima.core.data import images
-from badminima.core.data.images import (CIFAR10_CLASSES, MalformedDataError, MissingDataError, crop_flip, load,
-                                   mnist_present, subset, to_float)
+from badminima.core.data.images import CIFAR10_CLASSES, MalformedDataError, MissingDataError, load, mnist_present
+from badminima.core.data.transforms import crop_flip, crop_padding, subset, to_float
 
 RNG = np.random.default_rng(0)
 
@@ -302,8 +302,8 @@ def test_crop_without_flip_crops_as_the_flipping_one_and_never_mirrors():
 
 @pytest.mark.parametrize("side, padding", [(32, 4), (28, 4), (16, 2), (12, 2), (11, 1), (8, 1), (3, 1)])
 def test_the_crop_padding_is_an_eighth_of_the_side_rounded_half_up_and_at_least_one(side, padding):
-    assert images.crop_padding(side, side) == padding
-    assert images.crop_padding(side, 64) == padding, "the shorter side sets it"
+    assert crop_padding(side, side) == padding
+    assert crop_padding(side, 64) == padding, "the shorter side sets it"
 
 
 def test_crop_flip_offsets_differ_per_image():

@@ -35,7 +35,7 @@ from torch import nn
 
 from badminima.core import arrays, convnets
 from badminima.core.config import ParameterError, check_seeds
-from badminima.core.data import images
+from badminima.core.data import images, transforms
 from badminima.core.store import Store
 from badminima.paper_a import experiments as grids
 from badminima.paper_a import protocol
@@ -76,7 +76,7 @@ def experiments(model_factory: Factory, x_train: Any, y_train: Any, x_test: Any,
     badminima.paper_a.experiments.gaps(table, ["model", "mode"]) and spread take it as it is."""
     cells = _grid(model_factory, x_train, y_train, x_test, y_test, seeds, cfg, name, flip)
     table = grids.runs_table(cells, store or Store())
-    side = images.crop_padding(*images.load(cells[0][1].data.dataset).x_train.shape[-2:])
+    side = transforms.crop_padding(*images.load(cells[0][1].data.dataset).x_train.shape[-2:])
     table["augmentation"] = [f"crop (padding {side}){' + flip' if run.flip else ''}" if run.augment else "none"
                              for _, run in cells]
     failed = preconditions_failed(table)

@@ -14,7 +14,7 @@ from torch import nn
 from badminima.core import convnets
 from badminima.paper_a.algorithm1 import algorithm1_set
 from badminima.core.config import ADDED_LATER, ParameterError, check_range
-from badminima.core.data import images
+from badminima.core.data import images, transforms
 from badminima.core.metrics import accuracy, table1_distances
 from badminima.core.models import Single
 from badminima.core.packed import Packed
@@ -75,7 +75,7 @@ class ImageRun:
     width: float = 1.0
     seed: int = 0
     adversarial: Adversarial | None = None   # None: the framework's random init
-    augment: bool = False                    # random crop (padding: images.crop_padding) and horizontal flip
+    augment: bool = False                    # random crop (padding: transforms.crop_padding) and horizontal flip
     train: TrainConfig = field(kw_only=True)  # no default: the paper's recipes are in protocol.py
     repair: Repair | None = field(default=None, kw_only=True, metadata=ADDED_LATER)   # a change of the init
     flip: bool = field(default=True, kw_only=True, metadata=ADDED_LATER)   # the augmentation flips (off: crop only)
@@ -110,11 +110,11 @@ def prepare(spec: DataSpec, device: torch.device) -> Prepared:
     spec.check_sizes(data)
     x, y = data.x_train, data.y_train
     if spec.per_class is not None:
-        x, y = images.subset(x, y, spec.per_class, spec.subset_seed)
+        x, y = transforms.subset(x, y, spec.per_class, spec.subset_seed)
     xt, yt = data.x_test, data.y_test
     if spec.test_size is not None:
         xt, yt = xt[:spec.test_size], yt[:spec.test_size]
-    to = lambda u: images.to_float(u, data.mean, data.std, device)[None]
+    to = lambda u: transforms.to_float(u, data.mean, data.std, device)[None]
     return Prepared(data, to(x), y[None].to(device), to(xt), yt[None].to(device), x)
 
 
@@ -137,8 +137,8 @@ def _augment(run: ImageRun, data: images.ImageData):
     flips, a horizontal flip."""
     if not run.augment:
         return None
-    padding = images.crop_padding(*data.x_train.shape[-2:])
-    return lambda xb, gen: images.crop_flip(xb, gen, padding=padding, flip=run.flip)
+    padding = transforms.crop_padding(*data.x_train.shape[-2:])
+    return lambda xb, gen: transforms.crop_flip(xb, gen, padding=padding, flip=run.flip)
 
 
 def phase1_key(run: ImageRun) -> dict:
@@ -205,7 +205,7 @@ def adversarial_inits(runs: list[ImageRun], store: Store, device: torch.device |
         data = prepare(group[0].data, device)
         sets = [algorithm1_set(data.uint8_train, data.raw.classes, adv.replication, adv.noise_percent,
                                seed=r.seed, whole_pixels=adv.whole_pixels) for r in group]
-        c_set = (torch.stack([images.to_float(x, data.raw.mean, data.raw.std, device) for x, _ in sets]),
+        c_set = (torch.stack([transforms.to_float(x, data.raw.mean, data.raw.std, device) for x, _ in sets]),
                  torch.stack([y for _, y in sets]).to(device))
         nets = [build_model(r, data.raw) for r in group]
         inits = [{k: v.clone() for k, v in n.state_dict().items()} for n in nets]
