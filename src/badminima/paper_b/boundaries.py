@@ -18,7 +18,7 @@ from badminima.core.plots import extent_of
 from badminima.paper_b import protocol
 from badminima.paper_b import experiments
 from badminima.paper_b.datasets import FIXED_DRAW, dataset_name, problem_of
-from badminima.paper_b.runs import MEMBERS, _members, _model, _per_member, run_problem, width_jobs
+from badminima.paper_b.runs import MEMBERS, members_of, net_of, per_member, run_problem, width_jobs
 from badminima.core.store import Store
 
 Tensor = torch.Tensor
@@ -40,10 +40,10 @@ def trained(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store |
     runs = problem_of(cfg, dataset)
     groups = run_problem(runs, width, store)
     k, sizes = len(cfg.seeds), runs.sizes(width)
-    models = {e: _model(sizes, cfg.seeds, _members(groups[g].weights, block * k, (block + 1) * k))
+    models = {e: net_of(sizes, cfg.seeds, members_of(groups[g].weights, block * k, (block + 1) * k))
               for e, (g, block) in MEMBERS.items()}
     data = runs.data
-    return Trained(dataset, width, _per_member(data.x, 1, k), _per_member(data.y, 1, k), models)
+    return Trained(dataset, width, per_member(data.x, 1, k), per_member(data.y, 1, k), models)
 
 
 def panels(result: Trained, members: list[int], seeds: tuple[int, ...],

@@ -37,7 +37,7 @@ CURVE_POINTS = 60            # each run's training history (its stored curve): a
 CHECKPOINTS = 20             # a long run writes about this many checkpoints (each a pass and a write)
 
 
-def _per_member(t: Tensor, copies: int, members: int) -> Tensor:
+def per_member(t: Tensor, copies: int, members: int) -> Tensor:
     """(members or 1, ...) -> (copies * members, ...): one slice per member of each copy."""
     return t.expand(members, *t.shape[1:]).repeat(copies, *[1] * (t.dim() - 1))
 
@@ -110,7 +110,7 @@ def cpu_settings() -> Iterator[None]:
         yield
 
 
-def _model(sizes: tuple[int, ...], seeds: tuple[int, ...], state: dict[str, Tensor] | None = None) -> MLP:
+def net_of(sizes: tuple[int, ...], seeds: tuple[int, ...], state: dict[str, Tensor] | None = None) -> MLP:
     model = MLP(sizes, seeds)
     if state is not None:
         model.load_state_dict(state)
@@ -122,7 +122,7 @@ def _norms(state: dict[str, Tensor]) -> Tensor:
     return torch.cat([v.flatten(1) for v in state.values()], dim=1).norm(dim=1)
 
 
-def _members(state: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor]:
+def members_of(state: dict[str, Tensor], start: int, stop: int) -> dict[str, Tensor]:
     return {k: v[start:stop].clone() for k, v in state.items()}
 
 
@@ -137,9 +137,9 @@ def _run_group(store: Store, key: dict, problem: Problem, sizes: tuple[int, ...]
     def run(workdir):
         data, k = problem.data, len(problem.seeds)
         copies = len(labels) // k
-        x, x_test = _per_member(data.x, copies, k), _per_member(data.x_test, copies, k)
-        y_test = _per_member(data.y_test, copies, k)
-        model = _model(sizes, seeds, init)
+        x, x_test = per_member(data.x, copies, k), per_member(data.x_test, copies, k)
+        y_test = per_member(data.y_test, copies, k)
+        model = net_of(sizes, seeds, init)
         if readout_only:
             with torch.no_grad():
                 for p in model.readout():
@@ -187,7 +187,7 @@ def _retrain(store: Store, start_key: dict, problem: Problem, sizes: tuple[int, 
     random_init = MLP(sizes, seeds).state_dict()
     scale = _norms(adversarial) / _norms(random_init)
     rescaled = {name: v * scale.view(-1, *[1] * (v.dim() - 1)) for name, v in random_init.items()}
-    true = _per_member(problem.data.y, 1, k)
+    true = per_member(problem.data.y, 1, k)
     return _run_group(store, _after_start("retrain", start_key), problem, sizes, seeds * 2,
                       _stacked(adversarial, rescaled), torch.cat([true, true]))
 
@@ -197,7 +197,7 @@ def run_start(problem: Problem, width: int, store: Store | None = None) -> Store
     (members k .. 2k-1, random labels), from the same random init."""
     store = store or Store()
     check_range("width", width, 1, integer=True)
-    true = _per_member(problem.data.y, 1, len(problem.seeds))
+    true = per_member(problem.data.y, 1, len(problem.seeds))
     return _run_group(store, _start_key(problem, width), problem, problem.sizes(width), problem.seeds * 2, None,
                       torch.cat([true, _random_labels(problem)]))
 
@@ -207,8 +207,8 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
     store = store or Store()
     seeds, k = problem.seeds, len(problem.seeds)
     start = run_start(problem, width, store)
-    sizes, true, start_key = problem.sizes(width), _per_member(problem.data.y, 1, k), _start_key(problem, width)
-    adversarial = _members(start.weights, k, 2 * k)
+    sizes, true, start_key = problem.sizes(width), per_member(problem.data.y, 1, k), _start_key(problem, width)
+    adversarial = members_of(start.weights, k, 2 * k)
     retrain = _retrain(store, start_key, problem, sizes, adversarial)
     readout = _run_group(store, _after_start("readout", start_key), problem, sizes, seeds, adversarial, true,
                          readout_only=True)
@@ -227,10 +227,10 @@ def run_repaired(problem: Problem, width: int, repair: Repair, store: Store | No
     start_key, form = _start_key(problem, width), repair.net_form()
     if repair.perturb:   # shrink and perturb now rounds once, as Paper A's always did (core.repairs); the results
         form = {**form, "rounding": "fused"}   # stored before, rounded twice (1e-9 apart), keep keys of their own
-    adversarial = _members(run_problem(problem, width, store)["start"].weights, k, 2 * k)
+    adversarial = members_of(run_problem(problem, width, store)["start"].weights, k, 2 * k)
     fresh = MLP(sizes, tuple(FRESH_SEED + s for s in seeds)).state_dict()
     init = repaired(repair, adversarial, fresh, READOUT)
-    true = _per_member(problem.data.y, 1, k)
+    true = per_member(problem.data.y, 1, k)
     if repair.warm_epochs:
         warm = dataclasses.replace(problem, train=dataclasses.replace(problem.train, lr=repair.warm_lr,
                                                                       max_epochs=repair.warm_epochs))
@@ -246,15 +246,15 @@ def states(problem: Problem, width: int, store: Store | None = None) -> dict[str
     groups = run_problem(problem, width, store)
     k = len(problem.seeds)
     return {"random init": MLP(problem.sizes(width), problem.seeds).state_dict(),
-            "Exp 1": _members(groups["start"].weights, 0, k),
-            "adversarial init": _members(groups["start"].weights, k, 2 * k),
-            "Exp 2": _members(groups["retrain"].weights, 0, k)}
+            "Exp 1": members_of(groups["start"].weights, 0, k),
+            "adversarial init": members_of(groups["start"].weights, k, 2 * k),
+            "Exp 2": members_of(groups["retrain"].weights, 0, k)}
 
 
 def training_set(problem: Problem) -> tuple[Tensor, Tensor]:
     """Each seed's training points and true labels: (seeds, n, d) and (seeds, n)."""
     k = len(problem.seeds)
-    return _per_member(problem.data.x, 1, k), _per_member(problem.data.y, 1, k)
+    return per_member(problem.data.x, 1, k), per_member(problem.data.y, 1, k)
 
 
 def run_budget(problem: Problem, width: int, budget: int, store: Store | None = None) -> dict[str, Stored]:
