@@ -218,6 +218,15 @@ def run_problem(problem: Problem, width: int, store: Store | None = None) -> dic
 READOUT = ("weights.1", "biases.1")   # N_p's last layer: the readout of its one hidden layer
 
 
+def repaired_start(problem: Problem, width: int, repair: Repair, store: Store | None = None) -> dict[str, Tensor]:
+    """The adversarial init of every seed (one member each) after `repair`'s changes, before its warm-up: where
+    run_repaired's training starts (the live page starts there too)."""
+    k, sizes = len(problem.seeds), problem.sizes(width)
+    adversarial = members_of(run_problem(problem, width, store)["start"].weights, k, 2 * k)
+    fresh = MLP(sizes, tuple(FRESH_SEED + s for s in problem.seeds)).state_dict()
+    return repaired(repair, adversarial, fresh, READOUT)
+
+
 def run_repaired(problem: Problem, width: int, repair: Repair, store: Store | None = None) -> Stored:
     """Exp 2's phase 2 from a repaired adversarial init (beyond the paper), one member per seed: the repair's
     changes to the init (core.repairs; no batch norm here), then its warm-up, `repair.warm_epochs` full-batch
@@ -227,9 +236,7 @@ def run_repaired(problem: Problem, width: int, repair: Repair, store: Store | No
     start_key, form = _start_key(problem, width), repair.net_form()
     if repair.perturb:   # shrink and perturb now rounds once, as Paper A's always did (core.repairs); the results
         form = {**form, "rounding": "fused"}   # stored before, rounded twice (1e-9 apart), keep keys of their own
-    adversarial = members_of(run_problem(problem, width, store)["start"].weights, k, 2 * k)
-    fresh = MLP(sizes, tuple(FRESH_SEED + s for s in seeds)).state_dict()
-    init = repaired(repair, adversarial, fresh, READOUT)
+    init = repaired_start(problem, width, repair, store)
     true = per_member(problem.data.y, 1, k)
     if repair.warm_epochs:
         warm = dataclasses.replace(problem, train=dataclasses.replace(problem.train, lr=repair.warm_lr,
