@@ -3,6 +3,7 @@ record and its commands, wrapped figure panels, the offline animation, and the s
 bar."""
 import base64
 import re
+import time
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from badminima.book import chapters, show, summary  # noqa: E402
+from badminima.book import chapters, progress, show, summary  # noqa: E402
 from badminima.book.cli import parse_value  # noqa: E402
 from badminima.core import plots  # noqa: E402
 from badminima.core.journal import JOURNAL  # noqa: E402
@@ -43,13 +44,16 @@ def test_verdicts_are_coloured_linked_to_their_chapter_with_the_test_folded():
 
 
 def test_the_rerun_commands_give_back_the_parameters():
-    given = {"scale": "cpu", "seeds": [0, 1], "lr": 0.05, "dataset": "mnist", "models": None,
-             "per_model": {"densenet40": {"width": 0.5}}}
+    overrides = {"seeds": [0, 1], "lr": 0.05, "dataset": "mnist", "models": None,
+                 "per_model": {"densenet40": {"width": 0.5}}}
+    given = {"scale": "cpu", "overrides": overrides, "executor": "ray"}
     cli, _, papermill = chapters.rerun_commands("paper_a_training", given).splitlines()
     assert cli.startswith("python -m badminima chapter paper_a_training --scale cpu ")
     parsed = {k: parse_value(v) for k, v in re.findall(r'-p (\w+) "([^"]*)"', cli)}
-    assert parsed == {"seeds": [0, 1], "lr": 0.05, "dataset": "mnist", "per_model": {"densenet40": {"width": 0.5}}}
-    assert "-p scale cpu" in papermill and '-y "seeds: [0, 1]"' in papermill and "models" not in papermill
+    assert parsed == {"executor": "ray", **overrides}
+    assert papermill.startswith("papermill ") and "-p scale cpu" in papermill and "-p executor ray" in papermill
+    (injected,) = re.findall(r'-y "overrides: ([^"]*)"', papermill)
+    assert parse_value(injected) == overrides
 
 
 def test_the_execution_page_reads_each_chapters_record(tmp_path):
@@ -116,13 +120,25 @@ def test_the_store_journals_what_it_trained_and_loaded(tmp_path, monkeypatch):
     store.load_or_run("toy", {"a": 1}, lambda work: ({"m": 1}, {}))
     store.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored: not run again"))
     store.load_or_run("toy", {"a": 2}, lambda work: ({"m": 2}, {}))
-    assert chapters.journal_counts(journal) == {"trained": 2, "loaded": 0}
+    assert progress.counts(journal) == {"trained": 2, "loaded": 0}
     store.load("toy", {"a": 2})
     other = Store(tmp_path / "results")
     other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
     journal.unlink()
     other.load_or_run("toy", {"a": 1}, lambda work: pytest.fail("stored"))
-    assert chapters.journal_counts(journal) == {"trained": 0, "loaded": 1}
+    assert progress.counts(journal) == {"trained": 0, "loaded": 1}
+
+
+def test_the_progress_bar_follows_the_journal_another_process_writes(tmp_path):
+    journal = tmp_path / "journal"
+    with progress.Bar(journal, "chapter", total=3) as bar:
+        journal.write_text("trained image k1\nloaded image k2\nloaded image k1\ntrained ima")   # a line half written
+        for _ in range(50):
+            if bar.bar.n == 2:
+                break
+            time.sleep(0.1)
+        assert (bar.bar.n, bar.bar.postfix) == (2, "trained=1")
+        assert bar.thread.is_alive()
 
 
 def test_the_committed_toc_is_the_one_the_chapter_record_writes(tmp_path):

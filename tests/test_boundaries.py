@@ -42,8 +42,8 @@ def test_figure_6_compares_its_data_set_over_its_own_draws_and_one_shared_draw()
     assert protocol.FIGURE6_DATASETS == ("spirals_2pi",)
     figure6 = boundaries.figure6_configs("smoke", widths=(4, 8), seeds=None)
     assert figure6.averaged == protocol.config_for("smoke", datasets=("spirals_2pi",), widths=(4, 8))
-    assert figure6.one_draw == dataclasses.replace(figure6.averaged, data_seed=datasets.FIXED_DRAW)
-    assert figure6.data_seed == datasets.FIXED_DRAW
+    assert figure6.one_draw == dataclasses.replace(figure6.averaged, data_seed=protocol.FIXED_DRAW)
+    assert figure6.data_seed == protocol.FIXED_DRAW
     assert boundaries.figure6_configs("smoke", 3).data_seed == 3
     assert boundaries.figure6_panels(boundaries.figure6_configs("smoke", 3)) == [
         ("spirals_2pi", "(a) averaged over draws"), (boundaries.ONE_DRAW, "(b) one draw (data seed 3)")]
@@ -95,7 +95,7 @@ def test_figure_6s_tables_and_sentence_follow_both_sweeps():
         "Across the widths [4, 16], the sign of the gap reads `+-` averaged over draws and `--` on the one draw.")
     fig = plots.accuracy_figure(summary, boundaries.figure6_panels(figure6))
     left, right = fig.axes[:2]
-    assert right.get_title() == f"(b) one draw (data seed {datasets.FIXED_DRAW})"
+    assert right.get_title() == f"(b) one draw (data seed {protocol.FIXED_DRAW})"
     exp2 = [line for line in right.get_lines() if line.get_label() == "Exp 2"][0]
     assert list(exp2.get_ydata()) == [82.0, 84.0], "panel (b) plots the one draw's test mean"
 

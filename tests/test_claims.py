@@ -333,14 +333,14 @@ def executed(tmp_path, name: str, defaults: str, injected: dict | None) -> None:
 
 
 def test_the_summary_rebuilds_the_configuration_a_chapter_ran_with(tmp_path):
-    executed(tmp_path, "paper_a_training", 'scale = "cpu"\nseeds = None\nR = None\nlr = None',
-             {"scale": "smoke", "seeds": [3, 4], "R": 2})
+    cell = 'scale = "cpu"\noverrides = {}\nexecutor = "local"'
+    executed(tmp_path, "paper_a_training", cell, {"scale": "smoke", "overrides": {"seeds": [3, 4], "R": 2}})
     parameters, cfg = summary.chapter_config("paper_a_training", tmp_path)
-    assert parameters == {"scale": "smoke", "seeds": [3, 4], "R": 2, "lr": None}
+    assert parameters == {"scale": "smoke", "overrides": {"seeds": [3, 4], "R": 2}, "executor": "local"}
     assert cfg == paper_a_protocol.config_for("smoke", seeds=(3, 4), R=2)
-    executed(tmp_path, "paper_a_sketch", 'scale = "cpu"\nseeds = None', None)   # run without parameters
+    executed(tmp_path, "paper_a_sketch", cell, None)   # run without parameters
     assert summary.chapter_config("paper_a_sketch", tmp_path)[1] == sketch.config_for("cpu")
-    executed(tmp_path, "paper_b_boundaries", 'scale = "cpu"\nfixed_draw = None', {"scale": "smoke", "fixed_draw": 3})
+    executed(tmp_path, "paper_b_boundaries", cell, {"scale": "smoke", "overrides": {"fixed_draw": 3}})
     assert summary.chapter_config("paper_b_boundaries", tmp_path)[1] == paper_b_protocol.config_for(
         "smoke", datasets=paper_b_protocol.BOUNDARY_DATASETS)
     with pytest.raises(FileNotFoundError, match="not executed"):

@@ -1,5 +1,6 @@
 """The command line: its runs are the chapters' runs, and every bad option or chapter parameter ends in one line on
 stderr, exit status 2, before anything is trained, executed or stored."""
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -17,14 +18,17 @@ from badminima.core.store import Store
 from badminima.paper_a import experiments, protocol
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import phase1_key
+from badminima.paper_a.protocol import PaperAConfig
+from badminima.paper_a.sketch import SketchConfig
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = "'vgg16', 'resnet18', 'resnet50', 'densenet40'"
 DATASETS = "'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'cinic10', 'restricted_imagenet'"
 EXECUTORS = ("choose 'local', 'ray' (a cluster started on this machine), or 'ray:ADDRESS' with ADDRESS auto (the "
              "running cluster), HOST:PORT or ray://HOST:PORT")
-PAPER_A_PARAMETERS = ("scale, dataset, models, seeds, R, N, epochs, vanilla_cap, phase1_epochs, lr, width, per_model, "
-                      "per_class, test_size, executor")
+# Any field of a chapter's configuration is a `-p` of the command line (it goes into the chapter's `overrides`).
+PAPER_A_FIELDS = ", ".join(f.name for f in dataclasses.fields(PaperAConfig))
+SKETCH_FIELDS = ", ".join(f.name for f in dataclasses.fields(SketchConfig))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -97,10 +101,14 @@ CHAPTER_CASES = [
     (["paper_a_sketch", "nonsense"], "chapter='nonsense' is not allowed; choose one of "
      + ", ".join(map(repr, chapters.CHAPTERS))),
     (["paper_a_training", "-p", "lr", "0"], "lr=0 is out of range; allowed: a number > 0"),
-    (["paper_a_training", "paper_a_sketch", "-p", "R", "2"], "R=2 is not a parameter of chapter paper_a_sketch; "
-     "allowed: scale, seeds, lr, lr_random_labels, momentum, weight_decay, noise, separation, max_epochs, executor"),
+    (["paper_a_training", "paper_a_sketch", "-p", "R", "2"],
+     f"R=2 is an unknown parameter of the sketch; allowed: {SKETCH_FIELDS}"),
     (["paper_a_training", "-p", "colour", "red"],
-     f"colour='red' is not a parameter of chapter paper_a_training; allowed: {PAPER_A_PARAMETERS}"),
+     f"colour='red' is an unknown parameter of Paper A's image chapters; allowed: {PAPER_A_FIELDS}"),
+    (["paper_a_training", "-p", "overrides", "[lr]"], "overrides=['lr'] must be a mapping of the configuration's "
+     "fields to values, such as {'seeds': [0, 1]} (the scale is a parameter of its own)"),
+    (["paper_b_boundaries", "-p", "datasets", "[circles]"], "datasets=['circles'] is fixed by this chapter (Figure "
+     "2's data sets, Figure 6's); allowed: leave it out"),
     (["paper_a_training", "-p", "seeds", "[0, 0]"],
      "seeds=[0, 0] lists 0 more than once; allowed: a list without repeats"),
     (["paper_a_training", "-p", "models", "[resnet18, resnet18]"],
@@ -215,7 +223,7 @@ def test_good_chapters_execute_with_their_parameters_only_after_all_are_checked(
     assert cli.main(argv) == 2 and calls == []
     argv[8] = "1e-2"
     assert cli.main(argv) == 0
-    parameters = {"scale": "cpu", "seeds": [0, 1], "lr": 0.01}
+    parameters = {"scale": "cpu", "overrides": {"seeds": [0, 1], "lr": 0.01}}
     assert calls == [("paper_a_training", parameters), ("paper_a_heuristics", parameters)]
     calls.clear()
     # --executor goes to the chapters that train, not to the pages that only gather

@@ -36,6 +36,17 @@ def test_scales_and_overrides():
         protocol.config_for("cpu", models=["alexnet"])
 
 
+def test_densenet_runs_at_the_width_and_lr_its_pilot_fitted_and_the_chapter_quotes_it(monkeypatch):
+    cpu = protocol.config_for("cpu")
+    run = protocol.vanilla(cpu, "densenet40", 0, "random")
+    assert (run.width, run.train.lr) == (0.5, 0.1)
+    assert "nor at width 0.25 with lr 0.1; at width 0.5 and lr 0.1 it fitted in 43 epochs" in protocol.pilots_text()
+    # The setting follows the pilot's data: another fitted (width, lr) moves both the runs and the sentence.
+    monkeypatch.setattr(protocol, "DENSENET_PILOT", {(0.25, 0.1): 50, (0.5, 0.1): 43})
+    monkeypatch.setattr(protocol, "DENSENET_SETTING", (0.25, 0.1))
+    assert "at width 0.25 and lr 0.1 it fitted in 50 epochs" in protocol.densenet_choice()
+
+
 def test_phase_1_runs_each_model_at_the_r_and_cap_the_pilot_gives_it():
     cpu = protocol.config_for("cpu")
     phase1 = {run.model: run.adversarial for labels, run in paper_a.main_grid(cpu) if labels["init"] == "adversarial"}

@@ -21,33 +21,33 @@ import nbformat
 import papermill
 import torch
 import yaml
-from tqdm import tqdm
 
 from badminima.core import convnets, jobs, runtime
-from badminima.core.config import ParameterError, check_choice, check_range
+from badminima.core.config import ParameterError, check_choice
 from badminima.core.journal import JOURNAL
 from badminima.core.stats import Verdict
 from badminima.core.store import Store
 from badminima.beyond import protocol as beyond
+from badminima.book import progress
 from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
+from badminima.paper_b import boundaries as paper_b_boundaries
 from badminima.paper_b import claims as paper_b_claims
 from badminima.paper_b import protocol as paper_b
 
 
-def _boundaries(scale: str, fixed_draw: int | None = None, **options: Any) -> Any:
-    if fixed_draw is not None:   # the data seed of Figure 6b's one draw
-        check_range("fixed_draw", fixed_draw, 0, integer=True)
-    return paper_b.config_for(scale, datasets=paper_b.BOUNDARY_DATASETS, **options)
-
-
 def _anywhere(config: Callable[..., Any]) -> Callable[..., Any]:
-    """A chapter's configuration that also takes `executor`: where its jobs run, not what they compute, so it is
-    checked and kept out of the configuration (the results' keys do not change)."""
-    def build(scale: str, executor: str = "local", **options: Any) -> Any:
+    """A chapter's configuration from its three parameters: `scale`, `overrides` (the configuration's fields that
+    differ from the scale's values, checked by the configuration itself) and `executor` (where its jobs run, not
+    what they compute, so it is checked and kept out of the configuration: the results' keys do not change)."""
+    def build(scale: str, executor: str = "local", overrides: dict[str, Any] | None = None) -> Any:
         jobs.check_executor(executor)
-        return config(scale, **options)
+        overrides = {} if overrides is None else overrides
+        if not isinstance(overrides, dict) or not all(isinstance(k, str) and k != "scale" for k in overrides):
+            raise ParameterError(f"overrides={overrides!r} must be a mapping of the configuration's fields to values, "
+                                 "such as {'seeds': [0, 1]} (the scale is a parameter of its own)")
+        return config(scale, **overrides)
     return build
 
 
@@ -87,7 +87,8 @@ CHAPTERS = {
                                   tuple(paper_a.SCALES), paper_a_claims.complexity_verdicts),
     "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 465, "B", tuple(paper_b.SCALES),
                               paper_b_claims.widths_verdicts),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(_boundaries), 725, "B", tuple(paper_b.SCALES),
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(paper_b_boundaries.config_for), 725, "B",
+                                  tuple(paper_b.SCALES),
                                   paper_b_claims.boundaries_verdicts),
     "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 94, "B",
                               tuple(paper_b.BUDGET_SCALES)),
@@ -133,6 +134,27 @@ def parameters_of(name: str, root: Path) -> dict[str, Any]:
     """Chapter `name`'s parameters and their defaults."""
     check_choice("chapter", name, CHAPTERS)
     return declared_parameters(jupytext.read(Path(root) / "notebooks" / CHAPTERS[name].source))
+
+
+def folded(name: str, root: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """`parameters` as chapter `name` declares them: where it has `overrides`, a name it does not declare is a field
+    of its configuration and goes there (merged with an `overrides` given too), so `-p lr 0.05` means
+    `overrides = {"lr": 0.05}`."""
+    declared = parameters_of(name, root)
+    fields = {k: v for k, v in parameters.items() if k not in declared}
+    if "overrides" not in declared or not fields:
+        return dict(parameters)
+    given = parameters.get("overrides") or {}
+    if not isinstance(given, dict):
+        return dict(parameters)   # `check` refuses it, with its own line
+    return {**{k: v for k, v in parameters.items() if k in declared}, "overrides": {**given, **fields}}
+
+
+def flat(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A chapter's parameters with its overrides spread out beside them, as a reader or a command line names them."""
+    overrides = parameters.get("overrides")
+    rest = {k: v for k, v in parameters.items() if k != "overrides"}
+    return {**rest, **overrides} if isinstance(overrides, dict) else dict(parameters)
 
 
 def check(name: str, root: Path, parameters: dict[str, Any]) -> None:
@@ -186,7 +208,7 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     execution is kept beside it as <name>.failed.ipynb. `cell_timeout` (seconds) fails a cell that runs longer, so
     a hung kernel cannot stall the tests. The executed notebook records how it was made (see `record`)."""
     root = Path(root).resolve()
-    parameters = parameters or {}
+    parameters = folded(name, root, parameters or {})
     check(name, root, parameters)
     out_dir = Path(out_dir) if out_dir else root / "book" / "chapters"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,10 +223,10 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     # Only the kernel gets these variables: this process's environment is left as it was.
     kernel_env = {"BADMINIMA_RESULTS": os.environ.get("BADMINIMA_RESULTS", str(root / "results")),
                   JOURNAL: str(journal), **runtime.KEEP_FREED_MEMORY}
-    total = _results_before(final, {**parameters_of(name, root), **parameters})
+    total = progress.results_before(final, {**parameters_of(name, root), **parameters})
     start = time.time()
     try:
-        with runtime.environment(**kernel_env), _Progress(journal, f"{position}{name}", total):
+        with runtime.environment(**kernel_env), progress.Bar(journal, f"{position}{name}", total):
             _papermill(plain, running, parameters=parameters, kernel_name="python3", cwd=str(root),
                        progress_bar=False, execution_timeout=cell_timeout)
     except BaseException:
@@ -213,7 +235,7 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
         raise
     finally:
         plain.unlink()
-    record(running, name, root, parameters, time.time() - start, journal_counts(journal), journal_results(journal))
+    record(running, name, root, parameters, time.time() - start, progress.counts(journal), progress.results(journal))
     journal.unlink(missing_ok=True)
     os.replace(running, final)
     return final
@@ -265,65 +287,6 @@ def _stop_kernel(kernels: list[int], started: list[int], thread: threading.Threa
     thread.join(STOP_SECONDS / 4)
 
 
-def _journal_results(journal: Path) -> tuple[set, set]:
-    """The (kind, key) of the results a chapter's kernel trained, and of those it loaded."""
-    trained, loaded = set(), set()
-    if journal.exists():
-        for line in journal.read_text().splitlines():
-            fields = line.split()
-            if len(fields) == 3:   # the progress bar may read a line the kernel is still appending
-                (trained if fields[0] == "trained" else loaded).add(tuple(fields[1:]))
-    return trained, loaded
-
-
-def journal_counts(journal: Path) -> dict[str, int]:
-    """How many distinct results a chapter's kernel trained, and how many more it only loaded."""
-    trained, loaded = _journal_results(journal)
-    return {"trained": len(trained), "loaded": len(loaded - trained)}
-
-
-def journal_results(journal: Path) -> list[str]:
-    """Every result a chapter's kernel read, trained or loaded, as kind/key, sorted: what its page shows."""
-    return sorted(f"{kind}/{key}" for kind, key in set().union(*_journal_results(journal)))
-
-
-def _results_before(notebook: Path, parameters: dict[str, Any]) -> int | None:
-    """How many results the chapter's previous execution with the same parameters read: the progress bar's total
-    (None when unknown: the bar then counts without one)."""
-    if not notebook.exists():
-        return None
-    meta = nbformat.read(notebook, as_version=4).metadata.get("badminima", {})
-    return sum(meta["runs"].values()) if meta.get("parameters") == parameters else None
-
-
-class _Progress:
-    """A tqdm bar over the results a chapter's kernel has loaded or trained so far, read from its journal every
-    second (the kernel is another process), with the count trained and, once it has a total, the time left."""
-
-    def __init__(self, journal: Path, label: str, total: int | None):
-        self.journal, self.stop = journal, threading.Event()
-        self.bar = tqdm(total=total, desc=label, unit="result", leave=False, file=sys.stdout)
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self.stop.wait(1.0):
-            counts = journal_counts(self.journal)
-            done = counts["trained"] + counts["loaded"]
-            if self.bar.total is not None and done > self.bar.total:
-                self.bar.total = done
-            self.bar.update(done - self.bar.n)
-            self.bar.set_postfix(trained=counts["trained"], refresh=True)
-
-    def __enter__(self) -> "_Progress":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.bar.close()
-
-
 def _commit(root: Path) -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -335,16 +298,26 @@ def _commit(root: Path) -> str:
     return sha + (" (with uncommitted changes)" if dirty else "")
 
 
+def _yaml(value: Any) -> str:
+    """A parameter's value as YAML in one line, as papermill's -y and the command line's -p read it."""
+    plain = lambda v: [plain(x) for x in v] if isinstance(v, (list, tuple)) else (
+        {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v)
+    if isinstance(value, str):
+        return repr(value)
+    if not isinstance(value, (list, tuple, dict)):
+        return str(value)   # a number or a bool (YAML would end a lone scalar with a line "...")
+    return yaml.safe_dump(plain(value), default_flow_style=True, sort_keys=False, width=10**6).strip()
+
+
 def rerun_commands(name: str, parameters: dict[str, Any]) -> str:
-    """The shell commands that execute the chapter again with these parameters: the project's command line, then
-    papermill on the jupytext source."""
-    given = {k: v for k, v in parameters.items() if v is not None}
-    as_yaml = lambda v: repr(v) if isinstance(v, str) else str(list(v) if isinstance(v, tuple) else v)
+    """The shell commands that execute the chapter again with these parameters: the project's command line (each
+    override a -p of its own), then papermill on the jupytext source."""
+    given = {k: v for k, v in parameters.items() if v is not None and v != {}}
     cli = f"python -m badminima chapter {name}" + "".join(
-        f" --scale {v}" if k == "scale" else f" -p {k} \"{as_yaml(v)}\"" for k, v in given.items())
+        f" --scale {v}" if k == "scale" else f" -p {k} \"{_yaml(v)}\"" for k, v in flat(given).items())
     # papermill's -p reads a number or a word; a list, a dict or a bool goes through -y as YAML.
     plain = lambda v: isinstance(v, (int, float, str)) and not isinstance(v, bool)
-    paper = "".join(f" -p {k} {v}" if plain(v) else f" -y \"{k}: {as_yaml(v)}\"" for k, v in given.items())
+    paper = "".join(f" -p {k} {v}" if plain(v) else f" -y \"{k}: {_yaml(v)}\"" for k, v in given.items())
     return (f"{cli}\n"
             f"python -m jupytext --to ipynb notebooks/{CHAPTERS[name].source} -o /tmp/{name}.ipynb\n"
             f"papermill /tmp/{name}.ipynb /tmp/{name}-out.ipynb{paper}")
@@ -373,7 +346,7 @@ def record(notebook: Path, name: str, root: Path, given: dict[str, Any], seconds
     box = (f"````{{admonition}} Executed{scale} in {meta['seconds']:.0f} s, {executed}: {runs['trained']} result(s) trained, "
            f"{runs['loaded']} loaded. How to re-run it\n:class: note dropdown\n"
            f"On {meta['machine']}, from commit `{meta['commit']}`.\n\n"
-           f"Parameters ({'None: the scale' + chr(39) + 's value'}): {shown}.\n\n"
+           f"Parameters (`overrides`: the configuration's fields changed from the scale's values): {shown}.\n\n"
            f"To re-run it (the project's command line, or papermill on the jupytext source):\n\n"
            f"```bash\n{rerun_commands(name, given)}\n```\n````")
     title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
@@ -388,8 +361,8 @@ def chapter_parameters(root: Path, names: list[str], scale: str, parameters: dic
     for name in names:
         check_choice("chapter", name, CHAPTERS)
     common = {"scale": scale, **({"executor": executor} if executor is not None else {})}
-    given = {name: {**{k: v for k, v in common.items() if k in parameters_of(name, root)}, **(parameters or {})}
-             for name in names}
+    given = {name: folded(name, root, {**{k: v for k, v in common.items() if k in parameters_of(name, root)},
+                                       **(parameters or {})}) for name in names}
     for name in names:
         check(name, root, given[name])
     return given
@@ -434,7 +407,7 @@ def expected_time(root: Path, given: dict[str, dict[str, Any]]) -> str:
 
 
 def _set_text(parameters: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in parameters.items()) or "defaults"
+    return ", ".join(f"{k}={v!r}" for k, v in flat(parameters).items()) or "defaults"
 
 
 def build(root: Path) -> Path:

@@ -46,7 +46,7 @@ def chapter_config(name: str, chapters_dir: str | Path = CHAPTERS_DIR) -> tuple[
 
 def _set(parameters: dict[str, Any]) -> str:
     """The parameters given a value (the others keep the scale's defaults), as `name=value` pairs."""
-    chosen = [f"{k}={v!r}" for k, v in parameters.items() if v is not None and k != "scale"]
+    chosen = [f"{k}={v!r}" for k, v in chapters.flat(parameters).items() if v is not None and k != "scale"]
     return ", ".join(chosen) or "the scale's defaults"
 
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from badminima.core.config import ParameterError
+from badminima.core.config import ParameterError, check_range
 from badminima.core.jobs import Job
 from badminima.core.metrics import boundary_length
 from badminima.core.models import MLP, member_logits
 from badminima.core.plots import extent_of
 from badminima.paper_b import protocol
 from badminima.paper_b import experiments
-from badminima.paper_b.datasets import FIXED_DRAW, dataset_name, problem_of
+from badminima.paper_b.datasets import dataset_name, problem_of
 from badminima.paper_b.runs import MEMBERS, members_of, net_of, per_member, run_problem, width_jobs
 from badminima.core.store import Store
 
@@ -139,12 +139,24 @@ class Figure6:
         return self.one_draw.data_seed
 
 
-def figure6_configs(scale: str, fixed_draw: int | None = None, **options) -> Figure6:
-    """Figure 6's configurations at a scale, with the chapter's options (None keeps the default); `fixed_draw`: the
-    data seed of the one draw (None: datasets.FIXED_DRAW)."""
-    fixed = FIXED_DRAW if fixed_draw is None else fixed_draw
-    averaged = protocol.config_for(scale, **{**options, "datasets": protocol.FIGURE6_DATASETS})
-    one_draw = protocol.config_for(scale, **{**options, "datasets": protocol.FIGURE6_DATASETS, "data_seed": fixed})
+def config_for(scale: str, fixed_draw: int | None = None, **overrides) -> protocol.WidthsConfig:
+    """The chapter's configuration: the width sweep's at a scale on Figure 2's data sets, with the overrides (None
+    keeps the default). `fixed_draw` is Figure 6's (figure6_configs), checked here so that the chapter refuses it
+    before anything trains."""
+    if fixed_draw is not None:
+        check_range("fixed_draw", fixed_draw, 0, integer=True)
+    if overrides.get("datasets") is not None:
+        raise ParameterError(f"datasets={overrides['datasets']!r} is fixed by this chapter (Figure 2's data sets, "
+                             "Figure 6's); allowed: leave it out")
+    return protocol.config_for(scale, **{**overrides, "datasets": protocol.BOUNDARY_DATASETS})
+
+
+def figure6_configs(scale: str, fixed_draw: int | None = None, **overrides) -> Figure6:
+    """Figure 6's configurations at a scale, with the chapter's overrides (None keeps the default); `fixed_draw`:
+    the data seed of the one draw (None: protocol.FIXED_DRAW)."""
+    fixed = protocol.FIXED_DRAW if fixed_draw is None else fixed_draw
+    averaged = protocol.config_for(scale, **{**overrides, "datasets": protocol.FIGURE6_DATASETS})
+    one_draw = protocol.config_for(scale, **{**overrides, "datasets": protocol.FIGURE6_DATASETS, "data_seed": fixed})
     return Figure6(averaged, one_draw)
 
 

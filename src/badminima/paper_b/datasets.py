@@ -17,9 +17,6 @@ from badminima.core.train import TrainConfig
 
 Tensor = torch.Tensor
 
-FIXED_DRAW = 0               # the data seed of Figure 6b's one draw, unless a notebook says otherwise
-
-
 def dataset_name(cfg: protocol.WidthsConfig, dataset: str) -> str:
     if dataset == "vmnist" and cfg.image_source == "fashion_mnist":
         return "vectorized Fashion-MNIST"
