@@ -31,8 +31,8 @@ def page(tmp_path_factory):
     data = live.page_data(cfg, store)
     (tmp / "page").mkdir()
     shutil.copy(ROOT / "book" / "static" / "live.js", tmp / "page" / "live.js")
-    (tmp / "page" / "index.html").write_text('<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
-                                             + live.page_html(data, script="live.js") + "</body></html>")
+    head = '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body>'
+    (tmp / "page" / "index.html").write_text(head + live.page_html(data, script="live.js") + "</body></html>")
     return cfg, store, data, tmp / "page"
 
 
@@ -60,7 +60,8 @@ def test_the_page_starts_from_the_stored_states_and_data_bit_for_bit(page):
         got = _start(data, name)
         for key in live.PARAMS:
             assert got[key].dtype == torch.float64
-            assert torch.equal(got[key].float(), state[key][i:i + 1]) and torch.equal(got[key], state[key][i:i + 1].double())
+            mine = state[key][i:i + 1]
+            assert torch.equal(got[key].float(), mine) and torch.equal(got[key], mine.double())
     x, y = _points(data)
     assert torch.equal(x, problem.data.x[i].double()) and torch.equal(y, problem.data.y[i])
     assert torch.equal(_points(data, labels="y_random")[1], runs._random_labels(problem)[i])
@@ -177,7 +178,8 @@ def test_the_page_trains_as_the_float64_reference(page, chromium, how):
 
 
 def _pixels(tab, panel=0, canvas=0):
-    return tab.evaluate("([p, c]) => { const el = document.querySelectorAll('.bl-panel')[p].querySelectorAll('canvas')[c];"
+    return tab.evaluate("([p, c]) => { const el = document.querySelectorAll('.bl-panel')[p]"
+                        ".querySelectorAll('canvas')[c];"
                         " return Array.from(el.getContext('2d').getImageData(0, 0, el.width, el.height).data); }",
                         [panel, canvas])
 
@@ -189,7 +191,8 @@ def test_the_page_draws_reacts_and_runs_from_the_keyboard(page, chromium):
     assert len({tuple(px) for px in first[::7]}) > 20, "the boundary canvas is drawn, not blank"
     assert np.array(_pixels(tab, canvas=1)).reshape(-1, 4)[:, :3].min() < 100, "the curves are drawn"
     selects = tab.locator(".bl-controls select")
-    other = next(d for d, _ in data["datasets"] if d != tab.evaluate("window.badminimaLive.panels()[0].cell").split("/")[0])
+    shown = tab.evaluate("window.badminimaLive.panels()[0].cell").split("/")[0]
+    other = next(d for d, _ in data["datasets"] if d != shown)
     selects.nth(0).select_option(other)
     moved = np.array(_pixels(tab)).reshape(-1, 4)
     assert tab.evaluate("window.badminimaLive.panels()[0].cell").startswith(other + "/")

@@ -175,7 +175,8 @@
     var d = this.data, self = this;
     var c = this.controls = {
       dataset: select("Data set", d.datasets, d.datasets[0][0]),
-      width: select("Width p", d.widths.map(function (p) { return [p, String(p)]; }), d.widths[Math.min(2, d.widths.length - 1)]),
+      width: select("Width p", d.widths.map(function (p) { return [p, String(p)]; }),
+                    d.widths[Math.min(2, d.widths.length - 1)]),
       seed: select("Seed", d.seeds.map(function (s) { return [s, String(s)]; }), d.seeds[0]),
       phase: select("Labels", [["2", "phase 2: true labels"], ["1", "phase 1: random labels"]], "2"),
       speed: select("Steps per frame", [[1, "1"], [10, "10"], [100, "100"], [1000, "1,000"], [10000, "10,000"],
@@ -183,7 +184,8 @@
     this.lr = el("input", {type: "number", min: "0.0001", max: "10", step: "0.001", value: String(d.lr),
                            "aria-label": "Step size", disabled: ""});
     this.lrNote = el("span", {"class": "bl-note"});
-    this.buttons = {run: el("button", {type: "button", text: "Run"}), pause: el("button", {type: "button", text: "Pause"}),
+    this.buttons = {run: el("button", {type: "button", text: "Run"}),
+                    pause: el("button", {type: "button", text: "Pause"}),
                     reset: el("button", {type: "button", text: "Reset"})};
     var bar = el("div", {"class": "bl-controls"}, [c.dataset.box, c.width.box, c.seed.box, c.phase.box,
       el("label", {}, [el("span", {text: "Step size"}), this.lr]), this.lrNote, c.speed.box,
@@ -227,7 +229,10 @@
                  yTest: labels(raw.y_test)};
       var all = Array.prototype.slice.call(pts.x).concat(Array.prototype.slice.call(pts.xTest));
       var lo = [Infinity, Infinity], hi = [-Infinity, -Infinity];
-      for (var i = 0; i < all.length; i++) { lo[i % 2] = Math.min(lo[i % 2], all[i]); hi[i % 2] = Math.max(hi[i % 2], all[i]); }
+      for (var i = 0; i < all.length; i++) {
+        lo[i % 2] = Math.min(lo[i % 2], all[i]);
+        hi[i % 2] = Math.max(hi[i % 2], all[i]);
+      }
       var half = 0.55 * Math.max(hi[0] - lo[0], hi[1] - lo[1]);   // a square view, 5% beyond the farthest point
       pts.view = {cx: (lo[0] + hi[0]) / 2, cy: (lo[1] + hi[1]) / 2, half: half};
       this.cache[key] = pts;
@@ -360,7 +365,9 @@
     off.getContext("2d").putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(off, 0, 0, size, size);
-    var at = function (x0, x1) { return [(x0 - v.cx + v.half) / (2 * v.half) * size, (v.cy + v.half - x1) / (2 * v.half) * size]; };
+    var at = function (x0, x1) {
+      return [(x0 - v.cx + v.half) / (2 * v.half) * size, (v.cy + v.half - x1) / (2 * v.half) * size];
+    };
     for (var i = 0; i < pts.yTest.length; i++) {   // test points: small and faint
       var tp = at(pts.xTest[2 * i], pts.xTest[2 * i + 1]), tc = COLORS[pts.yTest[i]];
       ctx.fillStyle = "rgba(" + tc.join(",") + ",0.45)";
@@ -380,7 +387,8 @@
     var last = c.step[c.step.length - 1] || 0, span = Math.max(10, last);
     var xAt = function (s) { return pad + (W - pad - 6) * s / span; };
     var losses = c.loss.filter(function (l) { return l > 0 && isFinite(l); });
-    var lo = Math.floor(Math.log10(Math.min.apply(null, losses.concat([0.1])))), hi = Math.ceil(Math.log10(Math.max.apply(null, losses.concat([1]))));
+    var lo = Math.floor(Math.log10(Math.min.apply(null, losses.concat([0.1]))));
+    var hi = Math.ceil(Math.log10(Math.max.apply(null, losses.concat([1]))));
     var line = function (vals, top, height, toY, colour, dash) {
       ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.beginPath();
       var started = false;
@@ -401,7 +409,8 @@
     ctx.fillText("1e" + hi.toFixed(0), 2, half + 14); ctx.fillText("1e" + lo.toFixed(0), 2, H - 16);
     ctx.fillText("accuracy: train (solid), test (dashed)", pad + 4, 18);
     ctx.fillText("loss (log scale)", pad + 4, half + 18);
-    ctx.fillText("0", pad, H - 4); ctx.fillText(span.toLocaleString("en") + " steps (cap " + cap.toLocaleString("en") + ")", W - 170, H - 4);
+    ctx.fillText("0", pad, H - 4);
+    ctx.fillText(span.toLocaleString("en") + " steps (cap " + cap.toLocaleString("en") + ")", W - 170, H - 4);
   }
 
   // ---- set-up, and what the tests and the benchmark call ------------------------------------------------------
@@ -420,7 +429,8 @@
 
   // A run of `steps` steps (fewer if it stops) of a cell from a start, on the true labels (phase "2") or the
   // random ones ("1") at the protocol's step: loss and training accuracy at every `every`-th step and the last,
-  // and the final weights. The page's engine exactly as the buttons run it, without drawing.
+  // the final weights and their accuracy on the true test labels. The page's engine exactly as the buttons run
+  // it, without drawing.
   api.trajectory = function (cell, startName, steps, every, phase) {
     var d = instances[0].data, parts = cell.split("/"), pts = instances[0].points(parts[0] + "/" + parts[2]);
     var run = new Run(decode(d.cells[cell].starts[startName]), pts.x, phase === "1" ? pts.yRandom : pts.y, d.lr, steps);
@@ -434,6 +444,7 @@
       run.advance(every - run.t % every);
     }
     if (run.done === "fitted") { out.fit_step = run.t; }
+    out.test_acc = accuracyOn(run.w, pts.xTest, pts.yTest);
     if (out.step.length > 1 && out.step[out.step.length - 1] === out.step[out.step.length - 2]) {
       ["step", "loss", "train_acc"].forEach(function (k) { out[k].pop(); });
     }
@@ -457,7 +468,6 @@
     });
   };
 
-  api.decode = decode;
   start();
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
 })();

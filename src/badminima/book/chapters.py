@@ -95,6 +95,7 @@ CHAPTERS = {
     "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 261, "beyond", tuple(beyond.SCALES)),
     "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 163, "beyond",
                               tuple(beyond.REPAIR_SCALES)),
+    "paper_b_live": Chapter("paper_b_live.md", _anywhere(paper_b.config_for), 5, "B", tuple(paper_b.SCALES)),
     "reproduce": Chapter("reproduce.md", None, 63, "summary"),
     "status": Chapter("status.md", None, 5, "summary"),
     "index": Chapter("index.md", None, 8, None),

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,7 @@ RANDOM, ADVERSARIAL = "random", "adversarial"
 AGREE_STEPS = 0.01
 AGREE_POINTS = 1.0
 SCRIPT = "../../live.js"   # the engine, from a chapter's page (book/chapters/*.html; _config.yml's html_extra_path)
+ENGINE = Path("book") / "static" / "live.js"   # the script, in the book's root (a chapter's working folder)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ def _cells(cfg: LiveConfig, dataset: str, store: Store) -> tuple[dict, dict]:
     points = {}
     for i, seed in enumerate(seeds):
         d = i if data.x.shape[0] > 1 else 0   # one draw per seed, or one shared draw
-        points[f"{dataset}/{seed}"] = {"x": encode(data.x[d]), "y": _labels(data.y[d]), "x_test": encode(data.x_test[d]),
-                                       "y_test": _labels(data.y_test[d]), "y_random": _labels(random_labels[i])}
+        points[f"{dataset}/{seed}"] = {"x": encode(data.x[d]), "y": _labels(data.y[d]),
+                                       "x_test": encode(data.x_test[d]), "y_test": _labels(data.y_test[d]),
+                                       "y_random": _labels(random_labels[i])}
     cells = {}
     for width in cfg.sweep.widths:
         states = runs.states(problem, width, store)
@@ -130,6 +133,20 @@ def page_data(cfg: LiveConfig, store: Store | None = None) -> dict:
             "datasets": [[d, protocol.REGISTRY[d].name] for d in s.datasets],
             "starts": [RANDOM, ADVERSARIAL] + [name for name, _ in cfg.repairs], "params": list(PARAMS),
             "agree": {"steps": AGREE_STEPS, "points": AGREE_POINTS}, "points": points, "cells": cells}
+
+
+def describe(cfg: LiveConfig, data: dict, shown: str, root: Path = Path(".")) -> str:
+    """The page's cells, settings and size, for the chapter's text."""
+    s, cells = cfg.sweep, data["cells"].values()
+    stored = sum(o is not None for c in cells for o in c["stored"]["2"].values())
+    return (f"Data sets {', '.join(name for _, name in data['datasets'])}; widths {', '.join(map(str, s.widths))}; "
+            f"seeds {', '.join(map(str, data['seeds']))} (the first {len(data['seeds'])} of the sweep's "
+            f"{len(s.seeds)}); starts {', '.join(data['starts'])}. Phase 2: step {s.lr:g}, to zero training error "
+            f"or {s.max_steps:,} steps. A run agrees with the stored one when both fitted within "
+            f"{AGREE_STEPS:.0%} of each other's steps (or both hit the cap) and their test accuracies are within "
+            f"{AGREE_POINTS:g} point; {stored} of the {len(data['cells']) * len(data['starts'])} cell starts have a "
+            f"stored run. The page carries {len(shown) / 1e6:.2f} MB of data and markup, and a script of "
+            f"{(Path(root) / ENGINE).stat().st_size / 1e3:.0f} kB.")
 
 
 def page_html(data: dict, script: str = SCRIPT, element: str = "badminima-live") -> str:
