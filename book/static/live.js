@@ -83,19 +83,6 @@
     }
   };
 
-  // One step of full-batch gradient descent (torch.optim.SGD without momentum: w - lr g), after checking the
-  // weights it starts from. Returns what the forward pass saw: {loss, acc} at the weights before the step.
-  Engine.prototype.step = function (w, x, y, lr, update) {
-    this.forward(w, x, this.n, this.z, true);
-    var seen = lossAndAccuracy(this.z, y, this.n);
-    if (update) {
-      this.backward(w, x, y);
-      var g = this.grad;
-      for (var k = 0; k < w.length; k++) { w[k] -= lr * g[k]; }
-    }
-    return seen;
-  };
-
   // ---- one run: a start, labels, a step size, the stopping rule -----------------------------------------------
   // As core/train.py's `train` stops: at the first step t >= 1 whose weights classify every training point
   // correctly (fit_step = t), at a non-finite loss (diverged), or after `cap` steps.
@@ -103,20 +90,20 @@
   function Run(w, x, y, lr, cap) {
     this.w = Float64Array.from(w); this.x = x; this.y = y; this.lr = lr; this.cap = cap;
     this.engine = new Engine(w.length >> 2, y.length);
-    this.t = 0; this.done = null; this.last = null;
+    this.t = 0; this.done = null;
   }
 
-  Run.prototype.advance = function (steps) {   // up to `steps` steps; returns how many it took
-    var taken = 0;
+  // Up to `steps` steps of full-batch gradient descent; returns how many it took. Each step's forward pass first
+  // checks the weights it starts from (as `train`'s does); the update is torch.optim.SGD's without momentum, w - lr g.
+  Run.prototype.advance = function (steps) {
+    var e = this.engine, w = this.w, g = e.grad, lr = this.lr, taken = 0;
     while (!this.done && taken < steps) {
-      var more = this.t < this.cap;
-      var seen = this.engine.step(this.w, this.x, this.y, this.lr, false);
-      this.last = seen;
+      e.forward(w, this.x, e.n, e.z, true);
+      var seen = lossAndAccuracy(e.z, this.y, e.n);
       if (!isFinite(seen.loss)) { this.done = "diverged"; break; }
       if (this.t >= 1 && seen.acc === 1) { this.done = "fitted"; break; }
-      if (!more) { this.done = "cap"; break; }
-      this.engine.backward(this.w, this.x, this.y);
-      var g = this.engine.grad, w = this.w, lr = this.lr;
+      if (this.t >= this.cap) { this.done = "cap"; break; }
+      e.backward(w, this.x, this.y);
       for (var k = 0; k < w.length; k++) { w[k] -= lr * g[k]; }
       this.t++; taken++;
     }
@@ -138,7 +125,7 @@
   // ---- the page ---------------------------------------------------------------------------------------------
 
   var STYLE = ".badminima-live{font-size:.9rem}.bl-controls{display:flex;flex-wrap:wrap;gap:.4rem 1rem;" +
-    "align-items:center;margin:.5rem 0}.bl-controls label{display:flex;gap:.3rem;align-items:center}" +
+    "align-items:center;margin:.5rem 0}.badminima-live label{display:flex;gap:.3rem;align-items:center}" +
     ".badminima-live button,.badminima-live select,.badminima-live input{font:inherit;padding:.15rem .4rem}" +
     ".badminima-live :focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}" +
     ".bl-panels{display:flex;flex-wrap:wrap;gap:1rem}.bl-panel{flex:1 1 300px;max-width:340px}" +
