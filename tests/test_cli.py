@@ -107,6 +107,8 @@ CHAPTER_CASES = [
      f"colour='red' is an unknown parameter of Paper A's image chapters; allowed: {PAPER_A_FIELDS}"),
     (["paper_a_training", "-p", "overrides", "[lr]"], "overrides=['lr'] must be a mapping of the configuration's "
      "fields to values, such as {'seeds': [0, 1]} (the scale is a parameter of its own)"),
+    (["paper_b_live", "-p", "datasets", "[vmnist]"],
+     "dataset='vmnist' is not allowed; choose one of 'gaussians', 'circles', 'spirals'"),
     (["paper_b_boundaries", "-p", "datasets", "[circles]"], "datasets=['circles'] is fixed by this chapter (Figure "
      "2's data sets, Figure 6's); allowed: leave it out"),
     (["paper_a_training", "-p", "seeds", "[0, 0]"],

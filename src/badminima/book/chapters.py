@@ -34,6 +34,7 @@ from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
 from badminima.paper_b import boundaries as paper_b_boundaries
 from badminima.paper_b import claims as paper_b_claims
+from badminima.paper_b import live as paper_b_live
 from badminima.paper_b import protocol as paper_b
 
 
@@ -95,7 +96,7 @@ CHAPTERS = {
     "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 261, "beyond", tuple(beyond.SCALES)),
     "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 163, "beyond",
                               tuple(beyond.REPAIR_SCALES)),
-    "paper_b_live": Chapter("paper_b_live.md", _anywhere(paper_b.config_for), 5, "B", tuple(paper_b.SCALES)),
+    "paper_b_live": Chapter("paper_b_live.md", _anywhere(paper_b_live.config_for), 5, "B", tuple(paper_b.SCALES)),
     "reproduce": Chapter("reproduce.md", None, 63, "summary"),
     "status": Chapter("status.md", None, 5, "summary"),
     "index": Chapter("index.md", None, 8, None),

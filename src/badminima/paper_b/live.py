@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from badminima.beyond import protocol as beyond_protocol
 from badminima.beyond import repairs as beyond_repairs
+from badminima.core.config import check_choice
 from badminima.core.metrics import predict
 from badminima.core.repairs import Repair
 from badminima.core.store import NotStored, ReadOnlyStore, Store
@@ -52,6 +53,8 @@ class LiveConfig:
 def config_for(scale: str, **overrides) -> LiveConfig:
     """The page's cells at a scale: the widths chapter's configuration (with `overrides`) on the 2-D sets."""
     sweep = protocol.config_for(scale, **{"datasets": DATASETS, **overrides})
+    for name in sweep.datasets:   # the sweep checked the list; the page draws boundaries, so 2-D sets only
+        check_choice("dataset", name, DATASETS)
     return LiveConfig(sweep, _shown_repairs(beyond_repairs.net_repairs(beyond_protocol.repairs_config_for(scale))))
 
 
