@@ -99,7 +99,7 @@ def _cells(cfg: LiveConfig, dataset: str, store: Store) -> tuple[dict, dict]:
     """One data set's points per seed and its cells (width/seed): start states and stored outcomes."""
     problem = problem_of(cfg.sweep, dataset)
     seeds, k = problem.seeds[:LIVE_SEEDS], len(problem.seeds)
-    data, random_labels = problem.data, runs._random_labels(problem)
+    data, random_labels = problem.data, runs.random_labels_of(problem)
     points = {}
     for i, seed in enumerate(seeds):
         d = i if data.x.shape[0] > 1 else 0   # one draw per seed, or one shared draw

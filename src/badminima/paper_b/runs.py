@@ -173,7 +173,7 @@ def run_width(cfg: protocol.WidthsConfig, dataset: str, width: int, store: Store
     return run_problem(problem_of(cfg, dataset), width, store)
 
 
-def _random_labels(problem: Problem) -> Tensor:
+def random_labels_of(problem: Problem) -> Tensor:
     """Seed s's random labels (every seed's, stacked)."""
     n = problem.data.y.shape[1]
     return torch.stack([random_labels(n, problem.data.classes, RANDOM_LABEL_SEED + s) for s in problem.seeds])
@@ -199,7 +199,7 @@ def run_start(problem: Problem, width: int, store: Store | None = None) -> Store
     check_range("width", width, 1, integer=True)
     true = per_member(problem.data.y, 1, len(problem.seeds))
     return _run_group(store, _start_key(problem, width), problem, problem.sizes(width), problem.seeds * 2, None,
-                      torch.cat([true, _random_labels(problem)]))
+                      torch.cat([true, random_labels_of(problem)]))
 
 
 def run_problem(problem: Problem, width: int, store: Store | None = None) -> dict[str, Stored]:
@@ -272,5 +272,5 @@ def run_budget(problem: Problem, width: int, budget: int, store: Store | None = 
     check_range("budget", budget, 1, integer=True)
     short = dataclasses.replace(problem, train=dataclasses.replace(problem.train, max_epochs=budget))
     key = _budget_key(problem, width, budget)
-    phase1 = _run_group(store, key, short, problem.sizes(width), problem.seeds, None, _random_labels(problem))
+    phase1 = _run_group(store, key, short, problem.sizes(width), problem.seeds, None, random_labels_of(problem))
     return {"phase 1": phase1, "retrain": _retrain(store, key, problem, problem.sizes(width), phase1.weights)}
