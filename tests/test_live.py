@@ -65,7 +65,7 @@ def test_the_page_starts_from_the_stored_states_and_data_bit_for_bit(page):
             assert torch.equal(got[key].float(), mine) and torch.equal(got[key], mine.double())
     x, y = _points(data)
     assert torch.equal(x, problem.data.x[i].double()) and torch.equal(y, problem.data.y[i])
-    assert torch.equal(_points(data, labels="y_random")[1], runs._random_labels(problem)[i])
+    assert torch.equal(_points(data, labels="y_random")[1], runs.random_labels_of(problem)[i])
     groups = runs.run_problem(problem, width, store)
     outcome = data["cells"][f"{dataset}/{width}/{seed}"]["stored"]
     assert outcome["2"][live.ADVERSARIAL] == {"steps": groups["retrain"].metrics["fit_step"][i],
