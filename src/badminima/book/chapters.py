@@ -60,7 +60,9 @@ class Chapter:
     config: Callable[..., Any] | None
     # wall seconds at the default (cpu) scale from an empty store, measured from a fresh clone on a 2-core machine
     # (AVX-512, pinned kernels; commit 3245ec7, niced work beside it; Paper A's training chapter from a quiet run of
-    # the same settings, since beside that work it took 2375): what `make book` expects without an earlier execution
+    # the same settings, since beside that work it took 2375; the complexity chapter from a quiet rebuild at 434d04d
+    # that computed all its measures, over one process per core since): what `make book` expects without an earlier
+    # execution
     cpu_seconds: float
     part: str | None                # its part of the book (a key of PARTS); None: the landing page, the toc's root
     scales: tuple[str, ...] = ()    # the scales `config` takes: its protocol's table, so the command line offers them
@@ -84,7 +86,7 @@ CHAPTERS = {
                                    tuple(paper_a.SCALES), paper_a_claims.replication_verdicts),
     "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 279, "A",
                                   tuple(paper_a.SCALES), paper_a_claims.heuristics_verdicts),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 488, "A",
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 261, "A",
                                   tuple(paper_a.SCALES), paper_a_claims.complexity_verdicts),
     "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 465, "B", tuple(paper_b.SCALES),
                               paper_b_claims.widths_verdicts),
