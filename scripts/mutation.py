@@ -202,9 +202,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         'work.mkdir(parents=False)', "_lock made the kind's folder (for the lock file) before"),
     "badminima.core.store.xǁStoreǁremove__mutmut_2": (
         'wait=None)', 'None is false: the lock is tried without waiting, as with False'),
-    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_9": (
+    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_8": (
         '% 11**9', 'any modulus of at least 10**9 keeps the nanoseconds that tell set-asides within one second apart'),
-    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_10": (
+    "badminima.core.store.xǁStoreǁ_set_aside__mutmut_9": (
         '% 10**10', 'any modulus of at least 10**9 keeps the nanoseconds that tell set-asides within one second apart'),
     "badminima.core.store.xǁReadOnlyStoreǁload_or_run_many__mutmut_3": (
         'self.load_or_run(kind, c, None, data)', 'a read-only store never runs what it is given'),
