@@ -2,11 +2,14 @@
 record and its commands, wrapped figure panels, the offline animation, and the store's journal behind the progress
 bar."""
 import base64
+import os
 import re
+import shutil
 import time
 from pathlib import Path
 
 import matplotlib
+import jupytext
 import nbformat
 import pandas as pd
 import pytest
@@ -18,6 +21,8 @@ from badminima.book.cli import parse_value  # noqa: E402
 from badminima.core import plots  # noqa: E402
 from badminima.core.journal import JOURNAL  # noqa: E402
 from badminima.core.store import NotStored, Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_csv_link_carries_the_table_itself():
@@ -168,3 +173,26 @@ def test_a_row_of_boundaries_wraps():
     panel = {"logit_fn": lambda x: x[:, 0], "x": torch.randn(8, 2), "y": torch.tensor([0, 1] * 4)}
     fig = plots.boundary_grid([[panel] * 4], size=2.0, per_row=2)
     assert tuple(fig.get_size_inches()) == (4.0, 4.0) and len(fig.axes) == 4
+
+
+def test_the_book_executes_chapters_without_making_widgets(tmp_path, monkeypatch):
+    """nbclient intermittently hangs on a cell that calls ipywidgets.interact (show.widgets_shown): the chapters make
+    their widgets only in a notebook a reader runs, and the book's execution tells its kernels so."""
+    seen = {}
+
+    def papermill(source, running, **kwargs):   # the kernel's environment, instead of a kernel
+        seen["flag"] = os.environ.get(show.BOOK_EXECUTION)
+        shutil.copy(source, running)
+
+    monkeypatch.setattr(chapters, "_papermill", papermill)
+    chapters.execute("status", ROOT, out_dir=tmp_path)
+    assert seen["flag"] == "1" and os.environ.get(show.BOOK_EXECUTION) is None
+    monkeypatch.setenv(show.BOOK_EXECUTION, "1")
+    assert not show.widgets_shown()
+    monkeypatch.delenv(show.BOOK_EXECUTION)
+    assert show.widgets_shown()
+    for source in sorted((ROOT / "notebooks").glob("*.md")):
+        for cell in jupytext.read(source).cells:
+            if "widgets.interact(" in cell.source:   # only inside the guard, indented beneath it
+                assert re.search(r"^if show\.widgets_shown\(\):.*\n    widgets\.interact\(", cell.source, re.M), source.name
+                assert not re.search(r"^widgets\.interact\(", cell.source, re.M), source.name

@@ -28,7 +28,7 @@ from badminima.core.journal import JOURNAL
 from badminima.core.stats import Verdict
 from badminima.core.store import Store
 from badminima.beyond import protocol as beyond
-from badminima.book import progress
+from badminima.book import progress, show
 from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_a import protocol as paper_a
 from badminima.paper_a import sketch
@@ -226,7 +226,7 @@ def execute(name: str, root: Path, parameters: dict | None = None, out_dir: Path
     final = out_dir / f"{name}.ipynb"
     # Only the kernel gets these variables: this process's environment is left as it was.
     kernel_env = {"BADMINIMA_RESULTS": os.environ.get("BADMINIMA_RESULTS", str(root / "results")),
-                  JOURNAL: str(journal), **runtime.KEEP_FREED_MEMORY}
+                  JOURNAL: str(journal), show.BOOK_EXECUTION: "1", **runtime.KEEP_FREED_MEMORY}
     total = progress.results_before(final, {**parameters_of(name, root), **parameters})
     start = time.time()
     try:

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 
 import pandas as pd
 from pandas.io.formats.style import Styler
+
+# Set in a chapter's kernel when the book executes it (chapters.execute).
+BOOK_EXECUTION = "BADMINIMA_BOOK_EXECUTION"
+
+
+def widgets_shown() -> bool:
+    """Whether a chapter's ipywidgets are made: in a notebook a reader runs, yes; when the book executes it, no. The
+    book's pages are static and drop the widget cells' output (each has a static stand-in), and nbclient, which
+    papermill executes through, intermittently hangs on a cell that calls ipywidgets.interact: the kernel runs the
+    cell and its reply never reaches the client (jupyter/nbclient#312, nteract/papermill#723; twice here, in fresh
+    cpu builds at paper_a_sketch's widget cell, with In[8] holding the cell and papermill still waiting)."""
+    return os.environ.get(BOOK_EXECUTION) != "1"
+
 
 COLOURS = {"holds": "#1a7f37", "does not hold": "#cf222e", "inconclusive": "#9a6700", "not tested": "#6e7781"}
 
