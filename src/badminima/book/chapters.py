@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from badminima.core import convnets, jobs, runtime
-from badminima.core.config import ParameterError, check_choice
+from badminima.core.config import ParameterError, as_dict, check_choice
 from badminima.core.journal import JOURNAL
 from badminima.core.stats import Verdict
 from badminima.core.store import Store
@@ -304,13 +304,11 @@ def _commit(root: Path) -> str:
 
 def _yaml(value: Any) -> str:
     """A parameter's value as YAML in one line, as papermill's -y and the command line's -p read it."""
-    plain = lambda v: [plain(x) for x in v] if isinstance(v, (list, tuple)) else (
-        {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v)
     if isinstance(value, str):
         return repr(value)
     if not isinstance(value, (list, tuple, dict)):
         return str(value)   # a number or a bool (YAML would end a lone scalar with a line "...")
-    return yaml.safe_dump(plain(value), default_flow_style=True, sort_keys=False, width=10**6).strip()
+    return yaml.safe_dump(as_dict(value), default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
 def rerun_commands(name: str, parameters: dict[str, Any]) -> str:
