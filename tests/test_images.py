@@ -22,7 +22,7 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> None:
 
 
 def write_idx_set(folder: Path, n_train: int = 20, n_test: int = 10) -> dict[str, np.ndarray]:
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     arrays = {"train-images-idx3-ubyte": RNG.integers(0, 256, (n_train, 28, 28)),
               "train-labels-idx1-ubyte": np.arange(n_train) % 10,
               "t10k-images-idx3-ubyte": RNG.integers(0, 256, (n_test, 28, 28)),
@@ -343,3 +343,17 @@ def test_the_fingerprint_names_the_folder_the_files_were_read_from(tmp_path):
 @pytest.mark.skipif(not images.FASHION_MNIST_SYSTEM_DIR.is_dir(), reason="Fashion-MNIST not installed")
 def test_a_data_folder_without_fashion_mnist_reads_the_system_copy_and_says_so(tmp_path):
     assert images.source_folder("fashion_mnist", tmp_path) == images.FASHION_MNIST_SYSTEM_DIR
+
+
+def test_an_idx_set_is_decoded_once_while_its_files_are_unchanged(tmp_path, monkeypatch):
+    write_idx_set(tmp_path / "mnist")
+    reads = []
+    real = images.LOADERS["mnist"]
+    monkeypatch.setitem(images.LOADERS, "mnist", lambda folder: reads.append(folder) or real(folder))
+    first = load("mnist", tmp_path)
+    first.x_train.zero_()   # a caller's change in place is not seen by the next load
+    second = load("mnist", tmp_path)
+    assert len(reads) == 1 and second.x_train.any()
+    rewritten = write_idx_set(tmp_path / "mnist", n_train=30)
+    third = load("mnist", tmp_path)
+    assert len(reads) == 2 and np.array_equal(third.x_train[:, 0].numpy(), rewritten["train-images-idx3-ubyte"])
