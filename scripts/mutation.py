@@ -80,6 +80,10 @@ MODULES = {
 # Survivors that change no behaviour, by mutant name: the mutated line as mutmut writes it (so an entry that no
 # longer names that mutant, after the module changed, is shown as unexplained) and why it is equivalent.
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    "badminima.core.config.x_check_range__mutmut_34": (
+        "if value >= 0 else", "the value there is beyond 2**63 - 1 either way, never 0"),
+    "badminima.core.config.x_check_range__mutmut_35": (
+        "if value > 1 else", "the value there is beyond 2**63 - 1 either way, never 0 or 1"),
     "badminima.paper_a.algorithm1.x_zero_out__mutmut_2": (
         "chunk: int = 4097", "the chunk bounds memory only: any chunk draws the same values (a test checks it)"),
     "badminima.paper_a.algorithm1.x_algorithm1_set__mutmut_32": (

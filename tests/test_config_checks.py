@@ -154,3 +154,37 @@ def test_scaled_refuses_an_unknown_scale_a_repeat_and_an_unknown_parameter():
         "models=['a', 'b', 'b', 'a'] lists 'b' more than once; allowed: a list without repeats"
     assert refusal(scaled, Recipe, SCALES, "cpu", {"width": 3, "depth": 2}, "the recipe") == \
         "depth=2 is an unknown parameter of the recipe; allowed: lr, epochs, models"
+
+
+def test_as_dict_turns_numpy_scalars_into_python_numbers_and_keeps_bools():
+    out = as_dict({"a": np.int64(3), "b": np.float32(0.5), "c": True, "d": (np.int32(1), False)})
+    assert out == {"a": 3, "b": 0.5, "c": True, "d": [1, False]}
+    assert type(out["a"]) is int and type(out["b"]) is float and out["c"] is True and out["d"][1] is False
+
+
+@pytest.mark.parametrize("value, shown", [(np.float32(0.5), "0.5"), (np.float64(0.25), "0.25"), (np.int64(7), "7"),
+                                          (2.5, "2.5")])
+def test_check_range_shows_a_value_as_the_user_wrote_it(value, shown):
+    with pytest.raises(ParameterError) as err:
+        check_range("lr", value, 10)
+    assert str(err.value) == f"lr={shown} is out of range; allowed: a number >= 10"
+
+
+def test_check_range_takes_every_64_bit_integer_and_names_the_machine_bound_beyond():
+    biggest = 2**63 - 1
+    assert check_range("seed", biggest, integer=True) == biggest
+    assert check_range("seed", -biggest, integer=True) == -biggest
+    for value, bound in ((biggest + 1, f"at most {biggest}"), (-biggest - 1, f"at least {-biggest}")):
+        with pytest.raises(ParameterError) as err:
+            check_range("seed", value, integer=True)
+        assert str(err.value) == (f"seed={value} is too large for this machine's 64-bit integers; allowed: an "
+                                  f"integer, {bound}")
+
+
+def test_check_seeds_takes_the_largest_64_bit_seed_and_refuses_one_beyond():
+    biggest = 2**63 - 1
+    assert check_seeds([biggest]) == (biggest,)
+    with pytest.raises(ParameterError) as err:
+        check_seeds([0, biggest + 1])
+    assert str(err.value) == (f"seeds={[0, biggest + 1]!r} holds a seed too large for this machine's 64-bit "
+                              f"integers; allowed: seeds in [0, {biggest}]")

@@ -51,7 +51,7 @@ def check_range(name: str, value: Any, low: float | None = None, high: float | N
     ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)   # numpy's scalars too
     if isinstance(value, bool) or not ok_type:
         raise ParameterError(f"{name}={value!r} is not {kind}; {allowed}")
-    shown = repr(value) if isinstance(value, (int, float)) else str(value)   # numpy's 0.01, not np.float32(0.01)
+    shown = str(value)   # 0.01 for numpy scalars too (their repr is np.float32(0.01))
     if integer and not -MACHINE_INTEGER <= value <= MACHINE_INTEGER:
         bound = f"at most {MACHINE_INTEGER}" if value > 0 else f"at least {-MACHINE_INTEGER}"
         raise ParameterError(f"{name}={shown} is too large for this machine's 64-bit integers; {allowed}, {bound}")

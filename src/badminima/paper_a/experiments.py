@@ -408,9 +408,9 @@ def defaults_choice() -> str:
             "most: it trains on R x (images per class) x 10 images until it fits their random labels. "
             + protocol.phase1_choice(cpu)
             + f" Phase 2 then has {len(distinct)} distinct runs of up to {max(cpu.epochs, cpu.vanilla_cap or 0)} "
-            f"epochs over {cpu.per_class * 10} images. Its learning rate: "
-            + protocol.LR_CHOICE.format(lr=cpu.lr, paper=protocol.PAPER_LR)
-            + ". The sweeps do not pick the defaults. They show where the defaults sit: whether the gap there is "
+            f"epochs over {cpu.per_class * 10} images. "
+            + protocol.phase2_lr_choice()
+            + " The sweeps do not pick the defaults. They show where the defaults sit: whether the gap there is "
             "clear against its spread over seeds, and which way more images, a larger R or another learning rate "
             "would move it, at a cost the budget cannot pay for every model.")
 

@@ -106,7 +106,7 @@ class WidthsConfig:
 
 # `cpu` is the paper's setting on n = 100 points: every phase to zero training error or 1,000,000 steps, 10 seeds.
 # Why a million steps: at 300,000, phase 1 fitted its random labels in 0 of 40 runs on Gaussians, 12 of 40 on
-# circles and 2 of 40 on spirals. A pilot of phase 1 alone at 1,000,000 (scripts/pilot_phase1.py b, seeds 0-9,
+# circles and 2 of 40 on spirals. A pilot of phase 1 alone at 1,000,000 (scripts/pilot_fit.py b, seeds 0-9,
 # one thread while other work ran) fitted circles in 7 of 10 at p = 100 and 9 of 10 at p = 500 (median 258,049 and
 # 216,692 steps), spirals in 9 of 10 at p = 100 and 7 of 10 at p = 500 (median 636,884 and 331,525), Gaussians in
 # 0 of 10 at p = 100 (84-99%) and 5 of 10 at p = 500 (median 730,016); each data set and width took 15-130 s. p = 10

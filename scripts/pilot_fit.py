@@ -1,13 +1,16 @@
-"""Phase 1's fit and cost under candidate cpu settings: the pilots behind both papers' cpu phase-1 settings.
+"""Fit and cost under candidate cpu settings: the pilots behind both papers' cpu phase-1 settings and Paper A's
+phase-2 rate.
 
-They look only at phase 1 itself (whether its random labels are fitted: to 99.99% on Algorithm 1's set C for Paper
-A, to zero training error for Paper B; after how many epochs or steps; at what cost), never at phase 2 or any
-claim's outcome, so the setting they pick cannot lean toward a verdict. Every candidate runs in a store of its own
+They look only at how runs fit their training set, never at a claim's outcome, so the setting they pick cannot lean
+toward a verdict: phase 1 itself (whether its random labels are fitted: to 99.99% on Algorithm 1's set C for Paper
+A, to zero training error for Paper B; after how many epochs or steps; at what cost), and for Paper A's phase-2
+rate the random init alone (vanilla's epochs to 100% training accuracy, SOTA's training accuracy at its end). Every candidate runs in a store of its own
 (--results), so nothing enters the book's store. Paper B's pilot trains the "start" group (Exp 1 and phase 1, which
 the book trains together).
 
-    python scripts/pilot_phase1.py a --models vgg16 resnet50 --R 1 2 --phase1-lr 0.1 0.01 --cap 60 --results /tmp/a
-    python scripts/pilot_phase1.py b --datasets gaussians circles --widths 100 500 --cap 1000000 --results /tmp/b
+    python scripts/pilot_fit.py a --models vgg16 resnet50 --R 1 2 --phase1-lr 0.1 0.01 --cap 60 --results /tmp/a
+    python scripts/pilot_fit.py a-lr --models vgg16 resnet18 resnet50 --lr 0.1 0.01 --results /tmp/a2
+    python scripts/pilot_fit.py b --datasets gaussians circles --widths 100 500 --cap 1000000 --results /tmp/b
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from badminima.core.store import Store
 from badminima.paper_a import protocol as paper_a
-from badminima.paper_a.runs import adversarial_inits
+from badminima.paper_a.runs import adversarial_inits, run_images
 from badminima.paper_b import datasets as paper_b_datasets
 from badminima.paper_b import runs as paper_b_runs
 from badminima.paper_b import protocol as paper_b
@@ -42,6 +45,19 @@ def pilot_a(model: str, R: int, lr: float, cap: int, width: float | None, seeds:
             "seeds": seeds, "fitted": sum(e is not None for e in fit), "fit_epoch": fit,
             "best_acc": [round(s.metrics["best_train_acc"], 4) for s in stored],
             "images_trained": c_size * sum(epochs), "seconds": round(seconds, 1)}
+
+
+def pilot_a_lr(model: str, lr: float, seeds: list[int], store: Store) -> dict:
+    """Phase 2 at one rate from the random init (no adversarial init is trained or read): vanilla's epochs to 100%
+    training accuracy (None: its cap) and SOTA's training accuracy after its epochs, per seed."""
+    cfg = paper_a.config_for("cpu", models=(model,), lr=lr, seeds=tuple(seeds))
+    start = time.perf_counter()
+    vanilla = run_images([paper_a.vanilla(cfg, model, s, "random") for s in seeds], store, progress=False)
+    sota = run_images([paper_a.sota(cfg, model, s, "random") for s in seeds], store, progress=False)
+    return {"model": model, "lr": lr, "seeds": seeds,
+            "vanilla fit epoch": [r.metrics["fit_epoch"][0] for r in vanilla],
+            "sota train acc %": [round(100 * r.metrics["train_acc"]) for r in sota],
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def pilot_b(dataset: str, width: int, cap: int, seeds: list[int], store: Store) -> dict:
@@ -69,12 +85,16 @@ def main() -> None:
     a.add_argument("--width", nargs="+", type=float, default=[0.0], help="0: the cpu scale's width for the model")
     a.add_argument("--cap", type=int, default=60)
     a.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    a_lr = papers.add_parser("a-lr", help="Paper A: phase 2's rate, random init only")
+    a_lr.add_argument("--models", nargs="+", default=list(paper_a.PHASE2_PILOT))
+    a_lr.add_argument("--lr", nargs="+", type=float, default=[paper_a.PAPER_LR, paper_a.PHASE2_LR])
+    a_lr.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     b = papers.add_parser("b", help="Paper B: phase 1 per 2-D data set and width")
     b.add_argument("--datasets", nargs="+", default=list(paper_b.BOUNDARY_DATASETS), choices=list(paper_b.TOY))
     b.add_argument("--widths", nargs="+", type=int, default=list(paper_b.WidthsConfig.widths))
     b.add_argument("--cap", type=int, default=paper_b.WidthsConfig.max_steps)
     b.add_argument("--seeds", nargs="+", type=int, default=list(paper_b.WidthsConfig.seeds))
-    for sub in (a, b):
+    for sub in (a, a_lr, b):
         sub.add_argument("--results", type=Path, required=True, help="a store of the pilot's own")
         sub.add_argument("--json", type=Path, help="append each setting's row to this file (one JSON object a line)")
     args = p.parse_args()
@@ -82,6 +102,8 @@ def main() -> None:
     if args.paper == "a":
         rows = (pilot_a(model, R, lr, args.cap, width or None, args.seeds, store) for model, R, lr, width in
                 itertools.product(args.models, args.R, args.phase1_lr, args.width))
+    elif args.paper == "a-lr":
+        rows = (pilot_a_lr(model, lr, args.seeds, store) for model, lr in itertools.product(args.models, args.lr))
     else:
         rows = (pilot_b(dataset, width, args.cap, args.seeds, store)
                 for dataset, width in itertools.product(args.datasets, args.widths))
