@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from badminima.paper_a import experiments as paper_a
+from badminima.core import convnets, stats
+from badminima.paper_a import claims as paper_a_claims
 from badminima.paper_a import complexity, protocol, reported
 from badminima.book import summary
 from badminima.core.config import ParameterError
@@ -40,15 +42,31 @@ def test_densenet_runs_at_the_width_and_lr_its_pilot_fitted_and_the_chapter_quot
     cpu = protocol.config_for("cpu")
     run = protocol.vanilla(cpu, "densenet40", 0, "random")
     assert (run.width, run.train.lr) == (0.5, 0.1)
-    assert "nor at width 0.25 with lr 0.1; at width 0.5 and lr 0.1 it fitted in 43 epochs" in protocol.pilots_text()
+    with_densenet = protocol.config_for("cpu", models=convnets.NAMES)
+    assert "nor at width 0.25 with lr 0.1; at width 0.5 and lr 0.1 it fitted in 43 epochs" in protocol.pilots_text(
+        with_densenet)
+    assert "DenseNet-40" not in protocol.pilots_text(cpu) and "The lr drops" in protocol.pilots_text(cpu)
     # The setting follows the pilot's data: another fitted (width, lr) moves both the runs and the sentence.
     monkeypatch.setattr(protocol, "DENSENET_PILOT", {(0.25, 0.1): 50, (0.5, 0.1): 43})
     monkeypatch.setattr(protocol, "DENSENET_SETTING", (0.25, 0.1))
     assert "at width 0.25 and lr 0.1 it fitted in 50 epochs" in protocol.densenet_choice()
 
 
-def test_phase_1_runs_each_model_at_the_r_and_cap_the_pilot_gives_it():
+def test_the_cpu_book_leaves_out_what_its_budget_names_and_says_why_in_a_not_tested_row():
     cpu = protocol.config_for("cpu")
+    assert "densenet40" not in cpu.models
+    assert cpu.models == tuple(m for m in convnets.NAMES if m not in protocol.CPU_LEFT_OUT)
+    why = protocol.left_out(cpu)["densenet40"]
+    assert "2150 of the training chapter's 3250 core-seconds (66%)" in why and "-p models [" in why
+    assert protocol.left_out(protocol.config_for("cpu", models=convnets.NAMES)) == {}
+    assert protocol.left_out(protocol.config_for("paper")) == {}
+    rows = paper_a_claims._left_out(cpu, "claims 1-4", "Figures 2-3 and Table 1")
+    assert [(r.claim, r.verdict, r.test) for r in rows] == [("densenet40: claims 1-4", stats.UNTESTED,
+                                                             "not tested: " + why)]
+
+
+def test_phase_1_runs_each_model_at_the_r_and_cap_the_pilot_gives_it():
+    cpu = protocol.config_for("cpu", models=convnets.NAMES)   # DenseNet-40's cpu setting, for -p models
     phase1 = {run.model: run.adversarial for labels, run in paper_a.main_grid(cpu) if labels["init"] == "adversarial"}
     # Twice the slowest pilot seed: ResNet50's 38 epochs for the models at R = 4, DenseNet-40's 65 at R = 1.
     assert {m: (a.replication, a.train.max_epochs) for m, a in phase1.items()} == {
@@ -68,7 +86,7 @@ def test_phase_1_runs_each_model_at_the_r_and_cap_the_pilot_gives_it():
 
 
 def test_a_model_departs_from_the_width_and_lr_only_where_per_model_says():
-    cpu = protocol.config_for("cpu")
+    cpu = protocol.config_for("cpu", models=convnets.NAMES)
     cells = paper_a.main_grid(cpu)
     widths = {run.model: run.width for _, run in cells}
     lrs = {run.model: run.train.lr for _, run in cells}

@@ -17,7 +17,7 @@ from badminima.core.stats import (HOLDS, UNTESTED, Precondition, Smallest, Verdi
 from badminima.core.store import Store
 from badminima.paper_a import complexity, experiments, reported, sketch
 from badminima.paper_a.experiments import FIXED_VANILLA, TABLE2_PAPER
-from badminima.paper_a.protocol import PHASE1_FIT
+from badminima.paper_a.protocol import PHASE1_FIT, left_out
 
 if TYPE_CHECKING:
     from badminima.paper_a.protocol import PaperAConfig
@@ -296,10 +296,19 @@ def sketch_verdicts(cfg: SketchConfig, store: Store | None = None) -> list[Verdi
     return figure1(sketch.sketch_table(sketch.run_sketch(cfg, store or Store())))
 
 
+def _left_out(cfg: PaperAConfig, claims: str, where: str) -> list[Verdict]:
+    """One "not tested" row per model the cpu book leaves out for its time (protocol.left_out): its `claims`, which
+    the paper reports in `where`."""
+    return [untested(f"{m}: {claims}", f"{where}, {m} included", "not trained", why)
+            for m, why in left_out(cfg).items()]
+
+
 def training_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[Verdict]:
     """The training chapter: claims 1-4 on the main grid."""
     store = store or Store()
-    return training_claims(experiments.runs_table(experiments.main_grid(cfg), store), experiments.distances(cfg, store))
+    runs = experiments.runs_table(experiments.main_grid(cfg), store)
+    claims = training_claims(runs, experiments.distances(cfg, store))
+    return claims + _left_out(cfg, "claims 1-4", "Figures 2-3 and Table 1")
 
 
 def training_claims(runs: pd.DataFrame, per_seed: pd.DataFrame | None) -> list[Verdict]:
@@ -323,4 +332,5 @@ def complexity_verdicts(cfg: PaperAConfig, store: Store | None = None) -> list[V
     """The complexity chapter: claim 6 on the main grid's norms and FGSM accuracies."""
     store = store or Store()
     runs = experiments.runs_table(experiments.main_grid(cfg), store)
-    return claim6_complexity(_with_phase1(complexity.measures(cfg, store), runs))
+    claims = claim6_complexity(_with_phase1(complexity.measures(cfg, store), runs))
+    return claims + _left_out(cfg, "claim 6", "Figures 5-6")

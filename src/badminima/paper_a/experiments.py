@@ -403,8 +403,9 @@ def defaults_choice() -> str:
     """How the `cpu` defaults were chosen, with the figures they rest on (for the replication chapter)."""
     cpu = protocol.config_for("cpu")
     distinct = {run for grid in (main_grid, r_grid, scale_grid, table2_grid) for _, run in grid(cpu)}
-    return ("**How the `cpu` defaults were chosen.** By cost first: all four models and the paper's five seeds on "
-            f"{cpu.per_class} images per class, so that the whole book builds on a 2-core CPU. Phase 1 costs the "
+    return (f"**How the `cpu` defaults were chosen.** By cost first: {len(cpu.models)} of the paper's four models "
+            f"and its five seeds on {cpu.per_class} images per class, so that the whole book builds on a 2-core CPU "
+            f"in {protocol.BOOK_MINUTES} minutes. Phase 1 costs the "
             "most: it trains on R x (images per class) x 10 images until it fits their random labels. "
             + protocol.phase1_choice(cpu)
             + f" Phase 2 then has {len(distinct)} distinct runs of up to {max(cpu.epochs, cpu.vanilla_cap or 0)} "

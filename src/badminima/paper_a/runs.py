@@ -146,9 +146,10 @@ def phase1_key(run: ImageRun) -> dict:
             "adversarial": run.adversarial}
 
 
-# Seeds of one configuration train as one packed network (core.packed) for these models; DenseNet-40's narrow
-# layers measured 0.6x as fast packed as alone on the CPU, so it trains one seed at a time.
-PACKED_MODELS = ("vgg16", "resnet18", "resnet50")
+# Seeds of one configuration train as one packed network (core.packed) for these models, where packing gains on
+# the CPU (scripts/bench_images.py, one thread, batch 25, cpu widths: VGG16 1.10x, ResNet18 1.12x). The others train
+# one seed at a time: packed, DenseNet-40 ran 0.45x as fast and ResNet50 0.87x (its evaluation 0.63x).
+PACKED_MODELS = ("vgg16", "resnet18")
 
 
 def for_device(nets: list[nn.Module], device: torch.device, compile_: bool = False) -> nn.Module:
