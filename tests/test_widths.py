@@ -321,3 +321,20 @@ def test_the_named_width_figures_plot_their_columns():
     steps = plots.steps_figure(summary, panels)
     assert plotted(steps, "Exp 3") == [[66.0, 78.0]] and steps.axes[0].get_yscale() == "log"
     assert plotted(steps, "step cap") == [[100.0, 100.0]]
+
+
+def test_fit_target_lines_say_where_phase_1_missed_three_quarters_and_whether_its_curve_still_rose():
+    phase1 = pd.DataFrame({"name": ["A", "A", "B", "B"], "width": [10, 100, 100, 500], "fitted": [0, 8, 2, 3],
+                           "runs": [10, 10, 10, 10]}).set_index(["name", "width"])
+    curves = pd.DataFrame([{"dataset": "circles", "name": "A", "width": 100, "labels": "random", "seed": 0,
+                            "step": s, "train acc %": 50.0} for s in (10, 20)]
+                          + [{"dataset": "gaussians", "name": "B", "width": w, "labels": "random", "seed": 0,
+                              "step": s, "train acc %": acc} for w in (100, 500) for s, acc in ((10, 80.0), (20, 90.0))]
+                          + [{"dataset": "vmnist", "name": "C", "width": 10, "labels": "random", "seed": 0,
+                              "step": 1, "train acc %": 5.0}])
+    lines = experiments.fit_target_lines(phase1, curves, 20)
+    assert lines[1] == "- **A**: phase 1 fitted 8 of 10 runs at widths >= 100, at least 75% of them."
+    assert lines[2].startswith("- **B**: phase 1 fitted 5 of 20 runs at widths >= 100, short of 75%. At p = 500")
+    assert "from 80.0% at step 10 to 90.0% at 20, still rising" in lines[2] and len(lines) == 3
+    flat = curves.assign(**{"train acc %": 90.0})
+    assert "flat: more steps at this rate would not fit them" in experiments.fit_target_lines(phase1, flat, 20)[2]

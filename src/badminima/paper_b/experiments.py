@@ -179,6 +179,36 @@ def curve_lines(curves: pd.DataFrame) -> list[str]:
     return lines
 
 
+FIT_TARGET = (100, 0.75)   # phase 1 should fit its random labels in three quarters of the runs at widths >= 100
+
+
+def fit_target_lines(phase1: pd.DataFrame, curves: pd.DataFrame, cap: int) -> list[str]:
+    """Per 2-D data set: whether phase 1 fitted its random labels in FIT_TARGET's share of the runs at its widths,
+    and where it did not, whether the curve at the largest width was still rising over the second half of the cap
+    (more steps would fit more) or flat (they would not)."""
+    wide, share = FIT_TARGET
+    lines = [f"Against the aim of fitting the random labels in {share:.0%} of the runs at widths of {wide} and more:"]
+    toy = curves[curves.dataset.isin(protocol.TOY) & (curves.labels == "random")]
+    for name, g in toy.groupby("name", sort=False):
+        rows = phase1.loc[name]
+        rows = rows[rows.index >= wide]
+        fitted, runs = int(rows["fitted"].sum()), int(rows["runs"].sum())
+        line = f"- **{name}**: phase 1 fitted {fitted} of {runs} runs at widths >= {wide}"
+        if not runs or fitted >= share * runs:
+            lines.append(line + f", at least {share:.0%} of them.")
+            continue
+        top = g[g.width == g.width.max()]
+        mean = top.groupby("step")["train acc %"].mean()
+        half = mean.index[abs(mean.index - mean.index[-1] / 2).argmin()]
+        rise = mean.iloc[-1] - mean[half]
+        lines.append(line + f", short of {share:.0%}. At p = {g.width.max()} its mean accuracy on the random labels "
+                     f"went from {mean[half]:.1f}% at step {half:,} to {mean.iloc[-1]:.1f}% at {mean.index[-1]:,}"
+                     + (f", still rising: more than the {cap:,}-step cap would fit more of them, so the cap, not the "
+                        "width, keeps it short" if rise >= 1 else
+                        f", flat: more steps at this rate would not fit them"))
+    return lines
+
+
 def gap_lines(gaps_: pd.DataFrame, names: dict[str, str]) -> list[str]:
     """Per data set: at how many widths Exp 2 is more than two standard errors below (above) Exp 1, and the
     range of the gap."""
