@@ -1,6 +1,7 @@
 """The chapter beyond both papers: its summaries on tables with known answers, and its measurements on the smoke
 runs (stored once, never retrained)."""
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ import pytest
 
 from badminima.beyond import minima
 from badminima.beyond import protocol as beyond
-from badminima.core import stats
+from badminima.core import grid, stats
 from badminima.core.config import ParameterError
 from badminima.core.store import Store
 
@@ -70,7 +71,7 @@ def test_a_bad_setting_is_one_line():
 
 
 def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, monkeypatch):
-    store, cfg = Store(tmp_path), beyond.config_for("smoke")
+    store, cfg = Store(tmp_path / "alone"), beyond.config_for("smoke")
     image = minima.image_measures(cfg, store)
     paths = minima.image_paths(cfg, store)
     nets = minima.net_measures(cfg, store)
@@ -91,6 +92,17 @@ def test_the_measurements_read_the_stored_runs_and_are_stored_once(tmp_path, mon
     pd.testing.assert_frame_equal(minima.net_measures(cfg, store), nets)
     events = (tmp_path / "journal").read_text().split("\n")
     assert events[0].startswith("loaded") and not [e for e in events if e.startswith("trained")]
+    # The chapter computes them as jobs over processes (measure_jobs): the same numbers, nothing left to the kernel.
+    pooled = Store(tmp_path / "pooled")
+    for kind in ("image", "adversarial", "widths"):   # the runs measured, so that only the measures are computed
+        shutil.copytree(tmp_path / "alone" / kind, tmp_path / "pooled" / kind)
+    shutil.copy(tmp_path / "alone" / ".badminima-store", tmp_path / "pooled")
+    grid.run(minima.measure_jobs(cfg), pooled, workers=2)
+    pooled_image = minima.image_measures(cfg, pooled)
+    for kind, table in image.items():
+        pd.testing.assert_frame_equal(pooled_image[kind], table, check_exact=True)
+    pd.testing.assert_frame_equal(minima.image_paths(cfg, pooled), paths, check_exact=True)
+    pd.testing.assert_frame_equal(minima.net_measures(cfg, pooled), nets, check_exact=True)
 
 
 def test_paper_bs_identity_repair_is_exp_2_and_a_shrink_is_not(tmp_path):

@@ -4,6 +4,7 @@ how far test points lie from a flipped prediction, and how far each layer moved.
 per run, under the run and the measurement's settings."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ from badminima.core import grid, landscape, stats
 from badminima.core.metrics import EVAL_CHUNK
 from badminima.beyond.protocol import MinimaConfig
 from badminima.core.models import MLP
-from badminima.core.store import Store
+from badminima.core.jobs import Job
+from badminima.core.store import Store, Stored
 from badminima.paper_a import experiments as paper_a
 from badminima.paper_a import runs as image_runs
 from badminima.paper_a.runs import ImageRun
@@ -49,6 +51,16 @@ def _image_measures(cfg: MinimaConfig, run: ImageRun, store: Store) -> dict:
             "layers": {n: layers[n] for n in names if n in layers}}
 
 
+def _image_key(cfg: MinimaConfig, run: ImageRun) -> dict:
+    settings = cfg.settings("hessian_tol", "hessian_cap", "hutchinson", "margin_size", "eps_max", "pgd_steps",
+                            "bisections")
+    return {"run": run, **settings, "layers": "weight tensors"}
+
+
+def _image_stored(cfg: MinimaConfig, run: ImageRun, store: Store) -> Stored:
+    return store.load_or_run("beyond_minima", _image_key(cfg, run), lambda _: (_image_measures(cfg, run, store), {}))
+
+
 def image_cells(cfg: MinimaConfig) -> list[paper_a.Cell]:
     return paper_a.main_grid(cfg.paper_a)
 
@@ -61,12 +73,9 @@ def image_measures(cfg: MinimaConfig, store: Store | None = None) -> dict[str, p
     store = store or Store()
     cells = image_cells(cfg)
     paper_a.train_all(cells, store)
-    settings = cfg.settings("hessian_tol", "hessian_cap", "hutchinson", "margin_size", "eps_max", "pgd_steps",
-                            "bisections")
     sharp, flips, layers = [], [], []
     for labels, run in cells:
-        m = store.load_or_run("beyond_minima", {"run": run, **settings, "layers": "weight tensors"},
-                              lambda _, run=run: (_image_measures(cfg, run, store), {})).metrics
+        m = _image_stored(cfg, run, store).metrics
         sharp.append({**labels, **{k: m[k] for k in ("top eigenvalue", "power iterations", "trace", "trace se")}})
         for attack in ("FGSM", "PGD"):
             flips += [{**labels, "attack": attack, "image": i, "epsilon": e} for i, e in enumerate(m[attack])]
@@ -97,21 +106,31 @@ def _path(cfg: MinimaConfig, a: ImageRun, b: ImageRun, store: Store) -> dict:
     return rows
 
 
+def _path_key(cfg: MinimaConfig, a: ImageRun, b: ImageRun) -> dict:
+    return {"from": a, "to": b, "points": cfg.path_points, "batch norm": "re-estimated"}
+
+
+def _path_stored(cfg: MinimaConfig, a: ImageRun, b: ImageRun, store: Store) -> Stored:
+    return store.load_or_run("beyond_path", _path_key(cfg, a, b), lambda _: (_path(cfg, a, b, store), {}))
+
+
+def _path_pairs(cfg: MinimaConfig) -> list[tuple[tuple, ImageRun, ImageRun]]:
+    """((model, seed, recipe), random-init run, its adversarial-init twin) of every measured model, seed and
+    recipe."""
+    runs = {(l["model"], l["seed"], l["mode"], l["init"]): r for l, r in image_cells(cfg)}
+    return [((model, seed, mode), a, runs[(model, seed, mode, "adversarial")])
+            for (model, seed, mode, init), a in runs.items() if init == "random"]
+
+
 def image_paths(cfg: MinimaConfig, store: Store | None = None) -> pd.DataFrame:
     """Along the straight line from the random-init run (alpha 0) to the adversarial-init run (alpha 1) of each
     model, seed and recipe: training loss, training and test accuracy (%), batch-norm statistics re-estimated on
     the training images at each point."""
     store = store or Store()
-    cells = image_cells(cfg)
-    paper_a.train_all(cells, store)
-    runs = {(l["model"], l["seed"], l["mode"], l["init"]): r for l, r in cells}
+    paper_a.train_all(image_cells(cfg), store)
     out = []
-    for (model, seed, mode, init), a in runs.items():
-        if init != "random":
-            continue
-        b = runs[(model, seed, mode, "adversarial")]
-        key = {"from": a, "to": b, "points": cfg.path_points, "batch norm": "re-estimated"}
-        m = store.load_or_run("beyond_path", key, lambda _, a=a, b=b: (_path(cfg, a, b, store), {})).metrics
+    for (model, seed, mode), a, b in _path_pairs(cfg):
+        m = _path_stored(cfg, a, b, store).metrics
         table = pd.DataFrame(m).assign(model=model, seed=seed, mode=mode)
         out.append(table.assign(**{"train acc": 100 * table["train acc"], "test acc": 100 * table["test acc"]})
                    .rename(columns={"train acc": "train acc %", "test acc": "test acc %"}))
@@ -160,20 +179,26 @@ def _net_measures(cfg: MinimaConfig, problem: paper_b_datasets.Problem, width: i
     return {"rows": rows}
 
 
+def _net_key(cfg: MinimaConfig, problem: paper_b_datasets.Problem, width: int) -> dict:
+    settings = cfg.settings("net_seeds", "hessian_tol", "hessian_cap", "hutchinson")
+    return {"problem": problem.key, "width": width, "seeds": problem.seeds, "train": problem.train, **settings}
+
+
+def _net_stored(cfg: MinimaConfig, problem: paper_b_datasets.Problem, width: int, store: Store) -> Stored:
+    return store.load_or_run("beyond_nets", _net_key(cfg, problem, width),
+                             lambda _: (_net_measures(cfg, problem, width, store), {}))
+
+
 def net_measures(cfg: MinimaConfig, store: Store | None = None) -> pd.DataFrame:
     """Per data set, width, measured seed and experiment (Exp 1: from the random init; Exp 2: from the adversarial
     init) of Paper B's sweep: sharpness, the exact distance of the training points to the decision boundary (mean,
     median, smallest), and how far the first layer and the readout moved in that (phase 2) training."""
     store = store or Store()
-    settings = cfg.settings("net_seeds", "hessian_tol", "hessian_cap", "hutchinson")
     rows = []
     for dataset in cfg.datasets:
         problem = paper_b_datasets.problem_of(cfg.paper_b, dataset)
         for width in paper_b_datasets.widths_of(cfg.paper_b, dataset):
-            key = {"problem": problem.key, "width": width, "seeds": problem.seeds, "train": problem.train,
-                   **settings}
-            m = store.load_or_run("beyond_nets", key,
-                                  lambda _, p=problem, w=width: (_net_measures(cfg, p, w, store), {})).metrics
+            m = _net_stored(cfg, problem, width, store).metrics
             rows += [{"dataset": dataset, "width": width, **r} for r in m["rows"]]
     return pd.DataFrame(rows)
 
@@ -375,12 +400,35 @@ class Measured:
         return run_means(layer_thirds(self.image["layers"]), ["model", "init", "mode"])
 
 
+def measure_jobs(cfg: MinimaConfig) -> list[Job]:
+    """The chapter's measurements as jobs, one per run, pair of runs or Paper B data set and width. Why: each is
+    computed on one thread (as every stored result is), so in the chapter's kernel alone they left the other cores
+    idle; over one process per core they share them. Their inputs are the other chapters' runs, stored first."""
+    start = lambda run: (("adversarial", image_runs.phase1_key(run)),) if run.adversarial is not None else ()
+    image = [Job(functools.partial(_image_stored, cfg, run), (("beyond_minima", _image_key(cfg, run)),),
+                 inputs=(("image", run), *start(run)), label=f"measures {run.model} seed {run.seed}")
+             for _, run in image_cells(cfg)]
+    paths = [Job(functools.partial(_path_stored, cfg, a, b), (("beyond_path", _path_key(cfg, a, b)),),
+                 inputs=(("image", a), ("image", b)), label=f"path {a.model} seed {a.seed}")
+             for _, a, b in _path_pairs(cfg)]
+    nets = []
+    for dataset in cfg.datasets:
+        problem = paper_b_datasets.problem_of(cfg.paper_b, dataset)
+        nets += [Job(functools.partial(_net_stored, cfg, problem, width),
+                     (("beyond_nets", _net_key(cfg, problem, width)),),
+                     inputs=paper_b_runs.problem_results(problem, width), label=f"nets {dataset} width {width}")
+                 for width in paper_b_datasets.widths_of(cfg.paper_b, dataset)]
+    return image + paths + nets
+
+
 def measure(cfg: MinimaConfig, executor: str = "local", store: Store | None = None) -> Measured:
     """The chapter's measurements and findings; the other chapters' runs it reads are trained first where missing
     (on `executor`)."""
     store = store or Store()
     paper_a.train_all(image_cells(cfg), store, executor=executor)
     grid.run(paper_b_runs.width_jobs(cfg.paper_b), store, executor, desc="widths")
+    runs = [run for _, run in image_cells(cfg)]
+    grid.run(measure_jobs(cfg), store, workers=paper_a.default_workers(runs), desc="measures")
     image, paths, nets = image_measures(cfg, store), image_paths(cfg, store), net_measures(cfg, store)
     return Measured(cfg, image, paths, nets,
                     {**image_findings(image["sharpness"], image["flips"], paths, cfg.eps_max), **net_findings(nets)})
