@@ -58,11 +58,9 @@ class Chapter:
     # builds the chapter's configuration from its parameters (ParameterError if one is bad); None: the chapter
     # builds none, and a parameter only needs the type of its default
     config: Callable[..., Any] | None
-    # wall seconds at the default (cpu) scale from an empty store, measured from a fresh clone on a 2-core machine
-    # (AVX-512, pinned kernels; commit 3245ec7, niced work beside it; Paper A's training chapter from a quiet run of
-    # the same settings, since beside that work it took 2375; the complexity chapter from a quiet rebuild at 434d04d
-    # that computed all its measures, over one process per core since): what `make book` expects without an earlier
-    # execution
+    # wall seconds at the default (cpu) scale from an empty store, measured from a fresh clone on a quiet 2-core
+    # machine (AVX-512, pinned kernels; commit d0ab61b, `make book` 44 min 49 s): what `make book` expects without
+    # an earlier execution
     cpu_seconds: float
     part: str | None                # its part of the book (a key of PARTS); None: the landing page, the toc's root
     scales: tuple[str, ...] = ()    # the scales `config` takes: its protocol's table, so the command line offers them
@@ -78,28 +76,28 @@ PARTS = {"summary": "Summary", "A": "Paper A (Liu, Papailiopoulos, Achlioptas 20
 # Each chapter lands as book/chapters/<name>.ipynb (see toc). Chapters execute in this order; "reproduce", "status"
 # and the landing page ("index") read the other chapters' stored results and records, so they come last.
 CHAPTERS = {
-    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 124, "A", tuple(sketch.SCALES),
+    "paper_a_sketch": Chapter("paper_a_sketch.md", _anywhere(sketch.config_for), 100, "A", tuple(sketch.SCALES),
                               paper_a_claims.sketch_verdicts),
-    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 1836, "A",
+    "paper_a_training": Chapter("paper_a_training.md", _anywhere(paper_a.config_for), 597, "A",
                                 tuple(paper_a.SCALES), paper_a_claims.training_verdicts),
-    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 182, "A",
+    "paper_a_replication": Chapter("paper_a_replication.md", _anywhere(paper_a.config_for), 186, "A",
                                    tuple(paper_a.SCALES), paper_a_claims.replication_verdicts),
-    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 279, "A",
+    "paper_a_heuristics": Chapter("paper_a_heuristics.md", _anywhere(paper_a.config_for), 262, "A",
                                   tuple(paper_a.SCALES), paper_a_claims.heuristics_verdicts),
-    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 261, "A",
+    "paper_a_complexity": Chapter("paper_a_complexity.md", _anywhere(paper_a.config_for), 80, "A",
                                   tuple(paper_a.SCALES), paper_a_claims.complexity_verdicts),
-    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 465, "B", tuple(paper_b.SCALES),
+    "paper_b_widths": Chapter("paper_b_widths.md", _anywhere(paper_b.config_for), 456, "B", tuple(paper_b.SCALES),
                               paper_b_claims.widths_verdicts),
-    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(paper_b_boundaries.config_for), 725, "B",
+    "paper_b_boundaries": Chapter("paper_b_boundaries.md", _anywhere(paper_b_boundaries.config_for), 610, "B",
                                   tuple(paper_b.SCALES),
                                   paper_b_claims.boundaries_verdicts),
-    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 94, "B",
+    "paper_b_budget": Chapter("paper_b_budget.md", _anywhere(paper_b.budget_config_for), 72, "B",
                               tuple(paper_b.BUDGET_SCALES)),
-    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 261, "beyond", tuple(beyond.SCALES)),
-    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 163, "beyond",
+    "beyond_minima": Chapter("beyond_minima.md", _anywhere(beyond.config_for), 126, "beyond", tuple(beyond.SCALES)),
+    "beyond_repairs": Chapter("beyond_repairs.md", _anywhere(beyond.repairs_config_for), 156, "beyond",
                               tuple(beyond.REPAIR_SCALES)),
-    "paper_b_live": Chapter("paper_b_live.md", _anywhere(paper_b_live.config_for), 5, "B", tuple(paper_b.SCALES)),
-    "reproduce": Chapter("reproduce.md", None, 63, "summary"),
+    "paper_b_live": Chapter("paper_b_live.md", _anywhere(paper_b_live.config_for), 4, "B", tuple(paper_b.SCALES)),
+    "reproduce": Chapter("reproduce.md", None, 20, "summary"),
     "status": Chapter("status.md", None, 5, "summary"),
     "index": Chapter("index.md", None, 8, None),
 }
