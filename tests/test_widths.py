@@ -335,6 +335,7 @@ def test_fit_target_lines_say_where_phase_1_missed_three_quarters_and_whether_it
     lines = experiments.fit_target_lines(phase1, curves, 20)
     assert lines[1] == "- **A**: phase 1 fitted 8 of 10 runs at widths >= 100, at least 75% of them."
     assert lines[2].startswith("- **B**: phase 1 fitted 5 of 20 runs at widths >= 100, short of 75%. At p = 500")
-    assert "from 80.0% at step 10 to 90.0% at 20, still rising" in lines[2] and len(lines) == 3
+    assert lines[2].endswith("from 80.0% at step 10 to 90.0% at 20, still rising, so more steps than the cap of 20 "
+                             "would fit more of them: the cap, not the width, keeps it short.") and len(lines) == 3
     flat = curves.assign(**{"train acc %": 90.0})
-    assert "flat: more steps at this rate would not fit them" in experiments.fit_target_lines(phase1, flat, 20)[2]
+    assert ", flat, so more steps at this rate would not fit them." in experiments.fit_target_lines(phase1, flat, 20)[2]

@@ -203,9 +203,9 @@ def fit_target_lines(phase1: pd.DataFrame, curves: pd.DataFrame, cap: int) -> li
         rise = mean.iloc[-1] - mean[half]
         lines.append(line + f", short of {share:.0%}. At p = {g.width.max()} its mean accuracy on the random labels "
                      f"went from {mean[half]:.1f}% at step {half:,} to {mean.iloc[-1]:.1f}% at {mean.index[-1]:,}"
-                     + (f", still rising: more than the {cap:,}-step cap would fit more of them, so the cap, not the "
-                        "width, keeps it short" if rise >= 1 else
-                        f", flat: more steps at this rate would not fit them"))
+                     + (f", still rising, so more steps than the cap of {cap:,} would fit more of them: the cap, not "
+                        "the width, keeps it short." if rise >= 1 else
+                        ", flat, so more steps at this rate would not fit them."))
     return lines
 
 
