@@ -425,10 +425,10 @@ def measure(cfg: MinimaConfig, executor: str = "local", store: Store | None = No
     """The chapter's measurements and findings; the other chapters' runs it reads are trained first where missing
     (on `executor`)."""
     store = store or Store()
-    paper_a.train_all(image_cells(cfg), store, executor=executor)
+    cells = image_cells(cfg)
+    paper_a.train_all(cells, store, executor=executor)
     grid.run(paper_b_runs.width_jobs(cfg.paper_b), store, executor, desc="widths")
-    runs = [run for _, run in image_cells(cfg)]
-    grid.run(measure_jobs(cfg), store, workers=paper_a.default_workers(runs), desc="measures")
+    grid.run(measure_jobs(cfg), store, workers=paper_a.default_workers([run for _, run in cells]), desc="measures")
     image, paths, nets = image_measures(cfg, store), image_paths(cfg, store), net_measures(cfg, store)
     return Measured(cfg, image, paths, nets,
                     {**image_findings(image["sharpness"], image["flips"], paths, cfg.eps_max), **net_findings(nets)})

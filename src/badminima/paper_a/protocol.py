@@ -48,6 +48,9 @@ PHASE2_PILOT = {"vgg16": {0.1: ((31, 27), (25, 36)), 0.01: ((11, 11), (92, 94))}
                 "resnet50": {0.1: ((26, 27), (36, 30)), 0.01: ((33, 32), (78, 81))}}
 
 
+PHASE2_RATES = tuple(next(iter(PHASE2_PILOT.values())))   # the rates the pilot tried, for every model
+
+
 def _sota_fit(lr: float) -> float:
     """SOTA's mean training accuracy (%) over the pilot's models and seeds at `lr`."""
     accs = [a for rates in PHASE2_PILOT.values() for a in rates[lr][1]]
@@ -59,18 +62,18 @@ def _vanilla_fits(lr: float) -> bool:
 
 
 # One rate for every model: of the rates at which every vanilla run fitted, the one where SOTA fitted best.
-PHASE2_LR = max((lr for lr in next(iter(PHASE2_PILOT.values())) if _vanilla_fits(lr)), key=_sota_fit)
+PHASE2_LR = max((lr for lr in PHASE2_RATES if _vanilla_fits(lr)), key=_sota_fit)
 
 
 def phase2_lr_choice() -> str:
     """Why phase 2 runs at PHASE2_LR at `cpu` scale, from the pilot's figures (for the chapters)."""
     def at(lr: float) -> str:
         return ", ".join(f"{m} {sum(r[lr][1]) / len(r[lr][1]):.0f}%" for m, r in PHASE2_PILOT.items())
-    other = [lr for lr in next(iter(PHASE2_PILOT.values())) if lr != PHASE2_LR]
+    other = [lr for lr in PHASE2_RATES if lr != PHASE2_LR]
     paper = lambda lr: f"{lr:g} (the paper's)" if lr == PAPER_LR else f"{lr:g}"
     return (f"Phase 2 runs at lr {PHASE2_LR:g}, the rate a pilot of the random init alone chose by how its runs fit "
             "their training set: every vanilla run fitted at "
-            + " and ".join(paper(lr) for lr in PHASE2_PILOT["vgg16"] if _vanilla_fits(lr))
+            + " and ".join(paper(lr) for lr in PHASE2_RATES if _vanilla_fits(lr))
             + f", and SOTA's training accuracy after {SCALES['cpu']['epochs']} epochs was {at(PHASE2_LR)} at "
             f"{PHASE2_LR:g}, against " + "; ".join(f"{at(lr)} at {lr:g}" for lr in other)
             + ". An earlier pilot had picked the same rate by comparing the adversarial init's drop at both rates, "
@@ -252,7 +255,7 @@ def left_out(cfg: "PaperAConfig") -> dict[str, str]:
                f"({100 * runs / chapter:.0f}%) and its measures {measures} more, about "
                f"{(runs + measures) / 120:.0f} of the {BOOK_MINUTES} minutes; add it with "
                f"-p models [{', '.join(convnets.NAMES)}]"
-            for m, (runs, chapter, measures) in CPU_LEFT_OUT.items() if m not in cfg.models}
+            for m, (runs, chapter, measures) in CPU_LEFT_OUT.items()}
 
 
 def pilots_text(cfg: "PaperAConfig") -> str:
